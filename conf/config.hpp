@@ -1,0 +1,132 @@
+// conf/config.hpp — Sigil's typed configuration.
+//
+// Parses TOML (toml++) into plain structs and validates every key: an unknown
+// key, a value of the wrong type or out of range is an error naming
+// file:line:key, and the daemon refuses to start.  Defaults live in the struct
+// initialisers below and match conf/sigil.toml.
+//
+// Does not: open sockets, read keys, or know which stages exist in this build
+// (filter/ checks that); it only knows the stage *names* of the design.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "conf/result.hpp"
+
+namespace sigil::conf {
+
+using Seconds = std::chrono::seconds;
+
+// Stage names of the design (DESIGN.md §4), in phase order.
+inline constexpr std::array<std::string_view, 5> kStageNames = {
+    "dkim-verify", "decode", "av", "spam", "dkim-sign"};
+
+struct DaemonConfig {
+  std::string log_level = "info";
+  bool log_json = false;
+  Seconds drain_timeout{30};
+  std::string spool_dir = "/var/tmp";
+  std::size_t memory_threshold = 256 * 1024;
+};
+
+struct SmtpConfig {
+  std::string hostname = "localhost";
+  std::uint64_t max_message_size = 50ull * 1024 * 1024;
+  std::size_t max_recipients = 1000;
+  std::size_t max_line_length = 4096;
+  std::size_t max_header_size = 1024 * 1024;
+  unsigned max_errors = 20;
+  Seconds command_timeout{300};
+  Seconds idle_timeout{300};
+};
+
+struct ForwardTarget {
+  enum class Kind { Smtp, Lmtp, LmtpUnix, Maildir };
+  Kind kind = Kind::Maildir;
+  std::string host;        // Smtp, Lmtp
+  std::uint16_t port = 0;  // Smtp, Lmtp
+  std::string path;        // LmtpUnix: socket path; Maildir: directory
+  std::string text;        // as written, for logs
+};
+
+// Parses "smtp:[host]:port", "lmtp:[host]:port", "lmtp:unix:/path", "maildir:/dir".
+Result<ForwardTarget> parse_forward_target(std::string_view s);
+
+struct ForwardConfig {
+  ForwardTarget target{ForwardTarget::Kind::Maildir, "", 0, "/var/lib/sigil/Maildir",
+                       "maildir:/var/lib/sigil/Maildir"};
+  Seconds connect_timeout{30};
+  Seconds reply_timeout{600};
+  bool xforward = true;
+  std::size_t max_idle_connections = 8;
+  Seconds idle_connection_time{10};
+};
+
+struct ListenAddress {
+  enum class Kind { Tcp, Unix };
+  Kind kind = Kind::Tcp;
+  std::string host;  // numeric IPv4 or IPv6 (without brackets)
+  std::uint16_t port = 0;
+  std::string path;
+  std::string text;
+};
+
+// Parses "127.0.0.1:10024", "[::1]:10024", "unix:/path".
+Result<ListenAddress> parse_listen_address(std::string_view s);
+
+struct ListenerConfig {
+  std::string name;
+  ListenAddress address;
+  std::string bank = "default";
+  bool accept_xforward = true;  // trust XFORWARD from this listener's clients
+  std::optional<unsigned> unix_mode;  // permissions of a Unix socket
+};
+
+// A bank is an overlay: only the settings it names replace those below it.
+struct BankConfig {
+  std::string name;
+  std::optional<std::vector<std::string>> stages;
+  std::optional<bool> originating;
+};
+
+struct Cidr {
+  std::array<std::uint8_t, 16> addr{};  // IPv4 stored as v4-mapped IPv6
+  unsigned prefix = 0;                  // 0..128 (v4 prefixes + 96)
+  bool contains(const std::array<std::uint8_t, 16>& ip) const noexcept;
+};
+
+Result<Cidr> parse_cidr(std::string_view s);
+// Parses a numeric IPv4/IPv6 address into the v4-mapped form.
+std::optional<std::array<std::uint8_t, 16>> parse_ip(std::string_view s);
+
+struct NetworkRule {
+  std::vector<Cidr> cidrs;
+  std::string bank;
+};
+
+struct Config {
+  std::string source;  // file name, or "<embedded>"
+  DaemonConfig daemon;
+  SmtpConfig smtp;
+  ForwardConfig forward;
+  std::vector<ListenerConfig> listeners;
+  std::map<std::string, BankConfig> banks;
+  std::vector<NetworkRule> networks;
+};
+
+// Loads and validates.  Failure: ErrorKind::Config, message has one line per
+// problem, each "file:line:key: what is wrong".
+Result<Config> load_file(const std::string& path);
+Result<Config> load_string(std::string_view toml_text, const std::string& source_name);
+
+// The configuration compiled into the binary (conf/sigil.toml).
+std::string_view embedded_default();
+
+}  // namespace sigil::conf

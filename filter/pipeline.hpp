@@ -1,0 +1,139 @@
+// filter/pipeline.hpp — stages, verdicts, policy banks and the pipeline.
+//
+// A Stage runs in one of four phases, always in the order
+// Verify → Inspect → Modify → Seal (DESIGN.md §2).  Each returns a Verdict;
+// the first verdict other than Continue ends the run.  Every stage has a
+// deadline; on timeout or an internal error its `on_error` decides.
+// Stages never rewrite raw bytes: they record HeaderEdits, applied on output.
+//
+// Policy banks (DESIGN.md §3) are overlays.  The effective Policy of a
+// transaction is: built-in defaults, then the listener's bank, then the bank
+// of the first [[network]] rule matching the client IP (from XFORWARD ADDR or
+// the socket).  Pipelines are built once per distinct policy at load/reload;
+// a stage that is not listed in a policy is never constructed, and heavy
+// shared objects (resolver, scanner clients, MIME parser) are built only on
+// request through Components, so a signing-only bank builds none of them.
+//
+// Does not: talk SMTP or forward anything (session.cpp, backend.cpp).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "conf/config.hpp"
+#include "filter/envelope.hpp"
+#include "filter/message_store.hpp"
+
+namespace sigil::filter {
+
+enum class Phase { Verify = 0, Inspect = 1, Modify = 2, Seal = 3 };
+enum class Action { Continue, Accept, Reject, TempFail, Discard };
+enum class OnError { TempFail, Continue, Reject };
+
+const char* to_string(Action a) noexcept;
+
+struct Verdict {
+  Action action = Action::Continue;
+  std::string reason;  // for logs and the reply text
+};
+
+// Header edits recorded by stages and applied when the message is sent on.
+struct HeaderEdits {
+  std::vector<std::string> prepend;  // complete fields, each ending in CRLF, in order
+};
+
+struct MessageContext {
+  std::string log_id;
+  const ClientInfo& client;
+  const Envelope& envelope;
+  const MessageStore& message;
+  HeaderEdits edits;
+};
+
+class Stage {
+ public:
+  virtual ~Stage() = default;
+  virtual std::string_view name() const = 0;
+  virtual Phase phase() const = 0;
+  // Must not throw for expected failures; return TempFail with a reason.
+  virtual boost::asio::awaitable<Verdict> run(MessageContext& ctx) = 0;
+
+  std::chrono::milliseconds deadline{30000};
+  OnError on_error = OnError::TempFail;
+};
+
+struct StageRecord {
+  std::string name;
+  std::string outcome;  // "continue", "tempfail", "timeout", ...
+  std::chrono::microseconds time{0};
+};
+
+class Pipeline {
+ public:
+  explicit Pipeline(std::vector<std::shared_ptr<Stage>> stages);
+  bool empty() const { return stages_.empty(); }
+  const std::vector<std::shared_ptr<Stage>>& stages() const { return stages_; }
+  // Runs every stage in phase order; records one StageRecord each.
+  boost::asio::awaitable<Verdict> run(MessageContext& ctx, std::vector<StageRecord>& records) const;
+
+ private:
+  std::vector<std::shared_ptr<Stage>> stages_;
+};
+
+// Shared heavy objects, built on first request by a stage factory.
+class Components {
+ public:
+  template <typename T>
+  std::shared_ptr<T> get_or_create(const std::string& kind,
+                                   const std::function<std::shared_ptr<T>()>& make) {
+    auto it = items_.find(kind);
+    if (it != items_.end()) return std::static_pointer_cast<T>(it->second);
+    auto p = make();
+    items_.emplace(kind, p);
+    return p;
+  }
+  // Kinds built so far ("resolver", "scanner", "mime", ...).
+  std::vector<std::string> built() const;
+
+ private:
+  std::map<std::string, std::shared_ptr<void>> items_;
+};
+
+using StageMaker =
+    std::function<std::shared_ptr<Stage>(const conf::Config&, Components&)>;
+using StageFactory = std::map<std::string, StageMaker, std::less<>>;
+
+// The stages this build provides (none yet: the content stages arrive with
+// issues 3-5).  Tests pass their own factory.
+const StageFactory& builtin_stages();
+
+struct Policy {
+  std::string banks;  // "default" or "default+mynets"
+  bool originating = false;
+  std::vector<std::string> stage_names;
+  std::shared_ptr<const Pipeline> pipeline;
+};
+
+class PolicyTable {
+ public:
+  // Builds one Policy per (listener bank, network bank) pair.
+  // Failure (Config): a bank names a stage the factory does not provide.
+  static Result<PolicyTable> build(const conf::Config& cfg, const StageFactory& factory,
+                                   Components& components);
+  // The policy for a listener's bank and a client IP.
+  const Policy& select(const std::string& listener_bank,
+                       const std::optional<std::array<std::uint8_t, 16>>& ip) const;
+
+ private:
+  std::vector<conf::NetworkRule> networks_;
+  std::map<std::string, Policy> policies_;  // key: "listenerbank\0networkbank"
+};
+
+}  // namespace sigil::filter

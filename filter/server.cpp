@@ -1,0 +1,215 @@
+// filter/server.cpp — see server.hpp.
+#include "filter/server.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <spdlog/spdlog.h>
+
+#include "filter/log.hpp"
+#include "filter/session.hpp"
+
+namespace sigil::filter {
+
+namespace asio = boost::asio;
+
+Result<std::shared_ptr<Runtime>> build_runtime(asio::any_io_executor ex,
+                                               std::shared_ptr<const conf::Config> cfg,
+                                               const StageFactory& factory) {
+  auto rt = std::make_shared<Runtime>();
+  rt->config = cfg;
+  auto table = PolicyTable::build(*cfg, factory, rt->components);
+  if (!table) return table.error();
+  rt->policies = std::move(table.value());
+  rt->backend = make_backend(std::move(ex), cfg->forward, cfg->smtp.hostname);
+  return rt;
+}
+
+struct Server::Listener {
+  conf::ListenerConfig cfg;
+  std::unique_ptr<asio::ip::tcp::acceptor> tcp;
+  std::unique_ptr<asio::local::stream_protocol::acceptor> local;
+  void close() {
+    boost::system::error_code ec;
+    if (tcp) tcp->close(ec);
+    if (local) {
+      local->close(ec);
+      ::unlink(cfg.address.path.c_str());
+    }
+  }
+};
+
+Server::Server(asio::io_context& io, std::string config_path, const StageFactory& factory)
+    : io_(io), config_path_(std::move(config_path)), factory_(factory) {}
+
+Server::~Server() {
+  for (auto& l : listeners_) l->close();
+}
+
+static asio::awaitable<void> accept_loop(Server& server, std::shared_ptr<void> keep,
+                                         asio::ip::tcp::acceptor& acc, conf::ListenerConfig cfg) {
+  (void)keep;
+  for (;;) {
+    auto [ec, sock] = co_await acc.async_accept(asio::as_tuple(asio::use_awaitable));
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acc.is_open()) co_return;
+      log::main().warn("accept on {}: {}", cfg.address.text, ec.message());
+      continue;
+    }
+    ClientInfo ci;
+    boost::system::error_code e2;
+    auto peer = sock.remote_endpoint(e2);
+    if (!e2) {
+      auto a = peer.address();
+      if (a.is_v6() && a.to_v6().is_v4_mapped())
+        a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+      ci.addr = a.to_string();
+      ci.port = peer.port();
+      ci.ip = conf::parse_ip(ci.addr);
+    }
+    auto s = std::make_shared<Session>(server, Session::Socket(std::move(sock)), cfg, ci);
+    asio::co_spawn(acc.get_executor(), s->run(), asio::detached);
+  }
+}
+
+static asio::awaitable<void> accept_loop_local(Server& server, std::shared_ptr<void> keep,
+                                               asio::local::stream_protocol::acceptor& acc,
+                                               conf::ListenerConfig cfg) {
+  (void)keep;
+  for (;;) {
+    auto [ec, sock] = co_await acc.async_accept(asio::as_tuple(asio::use_awaitable));
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acc.is_open()) co_return;
+      log::main().warn("accept on {}: {}", cfg.address.text, ec.message());
+      continue;
+    }
+    ClientInfo ci;
+    ci.addr = "unix";
+    auto s = std::make_shared<Session>(server, Session::Socket(std::move(sock)), cfg, ci);
+    asio::co_spawn(acc.get_executor(), s->run(), asio::detached);
+  }
+}
+
+Status Server::start(std::shared_ptr<const conf::Config> cfg) {
+  auto rt = build_runtime(io_.get_executor(), cfg, factory_);
+  if (!rt) return rt.error();
+  runtime_ = rt.value();
+  for (auto& lc : cfg->listeners) {
+    auto l = std::make_shared<Listener>();
+    l->cfg = lc;
+    boost::system::error_code ec;
+    if (lc.address.kind == conf::ListenAddress::Kind::Tcp) {
+      asio::ip::tcp::endpoint ep(asio::ip::make_address(lc.address.host, ec), lc.address.port);
+      l->tcp = std::make_unique<asio::ip::tcp::acceptor>(io_);
+      l->tcp->open(ep.protocol(), ec);
+      if (!ec) l->tcp->set_option(asio::socket_base::reuse_address(true), ec);
+      if (!ec && ep.address().is_v6()) l->tcp->set_option(asio::ip::v6_only(true), ec);
+      if (!ec) l->tcp->bind(ep, ec);
+      if (!ec) l->tcp->listen(asio::socket_base::max_listen_connections, ec);
+      if (ec)
+        return make_error(ErrorKind::Io, "listener " + lc.name + " on " + lc.address.text +
+                                              ": " + ec.message());
+      ports_.push_back(l->tcp->local_endpoint().port());
+      asio::co_spawn(io_, accept_loop(*this, l, *l->tcp, lc), asio::detached);
+    } else {
+      struct stat st {};
+      if (::lstat(lc.address.path.c_str(), &st) == 0) {
+        if (!S_ISSOCK(st.st_mode))
+          return make_error(ErrorKind::Io, "listener " + lc.name + ": " + lc.address.path +
+                                                " exists and is not a socket");
+        ::unlink(lc.address.path.c_str());
+      }
+      l->local = std::make_unique<asio::local::stream_protocol::acceptor>(io_);
+      asio::local::stream_protocol::endpoint ep(lc.address.path);
+      l->local->open(ep.protocol(), ec);
+      if (!ec) l->local->bind(ep, ec);
+      if (!ec) l->local->listen(asio::socket_base::max_listen_connections, ec);
+      if (ec)
+        return make_error(ErrorKind::Io, "listener " + lc.name + " on " + lc.address.text +
+                                              ": " + ec.message());
+      if (lc.unix_mode) ::chmod(lc.address.path.c_str(), *lc.unix_mode);
+      ports_.push_back(0);
+      asio::co_spawn(io_, accept_loop_local(*this, l, *l->local, lc), asio::detached);
+    }
+    log::main().info("listening on {} (listener {}, bank {})", lc.address.text, lc.name, lc.bank);
+    listeners_.push_back(std::move(l));
+  }
+  log::main().info("forwarding to {}", cfg->forward.target.text);
+  return Ok{};
+}
+
+static bool same_listeners(const conf::Config& a, const conf::Config& b) {
+  if (a.listeners.size() != b.listeners.size()) return false;
+  for (std::size_t i = 0; i < a.listeners.size(); ++i)
+    if (a.listeners[i].address.text != b.listeners[i].address.text) return false;
+  return true;
+}
+
+void Server::reload() {
+  Result<conf::Config> c = config_path_.empty()
+                               ? conf::load_string(conf::embedded_default(), "<embedded>")
+                               : conf::load_file(config_path_);
+  if (!c) {
+    log::main().error("reload refused, keeping the running configuration:\n{}",
+                      c.error().message);
+    return;
+  }
+  auto cfg = std::make_shared<const conf::Config>(std::move(c.value()));
+  if (!same_listeners(*cfg, *runtime_->config))
+    log::main().warn("reload: listener addresses changed; they take effect only on restart");
+  auto rt = build_runtime(io_.get_executor(), cfg, factory_);
+  if (!rt) {
+    log::main().error("reload refused, keeping the running configuration: {}",
+                      rt.error().message);
+    return;
+  }
+  // Listener settings other than the address (bank, xforward) apply to new
+  // connections through the new snapshot's listener list.
+  runtime_->backend->close_idle();
+  runtime_ = rt.value();
+  log::init(cfg->daemon.log_level);
+  log::main().info("configuration reloaded from {}", cfg->source);
+}
+
+void Server::drain() {
+  if (draining_) return;
+  draining_ = true;
+  for (auto& l : listeners_) l->close();
+  auto timeout = runtime_->config->daemon.drain_timeout;
+  log::main().info("draining {} session(s), at most {}s", sessions_.size(), timeout.count());
+  for (auto* s : sessions_) s->on_drain();
+  drain_timer_ = std::make_unique<asio::steady_timer>(io_, timeout);
+  drain_timer_->async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    if (!sessions_.empty())
+      log::main().warn("drain timeout: cutting {} session(s) off", sessions_.size());
+    auto copy = sessions_;
+    for (auto* s : copy) s->force_close();
+    runtime_->backend->close_idle();
+    io_.stop();
+  });
+  finish_if_drained();
+}
+
+void Server::detach(Session* s) {
+  sessions_.erase(s);
+  if (draining_) finish_if_drained();
+}
+
+void Server::finish_if_drained() {
+  if (!sessions_.empty()) return;
+  // Posted so the session that just ended can unwind first.
+  asio::post(io_, [this] {
+    if (!sessions_.empty()) return;
+    log::main().info("all sessions closed; exiting");
+    runtime_->backend->close_idle();
+    io_.stop();
+  });
+}
+
+}  // namespace sigil::filter

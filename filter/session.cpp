@@ -1,0 +1,648 @@
+// filter/session.cpp — see session.hpp.
+#include "filter/session.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <algorithm>
+#include <charconv>
+#include <random>
+
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "filter/backend.hpp"
+#include "filter/server.hpp"
+
+namespace sigil::filter {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+std::string new_log_id() {
+  // 64 random bits from a per-process generator plus a counter: unique and
+  // not guessable from outside; base-32 without ambiguous letters.
+  static std::mt19937_64 rng{std::random_device{}()};
+  static std::uint64_t counter = 0;
+  std::uint64_t v = rng() ^ (++counter * 0x9e3779b97f4a7c15ull);
+  static const char* digits = "0123456789BCDFGHJKLMNPQRSTVWXYZ";
+  std::string s(12, '0');
+  for (int i = 11; i >= 0; --i) {
+    s[static_cast<std::size_t>(i)] = digits[v % 31];
+    v /= 31;
+  }
+  return s;
+}
+
+Session::Session(Server& server, Socket sock, conf::ListenerConfig listener, ClientInfo client)
+    : server_(server),
+      sock_(std::move(sock)),
+      listener_(std::move(listener)),
+      client_(std::move(client)),
+      socket_client_(client_),
+      in_(16 * 1024),
+      dog_(sock_.get_executor()) {}
+
+Session::~Session() { dog_.stop(); }
+
+void Session::on_drain() {
+  if (idle_wait_) {
+    boost::system::error_code ec;
+    sock_.cancel(ec);
+  }
+}
+
+void Session::force_close() {
+  boost::system::error_code ec;
+  sock_.shutdown(Socket::shutdown_both, ec);
+  sock_.close(ec);
+}
+
+void Session::reply(int code, std::string_view enhanced, std::string_view text) {
+  out_ += fmt::format("{}", code);
+  if (!enhanced.empty()) {
+    out_ += ' ';
+    out_ += enhanced;
+  }
+  out_ += ' ';
+  // Never let a peer's text inject a line end into our reply.
+  for (char c : text) out_.push_back(c == '\r' || c == '\n' ? ' ' : c);
+  out_ += "\r\n";
+}
+
+asio::awaitable<bool> Session::flush() {
+  if (out_.empty()) co_return true;
+  dog_.arm(smtp_->command_timeout);
+  auto [ec, n] = co_await asio::async_write(sock_, asio::buffer(out_),
+                                            asio::as_tuple(asio::use_awaitable));
+  (void)n;
+  out_.clear();
+  co_return !ec;
+}
+
+asio::awaitable<bool> Session::fill() {
+  if (!co_await flush()) co_return false;
+  std::size_t avail = 0;
+  char* p = in_.prepare(4096, avail);
+  dog_.arm(in_mail_ ? smtp_->command_timeout : smtp_->idle_timeout);
+  idle_wait_ = !in_mail_;
+  if (idle_wait_ && server_.draining()) co_return false;
+  auto [ec, n] =
+      co_await sock_.async_read_some(asio::buffer(p, avail), asio::as_tuple(asio::use_awaitable));
+  idle_wait_ = false;
+  if (ec) co_return false;
+  in_.commit(n);
+  co_return true;
+}
+
+asio::awaitable<Session::ReadEnd> Session::read_line(Line& out) {
+  bool discarding = false;
+  for (;;) {
+    if (auto l = in_.peek_line()) {
+      in_.consume(l->total);
+      if (discarding || l->total > smtp_->max_line_length + 2) {
+        out = Line{{}, false, true};
+        co_return ReadEnd::Ok;
+      }
+      out = Line{l->text, l->bare_lf, false};
+      co_return ReadEnd::Ok;
+    }
+    if (in_.data().size() > smtp_->max_line_length + 2) {
+      discarding = true;
+      in_.consume(in_.data().size());
+    }
+    if (!co_await fill()) {
+      if (dog_.expired()) co_return ReadEnd::Timeout;
+      if (server_.draining() && !in_mail_) co_return ReadEnd::Drain;
+      co_return ReadEnd::Closed;
+    }
+  }
+}
+
+bool Session::bad_command() { return ++errors_ >= smtp_->max_errors; }
+
+void Session::reset_transaction() {
+  in_mail_ = false;
+  env_ = Envelope{};
+  if (store_) store_->reset();
+  log_id_.clear();
+  data_size_ = 0;
+  client_ = ClientInfo{socket_client_.addr, socket_client_.port, client_.helo, socket_client_.ip,
+                       client_.lmtp};
+}
+
+asio::awaitable<void> Session::run() {
+  auto self = shared_from_this();
+  server_.attach(this);
+  rt_ = server_.runtime();
+  smtp_ = &rt_->config->smtp;
+  dog_.start([this] {
+    boost::system::error_code ec;
+    sock_.cancel(ec);
+  });
+  if (sock_.local_endpoint().protocol().family() != AF_UNIX) {
+    int one = 1;
+    ::setsockopt(sock_.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  try {
+    reply(220, "", smtp_->hostname + " ESMTP Sigil ready");
+    while (!quit_) {
+      if (server_.draining() && !in_mail_) {
+        reply(421, "4.3.2", smtp_->hostname + " Service shutting down, closing connection");
+        break;
+      }
+      Line line;
+      auto end = co_await read_line(line);
+      if (end == ReadEnd::Timeout) {
+        log::smtp().info("{}: timeout after {}s {}", client_.addr,
+                         (in_mail_ ? smtp_->command_timeout : smtp_->idle_timeout).count(),
+                         in_mail_ ? "in a transaction" : "idle");
+        reply(421, "4.4.2", smtp_->hostname + " Timeout, closing connection");
+        break;
+      }
+      if (end == ReadEnd::Drain) continue;  // loop top sends 421
+      if (end == ReadEnd::Closed) {
+        if (in_mail_)
+          log::smtp().info("{}: client {} disconnected inside a transaction; nothing forwarded",
+                           log_id_, client_.addr);
+        break;
+      }
+      if (line.too_long) {
+        reply(500, "5.5.2", "Line too long");
+        if (bad_command()) break;
+        continue;
+      }
+      if (line.bare_lf) {
+        reply(500, "5.5.2", "Bare LF in command; lines must end with CRLF");
+        if (bad_command()) break;
+        continue;
+      }
+      if (line.text.find('\0') != std::string_view::npos ||
+          line.text.find('\r') != std::string_view::npos) {
+        reply(500, "5.5.2", "Control character in command");
+        if (bad_command()) break;
+        continue;
+      }
+      Command cmd = parse_command(line.text);
+      switch (cmd.verb) {
+        case Verb::Ehlo: do_ehlo(cmd.arg, false, true); break;
+        case Verb::Helo: do_ehlo(cmd.arg, false, false); break;
+        case Verb::Lhlo: do_ehlo(cmd.arg, true, true); break;
+        case Verb::Mail: do_mail(cmd.arg); break;
+        case Verb::Rcpt: do_rcpt(cmd.arg); break;
+        case Verb::Xforward: do_xforward(cmd.arg); break;
+        case Verb::Data:
+          if (!co_await do_data()) quit_ = true;
+          break;
+        case Verb::Rset:
+          reset_transaction();
+          reply(250, "2.0.0", "Ok");
+          break;
+        case Verb::Noop: reply(250, "2.0.0", "Ok"); break;
+        case Verb::Quit:
+          reply(221, "2.0.0", "Bye");
+          quit_ = true;
+          break;
+        case Verb::Vrfy: reply(252, "2.5.2", "Cannot VRFY; send some mail"); break;
+        case Verb::Help: reply(214, "2.0.0", "See RFC 5321"); break;
+        case Verb::Bdat:
+        case Verb::Starttls:
+          reply(502, "5.5.1", "Command not implemented");
+          if (bad_command()) quit_ = true;
+          break;
+        case Verb::Unknown:
+          reply(500, "5.5.2", "Command not recognized");
+          if (bad_command()) quit_ = true;
+          break;
+      }
+      if (errors_ >= smtp_->max_errors && !quit_) {
+        reply(421, "4.7.0", "Too many errors, closing connection");
+        quit_ = true;
+      }
+    }
+  } catch (const std::exception& e) {
+    // Programmer error: answer 451 so the front MTA retries, and log it.
+    log::smtp().error("{}: internal error: {}", log_id_.empty() ? client_.addr : log_id_,
+                      e.what());
+    out_.clear();
+    reply(451, "4.3.0", "Internal error, try again later");
+  }
+  if (!out_.empty() && sock_.is_open()) {
+    dog_.arm(std::chrono::seconds(10));
+    co_await flush();
+  }
+  boost::system::error_code ec;
+  sock_.shutdown(Socket::shutdown_both, ec);
+  sock_.close(ec);
+  dog_.stop();
+  server_.detach(this);
+}
+
+void Session::do_ehlo(std::string_view arg, bool lmtp, bool extended) {
+  while (!arg.empty() && arg.front() == ' ') arg.remove_prefix(1);
+  if (arg.empty()) {
+    reply(501, "5.5.4", "Syntax: HELO/EHLO hostname");
+    bad_command();
+    return;
+  }
+  reset_transaction();
+  greeted_ = true;
+  client_.lmtp = lmtp;
+  socket_client_.lmtp = lmtp;
+  client_.helo = std::string(arg.substr(0, 255));
+  socket_client_.helo = client_.helo;
+  if (!extended) {
+    reply(250, "", smtp_->hostname);
+    return;
+  }
+  std::string r = "250-" + smtp_->hostname + "\r\n";
+  r += "250-PIPELINING\r\n";
+  r += fmt::format("250-SIZE {}\r\n", smtp_->max_message_size);
+  r += "250-8BITMIME\r\n250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n";
+  if (listener_.accept_xforward) r += "250-XFORWARD NAME ADDR PORT PROTO HELO IDENT SOURCE\r\n";
+  r += "250 DSN\r\n";
+  reply_raw(r);
+}
+
+static bool is_ascii(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+}
+
+void Session::do_mail(std::string_view arg) {
+  if (!greeted_) {
+    reply(503, "5.5.1", "Error: send HELO/EHLO first");
+    bad_command();
+    return;
+  }
+  if (in_mail_) {
+    reply(503, "5.5.1", "Error: nested MAIL command");
+    bad_command();
+    return;
+  }
+  if (server_.draining()) {
+    reply(421, "4.3.2", "Service shutting down");
+    quit_ = true;
+    return;
+  }
+  auto p = parse_mail_from(arg);
+  if (!p.ok()) {
+    reply(p.error.code, p.error.enhanced, p.error.text);
+    bad_command();
+    return;
+  }
+  Envelope env;
+  env.sender = std::move(p.value->address);
+  for (auto& prm : p.value->params) {
+    if (prm.key == "SIZE") {
+      std::uint64_t sz = 0;
+      auto [ptr, ec] = std::from_chars(prm.value.data(), prm.value.data() + prm.value.size(), sz);
+      if (!prm.has_value || ec != std::errc{} || ptr != prm.value.data() + prm.value.size()) {
+        reply(501, "5.5.4", "Bad SIZE parameter");
+        bad_command();
+        return;
+      }
+      if (sz > smtp_->max_message_size) {
+        reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
+        return;
+      }
+    } else if (prm.key == "BODY") {
+      std::string v = prm.value;
+      for (auto& c : v) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      if (v == "8BITMIME") env.body_8bit = true;
+      else if (v != "7BIT") {
+        reply(555, "5.5.4", "Unsupported BODY parameter value");
+        bad_command();
+        return;
+      }
+    } else if (prm.key == "SMTPUTF8" && !prm.has_value) {
+      env.smtputf8 = true;
+    } else if (prm.key == "RET" && prm.has_value) {
+      std::string v = prm.value;
+      for (auto& c : v) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      if (v != "FULL" && v != "HDRS") {
+        reply(501, "5.5.4", "Bad RET parameter");
+        bad_command();
+        return;
+      }
+      env.mail_params.push_back(prm);
+    } else if (prm.key == "ENVID" && prm.has_value) {
+      if (prm.value.size() > 100 || !xtext_decode(prm.value)) {
+        reply(501, "5.5.4", "Bad ENVID parameter");
+        bad_command();
+        return;
+      }
+      env.mail_params.push_back(prm);
+    } else {
+      reply(555, "5.5.4", "Unsupported MAIL parameter " + prm.key);
+      bad_command();
+      return;
+    }
+  }
+  if (!env.smtputf8 && !is_ascii(env.sender)) {
+    reply(553, "5.6.7", "Non-ASCII sender address requires SMTPUTF8");
+    bad_command();
+    return;
+  }
+  env.xforward = std::move(env_.xforward);
+  env_ = std::move(env);
+  in_mail_ = true;
+  log_id_ = new_log_id();
+  t_mail_ = Clock::now();
+  rt_ = server_.runtime();  // the configuration this transaction runs under
+  smtp_ = &rt_->config->smtp;
+  reply(250, "2.1.0", "Ok");
+}
+
+void Session::do_rcpt(std::string_view arg) {
+  if (!in_mail_) {
+    reply(503, "5.5.1", "Error: need MAIL command");
+    bad_command();
+    return;
+  }
+  auto p = parse_rcpt_to(arg);
+  if (!p.ok()) {
+    reply(p.error.code, p.error.enhanced, p.error.text);
+    bad_command();
+    return;
+  }
+  if (env_.recipients.size() >= smtp_->max_recipients) {
+    reply(452, "4.5.3", "Error: too many recipients");
+    return;
+  }
+  for (auto& prm : p.value->params) {
+    if (prm.key == "NOTIFY" && prm.has_value) {
+      std::string v = prm.value;
+      for (auto& c : v) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      bool okv = !v.empty();
+      bool never = false, other = false;
+      std::size_t pos = 0;
+      while (okv && pos <= v.size()) {
+        auto comma = v.find(',', pos);
+        auto w = v.substr(pos, comma - pos);
+        if (w == "NEVER") never = true;
+        else if (w == "SUCCESS" || w == "FAILURE" || w == "DELAY") other = true;
+        else okv = false;
+        if (comma == std::string::npos) break;
+        pos = comma + 1;
+      }
+      if (!okv || (never && other)) {
+        reply(501, "5.5.4", "Bad NOTIFY parameter");
+        bad_command();
+        return;
+      }
+    } else if (prm.key == "ORCPT" && prm.has_value) {
+      auto semi = prm.value.find(';');
+      if (semi == std::string::npos || semi == 0 || prm.value.size() > 500 ||
+          !xtext_decode(prm.value.substr(semi + 1))) {
+        reply(501, "5.5.4", "Bad ORCPT parameter");
+        bad_command();
+        return;
+      }
+    } else {
+      reply(555, "5.5.4", "Unsupported RCPT parameter " + prm.key);
+      bad_command();
+      return;
+    }
+  }
+  if (!env_.smtputf8 && !is_ascii(p.value->address)) {
+    reply(553, "5.6.7", "Non-ASCII recipient address requires SMTPUTF8");
+    return;
+  }
+  env_.recipients.push_back(Recipient{std::move(p.value->address), std::move(p.value->params)});
+  reply(250, "2.1.5", "Ok");
+}
+
+void Session::do_xforward(std::string_view arg) {
+  if (!listener_.accept_xforward) {
+    reply(502, "5.5.1", "Command not implemented");
+    bad_command();
+    return;
+  }
+  if (in_mail_) {
+    reply(503, "5.5.1", "Error: XFORWARD not allowed in a mail transaction");
+    bad_command();
+    return;
+  }
+  auto p = parse_xforward(arg);
+  if (!p.ok()) {
+    reply(p.error.code, p.error.enhanced, p.error.text);
+    bad_command();
+    return;
+  }
+  for (auto& [k, v] : *p.value) {
+    auto it = std::find_if(env_.xforward.begin(), env_.xforward.end(),
+                           [&](auto& kv) { return kv.first == k; });
+    if (it != env_.xforward.end()) it->second = v;
+    else env_.xforward.emplace_back(k, v);
+    if (k == "ADDR") {
+      auto decoded = xtext_decode(v).value_or("");
+      std::string_view a = decoded;
+      if (a.size() > 5 && (a.substr(0, 5) == "IPV6:" || a.substr(0, 5) == "ipv6:")) a.remove_prefix(5);
+      client_.ip = conf::parse_ip(a);
+      client_.addr = client_.ip ? std::string(a) : socket_client_.addr;
+      if (!client_.ip) client_.ip = socket_client_.ip;
+    } else if (k == "PORT") {
+      unsigned port = 0;
+      auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), port);
+      if (ec == std::errc{} && port < 65536) client_.port = static_cast<std::uint16_t>(port);
+    } else if (k == "HELO") {
+      if (auto d = xtext_decode(v)) client_.helo = *d;
+    }
+  }
+  reply(250, "2.0.0", "Ok");
+}
+
+asio::awaitable<bool> Session::do_data() {
+  if (!in_mail_) {
+    reply(503, "5.5.1", "Error: need MAIL command");
+    bad_command();
+    co_return true;
+  }
+  if (env_.recipients.empty()) {
+    reply(554, "5.5.1", "Error: no valid recipients");
+    co_return true;
+  }
+  reply(354, "", "End data with <CR><LF>.<CR><LF>");
+  const auto& dcfg = rt_->config->daemon;
+  if (!store_) store_ = std::make_unique<MessageStore>(dcfg.memory_threshold, dcfg.spool_dir,
+                                                       smtp_->max_header_size);
+  store_->reset();
+  DataReader reader(smtp_->max_message_size);
+  Status io = Ok{};
+  for (;;) {
+    auto d = in_.data();
+    if (!d.empty()) {
+      scratch_.clear();
+      auto step = reader.feed(d.data(), d.size(), scratch_);
+      in_.consume(step.consumed);
+      if (io && !scratch_.empty()) io = store_->append(scratch_);
+      if (step.done) break;
+    }
+    if (!co_await fill()) {
+      log::smtp().info("{}: client {} {} during DATA after {} bytes; nothing forwarded", log_id_,
+                       client_.addr, dog_.expired() ? "timed out" : "disconnected",
+                       reader.size());
+      log::Summary s;
+      s.id = log_id_;
+      s.client = "[" + client_.addr + "]:" + std::to_string(client_.port);
+      s.helo = client_.helo;
+      s.from = env_.sender;
+      s.rcpts = env_.recipients.size();
+      s.size = reader.size();
+      s.action = dog_.expired() ? "timeout-in-data" : "aborted";
+      s.time = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t_mail_);
+      log::summary_logger().info("{}", log::format_summary(s, rt_->config->daemon.log_json));
+      if (dog_.expired()) reply(421, "4.4.2", smtp_->hostname + " Timeout in DATA");
+      co_return false;
+    }
+  }
+  if (io) io = store_->finish();
+  data_size_ = reader.size();
+  if (reader.too_big()) {
+    reply_all(552, "5.3.4", "Message size exceeds fixed limit");
+  } else if (reader.bare_newline()) {
+    reply_all(554, "5.6.0", "Message refused: bare CR or LF in data (RFC 5321 2.3.8)");
+  } else if (store_->headers().overflow()) {
+    reply_all(552, "5.3.4", "Header section exceeds the size limit");
+  } else if (!io) {
+    log::smtp().error("{}: {}", log_id_, io.error().message);
+    reply_all(451, "4.3.0", "Local error storing the message, try again later");
+  } else {
+    co_await process_message();
+    reset_transaction();
+    co_return true;
+  }
+  // Refused before the pipeline: still one summary line.
+  log::Summary s;
+  s.id = log_id_;
+  s.client = "[" + client_.addr + "]:" + std::to_string(client_.port);
+  s.helo = client_.helo;
+  s.from = env_.sender;
+  s.rcpts = env_.recipients.size();
+  s.size = data_size_;
+  s.action = "refused";
+  s.backend = out_.substr(0, out_.find('\r'));
+  s.time = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t_mail_);
+  log::summary_logger().info("{}", log::format_summary(s, rt_->config->daemon.log_json));
+  reset_transaction();
+  co_return true;
+}
+
+void Session::reply_all(int code, std::string_view enhanced, const std::string& text) {
+  std::string t = log_id_ + " " + text;
+  std::size_t n = client_.lmtp ? env_.recipients.size() : 1;
+  for (std::size_t i = 0; i < n; ++i) reply(code, enhanced, t);
+}
+
+static std::string enhanced_or(const Reply& r, std::string_view fallback) {
+  return r.enhanced.empty() ? std::string(fallback) : r.enhanced;
+}
+
+void Session::reply_delivery(const DeliveryResult& r, std::string& action) {
+  const std::size_t n = env_.recipients.size();
+  if (client_.lmtp) {
+    std::size_t good = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const Reply& x = r.rcpt[i];
+      if (x.positive()) {
+        ++good;
+        reply(250, "2.1.5", log_id_ + " <" + env_.recipients[i].address + "> Ok, back-end said: " +
+                                x.summary());
+      } else {
+        reply(x.code, enhanced_or(x, x.temporary() ? "4.0.0" : "5.0.0"),
+              log_id_ + " <" + env_.recipients[i].address + "> back-end said: " + x.summary());
+      }
+    }
+    action = good == n ? "relayed" : good == 0 ? "failed" : "partial";
+    return;
+  }
+  std::size_t good = 0, temp = 0;
+  const Reply* first_temp = nullptr;
+  const Reply* first_perm = nullptr;
+  for (auto& x : r.rcpt) {
+    if (x.positive()) ++good;
+    else if (x.temporary()) {
+      ++temp;
+      if (!first_temp) first_temp = &x;
+    } else if (!first_perm) first_perm = &x;
+  }
+  if (good == n) {
+    reply(250, "2.0.0", log_id_ + " Ok, back-end said: " + r.decisive.summary());
+    action = "relayed";
+  } else if (good == 0) {
+    const Reply& x = first_temp ? *first_temp : *first_perm;
+    reply(x.code, enhanced_or(x, x.temporary() ? "4.0.0" : "5.0.0"),
+          log_id_ + " back-end said: " + x.summary());
+    action = x.temporary() ? "tempfail" : "reject";
+  } else if (temp > 0) {
+    // XXX: only an LMTP back-end can tempfail some recipients after the data.
+    // An SMTP front cannot be answered per recipient, so the whole message is
+    // tempfailed: the accepted copies may be delivered twice, nothing is lost.
+    reply(first_temp->code, enhanced_or(*first_temp, "4.0.0"),
+          log_id_ + " back-end deferred some recipients: " + first_temp->summary());
+    action = "tempfail-partial";
+    log::smtp().warn("{}: back-end accepted {} of {} recipients and deferred {}; tempfailing "
+                     "the whole message (accepted copies may be duplicated)",
+                     log_id_, good, n, temp);
+  } else {
+    // Some recipients were refused for good (5xx) by the back-end while the
+    // others were delivered.  The front gets 250; the refusals are logged.
+    // XXX: a DSN to the sender for the refused recipients (RFC 3464) arrives
+    // with the bounce machinery of issue 5.
+    reply(250, "2.0.0", log_id_ + " Ok for " + std::to_string(good) + " of " + std::to_string(n) +
+                            " recipients, back-end said: " + r.decisive.summary());
+    action = "partial";
+    for (std::size_t i = 0; i < n; ++i)
+      if (!r.rcpt[i].positive())
+        log::smtp().warn("{}: back-end refused <{}>: {}", log_id_, env_.recipients[i].address,
+                         r.rcpt[i].summary());
+  }
+}
+
+asio::awaitable<void> Session::process_message() {
+  auto rt = rt_;  // keep the snapshot alive through the await points
+  const Policy& pol = rt->policies.select(listener_.bank, client_.ip);
+  MessageContext ctx{log_id_, client_, env_, *store_, {}};
+  std::vector<StageRecord> records;
+  Verdict v = co_await pol.pipeline->run(ctx, records);
+  log::Summary s;
+  s.id = log_id_;
+  s.client = "[" + client_.addr + "]:" + std::to_string(client_.port);
+  s.helo = client_.helo;
+  s.from = env_.sender;
+  s.rcpts = env_.recipients.size();
+  s.size = data_size_;
+  s.bank = pol.banks;
+  switch (v.action) {
+    case Action::Continue:
+    case Action::Accept: {
+      DeliveryRequest req{env_, *store_, ctx.edits, log_id_, client_.lmtp};
+      DeliveryResult r = co_await rt->backend->deliver(req);
+      reply_delivery(r, s.action);
+      s.backend = r.decisive.summary();
+      break;
+    }
+    case Action::Reject:
+      reply_all(554, "5.7.1", "Rejected: " + v.reason);
+      s.action = "reject";
+      s.backend = v.reason;
+      break;
+    case Action::TempFail:
+      reply_all(451, "4.7.1", "Try again later: " + v.reason);
+      s.action = "tempfail";
+      s.backend = v.reason;
+      break;
+    case Action::Discard:
+      reply_all(250, "2.7.0", "Ok, discarded: " + v.reason);
+      s.action = "discard";
+      s.backend = v.reason;
+      break;
+  }
+  s.stages = std::move(records);
+  s.time = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t_mail_);
+  log::summary_logger().info("{}", log::format_summary(s, rt->config->daemon.log_json));
+}
+
+}  // namespace sigil::filter

@@ -1,0 +1,101 @@
+// filter/session.hpp — one client connection: the ESMTP/LMTP server side.
+//
+// Implements RFC 5321 (commands, replies, DATA), RFC 2033 (LMTP: LHLO and one
+// reply per recipient after DATA), RFC 2920 (PIPELINING: replies to a batch
+// go out in one write, flushed only when no further complete command is
+// buffered), RFC 1870 (SIZE, enforced while reading), RFC 6152 (8BITMIME),
+// RFC 6531 (SMTPUTF8), RFC 2034 (ENHANCEDSTATUSCODES), RFC 3461 (DSN
+// parameters, passed through), and Postfix's XFORWARD.
+//
+// Command lines must end in CRLF: a bare LF gets 500 5.5.2 and the line is
+// ignored.  A line longer than smtp.max_line_length is discarded through its
+// end and gets 500 5.5.2.  After smtp.max_errors bad commands the session
+// ends with 421.  See data_reader.hpp for the DATA smuggling rules.
+//
+// The reply to end-of-DATA is given only after the back-end's final reply
+// (backend.hpp).  Does not: TLS, AUTH, CHUNKING/BDAT (502), VRFY (252).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
+
+#include "conf/config.hpp"
+#include "filter/data_reader.hpp"
+#include "filter/envelope.hpp"
+#include "filter/io.hpp"
+#include "filter/log.hpp"
+#include "filter/message_store.hpp"
+
+namespace sigil::filter {
+
+class Server;
+struct Runtime;
+struct DeliveryResult;
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  using Socket = boost::asio::generic::stream_protocol::socket;
+  Session(Server& server, Socket sock, conf::ListenerConfig listener, ClientInfo client);
+  ~Session();
+
+  boost::asio::awaitable<void> run();
+  // Server drain: an idle session closes now (421); a busy one after its transaction.
+  void on_drain();
+  // Drain deadline passed: cut the connection.
+  void force_close();
+
+ private:
+  struct Line {
+    std::string_view text;
+    bool bare_lf = false;
+    bool too_long = false;
+  };
+  enum class ReadEnd { Ok, Closed, Timeout, Drain };
+
+  boost::asio::awaitable<ReadEnd> read_line(Line& out);
+  boost::asio::awaitable<bool> flush();
+  boost::asio::awaitable<bool> fill();  // one read into the buffer
+  void reply(int code, std::string_view enhanced, std::string_view text);
+  void reply_raw(std::string_view s) { out_ += s; }
+
+  void do_ehlo(std::string_view arg, bool lmtp, bool extended);
+  void do_mail(std::string_view arg);
+  void do_rcpt(std::string_view arg);
+  void do_xforward(std::string_view arg);
+  boost::asio::awaitable<bool> do_data();  // false: connection lost
+  boost::asio::awaitable<void> process_message();
+  void reply_all(int code, std::string_view enhanced, const std::string& text);
+  void reply_delivery(const DeliveryResult& r, std::string& action);
+  void reset_transaction();
+  bool bad_command();  // counts errors; true when the limit is reached
+
+  Server& server_;
+  Socket sock_;
+  conf::ListenerConfig listener_;
+  ClientInfo client_;
+  ClientInfo socket_client_;  // before any XFORWARD
+  std::shared_ptr<Runtime> rt_;
+  const conf::SmtpConfig* smtp_ = nullptr;  // from rt_
+  LineBuffer in_;
+  std::string out_;
+  Watchdog dog_;
+  bool greeted_ = false;
+  bool in_mail_ = false;
+  bool idle_wait_ = false;
+  bool quit_ = false;
+  unsigned errors_ = 0;
+  Envelope env_;
+  std::string log_id_;
+  std::unique_ptr<MessageStore> store_;
+  std::string scratch_;
+  std::uint64_t data_size_ = 0;
+  std::chrono::steady_clock::time_point t_mail_;
+};
+
+// A fresh log id: 12 characters, unique within the process, hard to guess.
+std::string new_log_id();
+
+}  // namespace sigil::filter

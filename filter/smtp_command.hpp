@@ -1,0 +1,104 @@
+// filter/smtp_command.hpp — parsing of SMTP/LMTP command lines and replies.
+//
+// Pure functions, no I/O.  Implements the command syntax of RFC 5321 §4.1
+// (paths, ESMTP parameters), xtext (RFC 3461 §4), the DSN parameters RET,
+// ENVID, NOTIFY and ORCPT (RFC 3461 §4.1-4.4), SIZE (RFC 1870), BODY (RFC 6152),
+// SMTPUTF8 (RFC 6531) and Postfix's XFORWARD attributes.
+// Does not: decide what a session does with a command (session.cpp does).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace sigil::filter {
+
+enum class Verb {
+  Helo, Ehlo, Lhlo, Mail, Rcpt, Data, Rset, Noop, Quit, Vrfy, Help, Xforward, Bdat,
+  Starttls, Unknown
+};
+
+struct Command {
+  Verb verb = Verb::Unknown;
+  std::string_view verb_text;  // as sent
+  std::string_view arg;        // everything after the verb and one space
+};
+
+// Splits a command line (without CRLF).  Never fails: unknown verbs give Unknown.
+Command parse_command(std::string_view line);
+
+struct Param {
+  std::string key;    // upper-cased
+  std::string value;  // as sent (xtext is not decoded)
+  bool has_value = false;
+};
+
+struct MailFrom {
+  std::string address;  // without <>; empty for the null sender
+  std::vector<Param> params;
+};
+
+struct RcptTo {
+  std::string address;
+  std::vector<Param> params;
+};
+
+// A parse error carries the SMTP reply to send.
+struct SyntaxError {
+  int code;
+  std::string enhanced;
+  std::string text;
+};
+
+template <typename T>
+struct Parsed {
+  std::optional<T> value;
+  SyntaxError error{};
+  bool ok() const { return value.has_value(); }
+};
+
+// arg is the text after "MAIL" (" FROM:<a@b> SIZE=1").
+Parsed<MailFrom> parse_mail_from(std::string_view arg);
+Parsed<RcptTo> parse_rcpt_to(std::string_view arg);
+
+// xtext (RFC 3461 §4): "+XX" escapes.  nullopt on malformed input.
+std::optional<std::string> xtext_decode(std::string_view s);
+std::string xtext_encode(std::string_view s);
+
+// XFORWARD attributes, e.g. "NAME=mail.example ADDR=192.0.2.1".
+// Keys are upper-cased and must be one of NAME ADDR PORT PROTO HELO IDENT SOURCE.
+// Values stay xtext-encoded (they are passed through as received).
+Parsed<std::vector<std::pair<std::string, std::string>>> parse_xforward(std::string_view arg);
+
+// A reply from a peer: code, optional enhanced status code, text lines.
+struct Reply {
+  int code = 0;
+  std::string enhanced;            // "2.0.0" or empty
+  std::vector<std::string> lines;  // text after "NNN-" / "NNN "
+  bool positive() const { return code >= 200 && code < 400; }
+  bool temporary() const { return code >= 400 && code < 500; }
+  bool permanent() const { return code >= 500; }
+  // First line, with code: "250 2.0.0 Ok" (for logs and quoting).
+  std::string summary() const;
+};
+
+// Incremental reply parser: feed lines (without CRLF) until complete() is true.
+class ReplyParser {
+ public:
+  // Returns false on a malformed line (no 3-digit code or inconsistent code).
+  bool feed(std::string_view line);
+  bool complete() const { return complete_; }
+  Reply take();
+
+ private:
+  Reply r_;
+  bool complete_ = false;
+};
+
+// True if s is printable ASCII without controls (SP allowed).
+bool is_printable_ascii(std::string_view s);
+
+}  // namespace sigil::filter
