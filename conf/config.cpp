@@ -81,30 +81,31 @@ Result<Cidr> parse_cidr(std::string_view s) {
   return c;
 }
 
-static bool parse_port(std::string_view p, std::uint16_t& out) {
+static bool parse_port(std::string_view p, std::uint16_t& out, bool allow_zero = false) {
   unsigned v = 0;
   auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), v);
-  if (ec != std::errc{} || ptr != p.data() + p.size() || v == 0 || v > 65535) return false;
+  if (ec != std::errc{} || ptr != p.data() + p.size() || (v == 0 && !allow_zero) || v > 65535)
+    return false;
   out = static_cast<std::uint16_t>(v);
   return true;
 }
 
 // "host:port" or "[v6]:port"; host must be numeric.
 static bool split_host_port(std::string_view s, std::string& host, std::uint16_t& port,
-                            bool brackets_required) {
+                            bool brackets_required, bool allow_zero = false) {
   if (!s.empty() && s.front() == '[') {
     auto close = s.find(']');
     if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':')
       return false;
     host = std::string(s.substr(1, close - 1));
-    return parse_port(s.substr(close + 2), port) && parse_ip(host).has_value();
+    return parse_port(s.substr(close + 2), port, allow_zero) && parse_ip(host).has_value();
   }
   if (brackets_required) return false;
   auto colon = s.rfind(':');
   if (colon == std::string_view::npos) return false;
   host = std::string(s.substr(0, colon));
   if (host.find(':') != std::string::npos) return false;  // bare IPv6 needs brackets
-  return parse_port(s.substr(colon + 1), port) && parse_ip(host).has_value();
+  return parse_port(s.substr(colon + 1), port, allow_zero) && parse_ip(host).has_value();
 }
 
 Result<ForwardTarget> parse_forward_target(std::string_view s) {
@@ -154,7 +155,8 @@ Result<ListenAddress> parse_listen_address(std::string_view s) {
     return a;
   }
   a.kind = ListenAddress::Kind::Tcp;
-  if (!split_host_port(s, a.host, a.port, false))
+  // Port 0 picks a free port (tests; the bound port is logged).
+  if (!split_host_port(s, a.host, a.port, false, true))
     return make_error(ErrorKind::Config, "bad listen address '" + std::string(s) +
                                              "' (want 127.0.0.1:10024, [::1]:10024 or "
                                              "unix:/path)");
