@@ -121,7 +121,7 @@ asio::awaitable<Session::ReadEnd> Session::read_line(Line& out) {
   }
 }
 
-bool Session::bad_command() { return ++errors_ >= smtp_->max_errors; }
+void Session::bad_command() { ++errors_; }
 
 void Session::reset_transaction() {
   in_mail_ = false;
@@ -149,6 +149,11 @@ asio::awaitable<void> Session::run() {
   try {
     reply(220, "", smtp_->hostname + " ESMTP Sigil ready");
     while (!quit_) {
+      if (errors_ >= smtp_->max_errors) {
+        log::smtp().info("{}: {} bad commands, closing", client_.addr, errors_);
+        reply(421, "4.7.0", smtp_->hostname + " Too many errors, closing connection");
+        break;
+      }
       if (server_.draining() && !in_mail_) {
         reply(421, "4.3.2", smtp_->hostname + " Service shutting down, closing connection");
         break;
@@ -171,18 +176,18 @@ asio::awaitable<void> Session::run() {
       }
       if (line.too_long) {
         reply(500, "5.5.2", "Line too long");
-        if (bad_command()) break;
+        bad_command();
         continue;
       }
       if (line.bare_lf) {
         reply(500, "5.5.2", "Bare LF in command; lines must end with CRLF");
-        if (bad_command()) break;
+        bad_command();
         continue;
       }
       if (line.text.find('\0') != std::string_view::npos ||
           line.text.find('\r') != std::string_view::npos) {
         reply(500, "5.5.2", "Control character in command");
-        if (bad_command()) break;
+        bad_command();
         continue;
       }
       Command cmd = parse_command(line.text);
@@ -210,16 +215,12 @@ asio::awaitable<void> Session::run() {
         case Verb::Bdat:
         case Verb::Starttls:
           reply(502, "5.5.1", "Command not implemented");
-          if (bad_command()) quit_ = true;
+          bad_command();
           break;
         case Verb::Unknown:
           reply(500, "5.5.2", "Command not recognized");
-          if (bad_command()) quit_ = true;
+          bad_command();
           break;
-      }
-      if (errors_ >= smtp_->max_errors && !quit_) {
-        reply(421, "4.7.0", "Too many errors, closing connection");
-        quit_ = true;
       }
     }
   } catch (const std::exception& e) {
@@ -439,7 +440,10 @@ void Session::do_xforward(std::string_view arg) {
     if (k == "ADDR") {
       auto decoded = xtext_decode(v).value_or("");
       std::string_view a = decoded;
-      if (a.size() > 5 && (a.substr(0, 5) == "IPV6:" || a.substr(0, 5) == "ipv6:")) a.remove_prefix(5);
+      // Postfix writes "IPv6:2001:db8::1"; compare the prefix case-insensitively.
+      if (a.size() > 5 && (a[0] | 0x20) == 'i' && (a[1] | 0x20) == 'p' && (a[2] | 0x20) == 'v' &&
+          a[3] == '6' && a[4] == ':')
+        a.remove_prefix(5);
       client_.ip = conf::parse_ip(a);
       client_.addr = client_.ip ? std::string(a) : socket_client_.addr;
       if (!client_.ip) client_.ip = socket_client_.ip;

@@ -70,7 +70,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void reply_all(int code, std::string_view enhanced, const std::string& text);
   void reply_delivery(const DeliveryResult& r, std::string& action);
   void reset_transaction();
-  bool bad_command();  // counts errors; true when the limit is reached
+  void bad_command();  // counts errors; the loop closes the session at smtp.max_errors
 
   Server& server_;
   Socket sock_;
