@@ -1,0 +1,144 @@
+// tests/filter/cli_test.cpp — the executables as an admin runs them
+// (`sigil check-config`, `sigild -c` with a broken file), and the summary
+// log line in both its forms.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "filter/log.hpp"
+
+namespace sigil::filter {
+namespace {
+
+struct Run {
+  int status = -1;
+  std::string output;  // stdout and stderr together
+};
+
+Run run(const std::string& cmd) {
+  Run r;
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  int st = ::pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+std::string temp_file(const std::string& name, const std::string& content) {
+  auto p = std::filesystem::temp_directory_path() /
+           ("sigil-cli-" + std::to_string(::getpid()) + "-" + name);
+  std::ofstream(p) << content;
+  return p.string();
+}
+
+TEST(Cli, CheckConfigAcceptsEverySample) {
+  for (auto f : {"conf/sigil.toml", "conf/examples/signing-relay.toml",
+                 "conf/examples/inbound-verify.toml", "conf/examples/scanning-gateway.toml"}) {
+    auto r = run(std::string(SIGIL_PATH) + " check-config " + SIGIL_SOURCE_DIR + "/" + f);
+    EXPECT_EQ(r.status, 0) << f << ": " << r.output;
+    EXPECT_NE(r.output.find(": OK"), std::string::npos) << r.output;
+  }
+}
+
+TEST(Cli, CheckConfigNamesFileLineAndKey) {
+  auto path = temp_file("bad.toml",
+                        "[smtp]\nhostname = \"x\"\nmax_recipients = 0\n"
+                        "[forward]\ntarget = \"smtp:[127.0.0.1]:10025\"\ntypo_key = 1\n"
+                        "[[listener]]\nname = \"a\"\naddress = \"127.0.0.1:10024\"\n");
+  auto r = run(std::string(SIGIL_PATH) + " check-config " + path);
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find(path + ":3:smtp.max_recipients:"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(path + ":6:forward.typo_key: unknown key"), std::string::npos)
+      << r.output;
+  std::filesystem::remove(path);
+}
+
+TEST(Cli, CheckConfigRefusesStagesThisBuildLacks) {
+  auto path = temp_file("stage.toml",
+                        "[[listener]]\nname = \"a\"\naddress = \"127.0.0.1:10024\"\n"
+                        "[bank.default]\nstages = [\"dkim-sign\"]\n");
+  auto r = run(std::string(SIGIL_PATH) + " check-config " + path);
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("dkim-sign"), std::string::npos) << r.output;
+  std::filesystem::remove(path);
+}
+
+TEST(Cli, SigildRefusesToStartOnABadFile) {
+  auto path = temp_file("bad2.toml", "[daemon]\nlog_level = \"loud\"\n");
+  auto r = run(std::string(SIGILD_PATH) + " -c " + path);
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find(path + ":2:daemon.log_level:"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("not starting"), std::string::npos) << r.output;
+  std::filesystem::remove(path);
+  auto u = run(std::string(SIGILD_PATH) + " --bogus");
+  EXPECT_EQ(u.status, 2) << u.output;
+}
+
+TEST(Cli, ShowDefaultIsTheShippedFile) {
+  auto r = run(std::string(SIGIL_PATH) + " show-default");
+  EXPECT_EQ(r.status, 0);
+  std::ifstream in(std::string(SIGIL_SOURCE_DIR) + "/conf/sigil.toml");
+  std::string want((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_EQ(r.output, want);
+}
+
+TEST(SummaryLine, TextForm) {
+  log::Summary s;
+  s.id = "ABCDEFGHJKLM";
+  s.client = "[192.0.2.1]:2525";
+  s.helo = "mx.example.org";
+  s.from = "a@example.org";
+  s.rcpts = 3;
+  s.size = 5120;
+  s.bank = "default+mynets";
+  s.stages = {{"dkim-verify", "continue", std::chrono::microseconds(1500)},
+              {"dkim-sign", "continue", std::chrono::microseconds(950)}};
+  s.action = "relayed";
+  s.backend = "250 2.0.0 Ok: queued as 4XyZ";
+  s.time = std::chrono::microseconds(3210);
+  auto line = log::format_summary(s, false);
+  for (auto want : {"id=ABCDEFGHJKLM", "client=[192.0.2.1]:2525", "helo=mx.example.org",
+                    "from=<a@example.org>", "rcpts=3", "size=5120", "bank=default+mynets",
+                    "dkim-verify", "dkim-sign", "action=relayed",
+                    "backend=\"250 2.0.0 Ok: queued as 4XyZ\"", "time=3.210ms"})
+    EXPECT_NE(line.find(want), std::string::npos) << "want " << want << " in " << line;
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+}
+
+TEST(SummaryLine, JsonFormEscapesAndKeepsFields) {
+  log::Summary s;
+  s.id = "ABCDEFGHJKLM";
+  s.client = "[192.0.2.1]:2525";
+  s.helo = "evil\"\r\nhelo";  // hostile values must not break the line
+  s.from = "a\\b@example.org";
+  s.rcpts = 1;
+  s.stages = {{"spam", "timeout", std::chrono::microseconds(2000)}};
+  s.action = "tempfail";
+  s.backend = "451 4.4.1 down";
+  auto j = log::format_summary(s, true);
+  EXPECT_EQ(j.front(), '{');
+  EXPECT_EQ(j.back(), '}');
+  EXPECT_EQ(j.find('\n'), std::string::npos);
+  EXPECT_EQ(j.find('\r'), std::string::npos);
+  EXPECT_NE(j.find(R"("helo":"evil\"\r\nhelo")"), std::string::npos) << j;
+  EXPECT_NE(j.find(R"("from":"a\\b@example.org")"), std::string::npos) << j;
+  EXPECT_NE(j.find(R"("stages":[{"name":"spam","outcome":"timeout","ms":2.000}])"),
+            std::string::npos)
+      << j;
+  EXPECT_NE(j.find(R"("action":"tempfail")"), std::string::npos) << j;
+  // The text form of the same hostile value stays on one line too.
+  auto t = log::format_summary(s, false);
+  EXPECT_EQ(t.find('\n'), std::string::npos) << t;
+  EXPECT_EQ(t.find('\r'), std::string::npos) << t;
+}
+
+}  // namespace
+}  // namespace sigil::filter
