@@ -155,6 +155,33 @@ std::vector<ClientReply> send_txn(SmtpClient& c, const Txn& t, bool lmtp = false
   return out;
 }
 
+// The usual setup: a scripted back-end, the relay forwarding to it, and a
+// greeted client.
+struct Rig {
+  ScriptedBackend be;
+  Relay relay;
+  SmtpClient c;
+  explicit Rig(ScriptedBackend::Script sc = {}, ConfigOpts o = {}, bool lmtp = false,
+               const StageFactory& f = builtin_stages())
+      : be(std::move(sc)), relay(config_for(be, std::move(o)), f), c(relay.port()) {
+    greet(c, lmtp);
+  }
+  static std::string config_for(const ScriptedBackend& b, ConfigOpts o) {
+    if (o.target.empty()) o.target = smtp_target(b);
+    return make_config(o);
+  }
+};
+
+ScriptedBackend::Script with_rcpt_replies() {
+  ScriptedBackend::Script sc;
+  sc.rcpt_reply = [](const std::string& a) -> std::string {
+    if (a.rfind("temp", 0) == 0) return "450 4.2.0 <" + a + ">: mailbox busy";
+    if (a.rfind("perm", 0) == 0) return "550 5.1.1 <" + a + ">: no such user";
+    return "250 2.1.5 Ok";
+  };
+  return sc;
+}
+
 bool has(const std::vector<std::string>& v, std::string_view needle) {
   for (auto& s : v)
     if (s.find(needle) != std::string::npos) return true;
@@ -167,10 +194,8 @@ TEST(Relay, RepliesOnlyAfterBackendAcceptedAndQuotesIt) {
   ScriptedBackend::Script sc;
   sc.final_reply = "250 2.0.0 Ok: queued as 4XyZ";
   sc.reply_delay = 300ms;
-  ScriptedBackend be(sc);
-  Relay relay(make_config({.target = smtp_target(be)}));
-  SmtpClient c(relay.port());
-  greet(c);
+  Rig rig(sc);
+  auto& [be, relay, c] = rig;
   Txn t;
   t.body = "Subject: dots\r\n\r\n.leading dot\r\n..two\r\nend\r\n";
   auto start = std::chrono::steady_clock::now();
@@ -233,21 +258,9 @@ TEST(Relay, CommandSequenceErrors) {
 
 // ------------------------------------------ two-phase commit: the replies
 
-std::function<std::string(const std::string&)> by_local_part() {
-  return [](const std::string& a) -> std::string {
-    if (a.rfind("temp", 0) == 0) return "450 4.2.0 <" + a + ">: mailbox busy";
-    if (a.rfind("perm", 0) == 0) return "550 5.1.1 <" + a + ">: no such user";
-    return "250 2.1.5 Ok";
-  };
-}
-
 TEST(Relay, SmtpFrontOneRecipientDeferredTempfailsAllAndSendsNoData) {
-  ScriptedBackend::Script sc;
-  sc.rcpt_reply = by_local_part();
-  ScriptedBackend be(sc);
-  Relay relay(make_config({.target = smtp_target(be)}));
-  SmtpClient c(relay.port());
-  greet(c);
+  Rig rig(with_rcpt_replies());
+  auto& [be, relay, c] = rig;
   auto r = send_txn(c, {.rcpts = {"ok@x.test", "temp@x.test", "perm@x.test"}});
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(r[0].code / 100, 4) << r[0].text();
@@ -260,12 +273,8 @@ TEST(Relay, SmtpFrontOneRecipientDeferredTempfailsAllAndSendsNoData) {
 }
 
 TEST(Relay, SmtpFrontSomeRecipientsRefusedFiveHundredDeliversTheRest) {
-  ScriptedBackend::Script sc;
-  sc.rcpt_reply = by_local_part();
-  ScriptedBackend be(sc);
-  Relay relay(make_config({.target = smtp_target(be)}));
-  SmtpClient c(relay.port());
-  greet(c);
+  Rig rig(with_rcpt_replies());
+  auto& [be, relay, c] = rig;
   auto r = send_txn(c, {.rcpts = {"ok@x.test", "perm@x.test", "ok2@x.test"}});
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(r[0].code, 250) << r[0].text();
@@ -275,12 +284,8 @@ TEST(Relay, SmtpFrontSomeRecipientsRefusedFiveHundredDeliversTheRest) {
 }
 
 TEST(Relay, SmtpFrontAllRecipientsRefusedRelaysTheFiveHundred) {
-  ScriptedBackend::Script sc;
-  sc.rcpt_reply = by_local_part();
-  ScriptedBackend be(sc);
-  Relay relay(make_config({.target = smtp_target(be)}));
-  SmtpClient c(relay.port());
-  greet(c);
+  Rig rig(with_rcpt_replies());
+  auto& [be, relay, c] = rig;
   auto r = send_txn(c, {.rcpts = {"perm1@x.test", "perm2@x.test"}});
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(r[0].code, 550) << r[0].text();
@@ -290,12 +295,8 @@ TEST(Relay, SmtpFrontAllRecipientsRefusedRelaysTheFiveHundred) {
 }
 
 TEST(Relay, LmtpFrontGetsOneReplyPerRecipient) {
-  ScriptedBackend::Script sc;
-  sc.rcpt_reply = by_local_part();
-  ScriptedBackend be(sc);
-  Relay relay(make_config({.target = smtp_target(be)}));
-  SmtpClient c(relay.port());
-  greet(c, /*lmtp=*/true);
+  Rig rig(with_rcpt_replies(), {}, /*lmtp=*/true);
+  auto& [be, relay, c] = rig;
   auto r = send_txn(c, {.rcpts = {"ok@x.test", "temp@x.test", "perm@x.test", "ok2@x.test"}},
                     /*lmtp=*/true);
   ASSERT_EQ(r.size(), 4u);
@@ -358,10 +359,8 @@ TEST(Relay, BackendDataRepliesAreRelayed) {
            {"554 5.7.1 Error: content rejected", 554}}) {
     ScriptedBackend::Script sc;
     sc.final_reply = reply;
-    ScriptedBackend be(sc);
-    Relay relay(make_config({.target = smtp_target(be)}));
-    SmtpClient c(relay.port());
-    greet(c);
+    Rig rig(sc);
+    auto& [be, relay, c] = rig;
     auto r = send_txn(c, {});
     ASSERT_EQ(r.size(), 1u);
     EXPECT_EQ(r[0].code, code) << r[0].text();
@@ -370,10 +369,8 @@ TEST(Relay, BackendDataRepliesAreRelayed) {
   // A 4xx/5xx to DATA itself (before any byte is sent).
   ScriptedBackend::Script sc;
   sc.data_go = "452 4.3.1 Insufficient system storage";
-  ScriptedBackend be(sc);
-  Relay relay(make_config({.target = smtp_target(be)}));
-  SmtpClient c(relay.port());
-  greet(c);
+  Rig rig(sc);
+  auto& [be, relay, c] = rig;
   auto r = send_txn(c, {});
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(r[0].code, 452) << r[0].text();
@@ -395,10 +392,8 @@ TEST(Relay, BackendDownIsATempfail) {
 TEST(Relay, BackendGreetingRefusalIsATempfail) {
   ScriptedBackend::Script sc;
   sc.greeting = "554 5.3.2 not accepting mail";
-  ScriptedBackend be(sc);
-  Relay relay(make_config({.target = smtp_target(be)}));
-  SmtpClient c(relay.port());
-  greet(c);
+  Rig rig(sc);
+  auto& [be, relay, c] = rig;
   auto r = send_txn(c, {});
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(r[0].code / 100, 4) << r[0].text();
@@ -424,10 +419,8 @@ TEST(Relay, BackendSilentAfterDotTimesOutAsUncertainTempfail) {
 TEST(Relay, BackendClosingAfterDotIsAnUncertainTempfail) {
   ScriptedBackend::Script sc;
   sc.after_dot = ScriptedBackend::AfterDot::Close;
-  ScriptedBackend be(sc);
-  Relay relay(make_config({.target = smtp_target(be)}));
-  SmtpClient c(relay.port());
-  greet(c);
+  Rig rig(sc);
+  auto& [be, relay, c] = rig;
   auto r = send_txn(c, {});
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(r[0].code, 451) << r[0].text();
@@ -450,10 +443,8 @@ TEST(Relay, BackendConnectionsAreReused) {
 }
 
 TEST(Relay, XforwardAndDsnParametersArePassedThrough) {
-  ScriptedBackend be({});
-  Relay relay(make_config({.target = smtp_target(be)}));
-  SmtpClient c(relay.port());
-  greet(c);
+  Rig rig;
+  auto& [be, relay, c] = rig;
   EXPECT_EQ(c.cmd("XFORWARD NAME=mx.example.org ADDR=192.0.2.7 PORT=40000 PROTO=ESMTP").code, 250);
   EXPECT_EQ(c.cmd("XFORWARD HELO=mx.example.org SOURCE=REMOTE IDENT=ABC123").code, 250);
   EXPECT_EQ(c.cmd("MAIL FROM:<a@example.org> RET=HDRS ENVID=QQ314159 BODY=8BITMIME").code, 250);
@@ -516,10 +507,8 @@ TEST(Relay, ClientDisconnectMidDataForwardsNothing) {
 }
 
 TEST(Relay, MessageLargerThanSizeIsRefused) {
-  ScriptedBackend be({});
-  Relay relay(make_config({.target = smtp_target(be), .smtp_extra = "max_message_size = 10000"}));
-  SmtpClient c(relay.port());
-  greet(c);
+  Rig rig({}, {.smtp_extra = "max_message_size = 10000"});
+  auto& [be, relay, c] = rig;
   // Declared too big: refused at MAIL.
   auto m = c.cmd("MAIL FROM:<a@x.test> SIZE=20000");
   EXPECT_EQ(m.code, 552) << m.text();
@@ -538,10 +527,8 @@ TEST(Relay, MessageLargerThanSizeIsRefused) {
 }
 
 TEST(Relay, LongHeaderSectionIsRefused) {
-  ScriptedBackend be({});
-  Relay relay(make_config({.target = smtp_target(be), .smtp_extra = "max_header_size = 2048"}));
-  SmtpClient c(relay.port());
-  greet(c);
+  Rig rig({}, {.smtp_extra = "max_header_size = 2048"});
+  auto& [be, relay, c] = rig;
   Txn t;
   t.body = "Subject: x\r\nX-Long: " + std::string(4000, 'h') + "\r\n\r\nbody\r\n";
   auto r = send_txn(c, t);
@@ -566,10 +553,8 @@ TEST(Relay, SpooledMessageIsRelayedIntact) {
 }
 
 TEST(Relay, TenThousandRecipientsPipelined) {
-  ScriptedBackend be({});
-  Relay relay(make_config({.target = smtp_target(be), .smtp_extra = "max_recipients = 10000"}));
-  SmtpClient c(relay.port());
-  greet(c);
+  Rig rig({}, {.smtp_extra = "max_recipients = 10000"});
+  auto& [be, relay, c] = rig;
   std::string batch = "MAIL FROM:<a@x.test>\r\n";
   for (int i = 0; i < 10001; ++i) batch += "RCPT TO:<r" + std::to_string(i) + "@x.test>\r\n";
   c.send(batch);
@@ -652,10 +637,8 @@ TEST(Relay, SmugglingSequencesNeverEndDataOrDeliver) {
 }
 
 TEST(Relay, BareLfAndLongCommandLines) {
-  ScriptedBackend be({});
-  Relay relay(make_config({.target = smtp_target(be)}));
-  SmtpClient c(relay.port());
-  greet(c);
+  Rig rig;
+  auto& [be, relay, c] = rig;
   c.send("NOOP\n");
   auto r = c.read();
   EXPECT_EQ(r.code, 500) << r.text();
@@ -666,10 +649,8 @@ TEST(Relay, BareLfAndLongCommandLines) {
 }
 
 TEST(Relay, TooManyErrorsCloseTheSession) {
-  ScriptedBackend be({});
-  Relay relay(make_config({.target = smtp_target(be), .smtp_extra = "max_errors = 3"}));
-  SmtpClient c(relay.port());
-  greet(c);
+  Rig rig({}, {.smtp_extra = "max_errors = 3"});
+  auto& [be, relay, c] = rig;
   EXPECT_EQ(c.cmd("FOO").code, 500);
   EXPECT_EQ(c.cmd("BAR").code, 500);
   auto r = c.cmd("BAZ");
