@@ -293,7 +293,8 @@ class Loader {
     if (auto t = table(root, "smtp")) {
       const char* p = "smtp";
       check_keys(*t, p, {"hostname", "max_message_size", "max_recipients", "max_line_length",
-                         "max_header_size", "max_errors", "command_timeout", "idle_timeout"});
+                         "max_header_size", "max_errors", "max_sessions", "command_timeout",
+                         "idle_timeout"});
       if (get_string(*t, p, "hostname", c.smtp.hostname)) {
         bool okname = !c.smtp.hostname.empty() && c.smtp.hostname.size() < 256 &&
                       std::all_of(c.smtp.hostname.begin(), c.smtp.hostname.end(), [](char ch) {
@@ -307,6 +308,7 @@ class Loader {
       get_uint(*t, p, "max_line_length", c.smtp.max_line_length, 512, 1 << 20);
       get_uint(*t, p, "max_header_size", c.smtp.max_header_size, 1024, 64ull << 20);
       get_uint(*t, p, "max_errors", c.smtp.max_errors, 1, 1000);
+      get_uint(*t, p, "max_sessions", c.smtp.max_sessions, 1, 1000000);
       get_seconds(*t, p, "command_timeout", c.smtp.command_timeout, 1, 86400);
       get_seconds(*t, p, "idle_timeout", c.smtp.idle_timeout, 1, 86400);
     }

@@ -43,6 +43,7 @@ struct SmtpConfig {
   std::size_t max_line_length = 4096;
   std::size_t max_header_size = 1024 * 1024;
   unsigned max_errors = 20;
+  std::size_t max_sessions = 1000;  // concurrent client connections, all listeners
   Seconds command_timeout{300};
   Seconds idle_timeout{300};
 };
@@ -65,7 +66,7 @@ struct ForwardConfig {
   Seconds connect_timeout{30};
   Seconds reply_timeout{600};
   bool xforward = true;
-  std::size_t max_idle_connections = 8;
+  std::size_t max_idle_connections = 20;
   Seconds idle_connection_time{10};
 };
 

@@ -70,6 +70,11 @@ struct Connection {
   std::vector<std::string> xforward_attrs;
   Clock::time_point idle_since{};
   bool broken = false;
+  // Send buffers, kept with the connection so that a message costs no
+  // allocation (per-message 144 KiB buffers made glibc trim and regrow the
+  // heap every time: ~60% of the relay's CPU, measured in bench/).
+  std::string out;
+  std::unique_ptr<char[]> chunk;
 };
 
 using ConnPtr = std::unique_ptr<Connection>;
@@ -418,28 +423,39 @@ asio::awaitable<DeliveryResult> SmtpBackend::attempt(Connection& c, const Delive
   }
 
   // ---- message, dot-stuffed, in bounded chunks
-  std::string out;
-  out.reserve(80 * 1024);
+  constexpr std::size_t kChunk = 64 * 1024;
+  std::string& out = c.out;
+  out.clear();
+  out.reserve(kChunk + kChunk / 4);
   bool bol = true;
   for (auto& h : req.edits.prepend) dot_stuff(h, bol, out);
-  std::vector<char> chunk(64 * 1024);
+  std::string_view mem = req.message.in_memory();
+  if (mem.empty() && req.message.size() > 0 && !c.chunk)
+    c.chunk = std::make_unique_for_overwrite<char[]>(kChunk);
   std::uint64_t off = 0;
   char last = '\n';
   for (;;) {
-    auto r = req.message.read(off, chunk.data(), chunk.size());
-    if (!r) {
-      // Local spool failure: abandon the transaction without the final dot.
-      c.broken = true;
-      Reply f = make_reply(451, "4.3.0", "local error reading the message: " + r.error().message);
-      for (auto i : accepted) res.rcpt[i] = f;
-      res.decisive = f;
-      co_return res;
+    std::string_view piece;
+    if (!mem.empty()) {
+      piece = mem.substr(static_cast<std::size_t>(off), kChunk);
+    } else if (req.message.size() > 0) {
+      auto r = req.message.read(off, c.chunk.get(), kChunk);
+      if (!r) {
+        // Local spool failure: abandon the transaction without the final dot.
+        c.broken = true;
+        Reply f =
+            make_reply(451, "4.3.0", "local error reading the message: " + r.error().message);
+        for (auto i : accepted) res.rcpt[i] = f;
+        res.decisive = f;
+        co_return res;
+      }
+      piece = std::string_view(c.chunk.get(), *r);
     }
-    if (*r == 0) break;
-    off += *r;
-    last = chunk[*r - 1];
-    dot_stuff(std::string_view(chunk.data(), *r), bol, out);
-    if (out.size() >= 64 * 1024) {
+    if (piece.empty()) break;
+    off += piece.size();
+    last = piece.back();
+    dot_stuff(piece, bol, out);
+    if (out.size() >= kChunk) {
       if (auto s = co_await write_all(c, out, cfg_.reply_timeout); !s) {
         Reply f = failure_reply(s.error(), "sending data");
         for (auto i : accepted) res.rcpt[i] = f;

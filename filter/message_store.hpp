@@ -82,6 +82,9 @@ class MessageStore {
   bool spooled() const { return fd_ >= 0; }
   int spool_fd() const { return fd_; }  // for tests: -1 when in memory
   const HeaderIndex& headers() const { return headers_; }
+  // The whole message when it is held in memory (not spooled); empty otherwise.
+  // Lets the back-end client send without copying.
+  std::string_view in_memory() const { return fd_ < 0 ? std::string_view(mem_) : std::string_view(); }
 
   // Reads up to len bytes at offset.  Returns bytes read (0 at end).
   // Failure: Io (pread error).

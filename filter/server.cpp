@@ -4,11 +4,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "filter/log.hpp"
@@ -51,45 +53,72 @@ Server::~Server() {
   for (auto& l : listeners_) l->close();
 }
 
-static asio::awaitable<void> accept_loop(Server& server, std::shared_ptr<void> keep,
-                                         asio::ip::tcp::acceptor& acc, conf::ListenerConfig cfg) {
-  (void)keep;
-  for (;;) {
-    auto [ec, sock] = co_await acc.async_accept(asio::as_tuple(asio::use_awaitable));
-    if (ec) {
-      if (ec == asio::error::operation_aborted || !acc.is_open()) co_return;
-      log::main().warn("accept on {}: {}", cfg.address.text, ec.message());
-      continue;
-    }
-    ClientInfo ci;
-    boost::system::error_code e2;
-    auto peer = sock.remote_endpoint(e2);
-    if (!e2) {
-      auto a = peer.address();
-      if (a.is_v6() && a.to_v6().is_v4_mapped())
-        a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
-      ci.addr = a.to_string();
-      ci.port = peer.port();
-      ci.ip = conf::parse_ip(ci.addr);
-    }
-    auto s = std::make_shared<Session>(server, Session::Socket(std::move(sock)), cfg, ci);
-    asio::co_spawn(acc.get_executor(), s->run(), asio::detached);
+// After an accept error the loop pauses before trying again: with the file
+// descriptor limit reached (EMFILE/ENFILE), accept fails at once forever and
+// an immediate retry would spin a core and flood the log.  The warning is
+// rate-limited to one line per 10 s.
+static asio::awaitable<void> accept_pause(asio::any_io_executor ex, const std::string& where,
+                                          const boost::system::error_code& ec,
+                                          std::chrono::steady_clock::time_point& last_warn,
+                                          std::uint64_t& suppressed) {
+  auto now = std::chrono::steady_clock::now();
+  if (now - last_warn >= std::chrono::seconds(10)) {
+    log::main().warn("accept on {}: {}{}; pausing new connections", where, ec.message(),
+                     suppressed ? fmt::format(" ({} more since last warning)", suppressed) : "");
+    last_warn = now;
+    suppressed = 0;
+  } else {
+    ++suppressed;
   }
+  asio::steady_timer t(ex, std::chrono::milliseconds(100));
+  co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
 }
 
-static asio::awaitable<void> accept_loop_local(Server& server, std::shared_ptr<void> keep,
-                                               asio::local::stream_protocol::acceptor& acc,
-                                               conf::ListenerConfig cfg) {
+// Over smtp.max_sessions: a short 421 (best effort, never blocking) and close.
+template <typename Sock>
+static void refuse_busy(Sock& sock, const std::string& hostname) {
+  auto msg = "421 4.3.2 " + hostname + " Too many connections, try again later\r\n";
+  boost::system::error_code ec;
+  sock.non_blocking(true, ec);
+  sock.write_some(asio::buffer(msg), ec);
+  sock.close(ec);
+}
+
+template <typename Acceptor>
+static asio::awaitable<void> accept_loop(Server& server, std::shared_ptr<void> keep, Acceptor& acc,
+                                         conf::ListenerConfig cfg) {
   (void)keep;
+  std::chrono::steady_clock::time_point last_warn{};
+  std::uint64_t suppressed = 0;
   for (;;) {
     auto [ec, sock] = co_await acc.async_accept(asio::as_tuple(asio::use_awaitable));
     if (ec) {
       if (ec == asio::error::operation_aborted || !acc.is_open()) co_return;
-      log::main().warn("accept on {}: {}", cfg.address.text, ec.message());
+      co_await accept_pause(acc.get_executor(), cfg.address.text, ec, last_warn, suppressed);
+      continue;
+    }
+    const auto& smtp = server.runtime()->config->smtp;
+    if (server.session_count() >= smtp.max_sessions) {
+      log::main().warn("listener {}: {} sessions open (smtp.max_sessions), refusing a connection",
+                       cfg.name, server.session_count());
+      refuse_busy(sock, smtp.hostname);
       continue;
     }
     ClientInfo ci;
-    ci.addr = "unix";
+    if constexpr (std::is_same_v<Acceptor, asio::ip::tcp::acceptor>) {
+      boost::system::error_code e2;
+      auto peer = sock.remote_endpoint(e2);
+      if (!e2) {
+        auto a = peer.address();
+        if (a.is_v6() && a.to_v6().is_v4_mapped())
+          a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+        ci.addr = a.to_string();
+        ci.port = peer.port();
+        ci.ip = conf::parse_ip(ci.addr);
+      }
+    } else {
+      ci.addr = "unix";
+    }
     auto s = std::make_shared<Session>(server, Session::Socket(std::move(sock)), cfg, ci);
     asio::co_spawn(acc.get_executor(), s->run(), asio::detached);
   }
@@ -134,7 +163,7 @@ Status Server::start(std::shared_ptr<const conf::Config> cfg) {
                                               ": " + ec.message());
       if (lc.unix_mode) ::chmod(lc.address.path.c_str(), *lc.unix_mode);
       ports_.push_back(0);
-      asio::co_spawn(io_, accept_loop_local(*this, l, *l->local, lc), asio::detached);
+      asio::co_spawn(io_, accept_loop(*this, l, *l->local, lc), asio::detached);
     }
     log::main().info("listening on {} (listener {}, bank {})", lc.address.text, lc.name, lc.bank);
     listeners_.push_back(std::move(l));

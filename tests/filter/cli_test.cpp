@@ -1,8 +1,18 @@
 // tests/filter/cli_test.cpp — the executables as an admin runs them
 // (`sigil check-config`, `sigild -c` with a broken file), and the summary
 // log line in both its forms.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
+
+#include <chrono>
+#include <thread>
 
 #include <cstdio>
 #include <filesystem>
@@ -11,6 +21,7 @@
 #include <gtest/gtest.h>
 
 #include "filter/log.hpp"
+#include "filter/test_peer.hpp"
 
 namespace sigil::filter {
 namespace {
@@ -88,6 +99,76 @@ TEST(Cli, ShowDefaultIsTheShippedFile) {
   std::ifstream in(std::string(SIGIL_SOURCE_DIR) + "/conf/sigil.toml");
   std::string want((std::istreambuf_iterator<char>(in)), {});
   EXPECT_EQ(r.output, want);
+}
+
+int connect_to(std::uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sa.sin_port = htons(port);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// With its file descriptors exhausted, sigild must neither spin on accept()
+// nor flood the log, and must recover when descriptors free up.
+TEST(Cli, SigildSurvivesRunningOutOfFileDescriptors) {
+  auto port = test::free_port();
+  auto cfg = temp_file("fd.toml", "[[listener]]\nname = \"a\"\naddress = \"127.0.0.1:" +
+                                      std::to_string(port) +
+                                      "\"\n[forward]\ntarget = \"smtp:[127.0.0.1]:9\"\n");
+  auto log = temp_file("fd.log", "");
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    rlimit rl{24, 24};
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+    int lfd = ::open(log.c_str(), O_WRONLY | O_TRUNC);
+    ::dup2(lfd, 2);
+    ::execl(SIGILD_PATH, SIGILD_PATH, "-c", cfg.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  std::vector<int> fds;
+  for (int i = 0; i < 100 && fds.empty(); ++i) {  // wait for the listener (<= 5 s)
+    int fd = connect_to(port);
+    if (fd >= 0) fds.push_back(fd);
+    else std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_FALSE(fds.empty()) << "sigild did not start";
+  for (int i = 0; i < 40; ++i) {
+    int fd = connect_to(port);  // lands in the backlog once sigild is out of fds
+    if (fd >= 0) fds.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  for (int fd : fds) ::close(fd);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  // Recovered: a new client is greeted.
+  test::SmtpClient c(port);
+  auto r = c.read(std::chrono::seconds(5));
+  EXPECT_EQ(r.code, 220) << r.text();
+  c.close();
+  ::kill(pid, SIGTERM);
+  int st = 0;
+  for (int i = 0; i < 100 && ::waitpid(pid, &st, WNOHANG) == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  if (::waitpid(pid, &st, WNOHANG) == 0) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &st, 0);
+    ADD_FAILURE() << "sigild did not exit on SIGTERM";
+  }
+  std::ifstream in(log);
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  std::size_t warnings = 0;
+  for (std::size_t p = 0; (p = text.find("pausing new connections", p)) != std::string::npos; ++p)
+    ++warnings;
+  EXPECT_GE(warnings, 1u) << "the fd limit was never reached?\n" << text.substr(0, 2000);
+  EXPECT_LE(warnings, 2u) << text.substr(0, 2000);
+  std::filesystem::remove(cfg);
+  std::filesystem::remove(log);
 }
 
 TEST(SummaryLine, TextForm) {

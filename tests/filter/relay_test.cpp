@@ -837,6 +837,25 @@ TEST(Relay, StageVerdictsBecomeReplies) {
   EXPECT_EQ(be.completed(), 0u);  // reject, tempfail and discard forward nothing
 }
 
+TEST(Relay, SessionLimitRefusesWithFourTwentyOne) {
+  Rig rig({}, {.smtp_extra = "max_sessions = 2"});
+  auto& [be, relay, c] = rig;
+  SmtpClient second(relay.port());
+  greet(second);
+  SmtpClient third(relay.port());
+  auto r = third.read();
+  EXPECT_EQ(r.code, 421) << r.text();
+  EXPECT_NE(r.text().find("4.3.2"), std::string::npos) << r.text();
+  EXPECT_TRUE(third.closed_within(2s));
+  // A slot frees up when a session ends.
+  EXPECT_EQ(second.cmd("QUIT").code, 221);
+  EXPECT_TRUE(second.closed_within(2s));
+  std::this_thread::sleep_for(100ms);
+  SmtpClient fourth(relay.port());
+  greet(fourth);
+  EXPECT_EQ(send_txn(fourth, {}).at(0).code, 250);
+}
+
 // ---------------------------------------------------- drain and reload
 
 TEST(Relay, DrainClosesIdleSessionsAndFinishesBusyOnes) {
