@@ -2,6 +2,7 @@
 #include "filter/pipeline.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <variant>
 
 #include <boost/asio/as_tuple.hpp>
@@ -40,6 +41,31 @@ static Verdict on_error_verdict(const Stage& s, std::string why) {
   return {Action::TempFail, std::move(why)};
 }
 
+// The stage's exception is caught inside the race against the deadline:
+// operator|| waits for one *successful* operand, so an escaping exception
+// would make the run wait for the timer and look like a timeout.
+namespace {
+struct Guarded {
+  std::optional<Verdict> verdict;  // empty: the stage threw
+  std::string error;
+};
+}  // namespace
+
+// XXX: "co_return Guarded{co_await ...}" gave an ASan bad-free with GCC 12
+// (coroutine temporaries in a braced initializer); keep the await a statement.
+static asio::awaitable<Guarded> run_guarded(Stage& s, MessageContext& ctx) {
+  Guarded g;
+  try {
+    Verdict v = co_await s.run(ctx);
+    g.verdict = std::move(v);
+  } catch (const std::exception& e) {
+    g.error = e.what();
+  } catch (...) {
+    g.error = "unknown exception";
+  }
+  co_return g;
+}
+
 asio::awaitable<Verdict> Pipeline::run(MessageContext& ctx,
                                        std::vector<StageRecord>& records) const {
   auto ex = co_await asio::this_coro::executor;
@@ -49,14 +75,17 @@ asio::awaitable<Verdict> Pipeline::run(MessageContext& ctx,
     std::string outcome;
     try {
       asio::steady_timer timer(ex, stage->deadline);
-      auto r = co_await (stage->run(ctx) ||
+      auto r = co_await (run_guarded(*stage, ctx) ||
                          timer.async_wait(asio::as_tuple(asio::use_awaitable)));
-      if (r.index() == 0) {
-        v = std::get<0>(std::move(r));
-        outcome = to_string(v.action);
-      } else {
+      if (r.index() == 1) {
         v = on_error_verdict(*stage, std::string(stage->name()) + " timed out");
         outcome = "timeout";
+      } else if (auto& g = std::get<0>(r); g.verdict) {
+        v = std::move(*g.verdict);
+        outcome = to_string(v.action);
+      } else {
+        v = on_error_verdict(*stage, std::string(stage->name()) + " failed: " + g.error);
+        outcome = "error";
       }
     } catch (const std::exception& e) {
       v = on_error_verdict(*stage, std::string(stage->name()) + " failed: " + e.what());

@@ -28,6 +28,22 @@ std::string upper(std::string_view s) {
 
 SyntaxError syntax(std::string text) { return {501, "5.5.4", std::move(text)}; }
 
+// RFC 3463 §2: class "." subject "." detail, class one digit, subject and
+// detail 1*3 digits.  Anything else ("2..0", "2.0.0.0") is reply text.
+bool is_enhanced_code(std::string_view e) {
+  for (int part = 0; part < 3; ++part) {
+    auto end = part < 2 ? e.find('.') : e.size();  // the detail is the rest
+    if (end == std::string_view::npos) return false;
+    std::string_view d = e.substr(0, end);
+    if (d.empty() || d.size() > (part == 0 ? 1u : 3u) ||
+        !std::all_of(d.begin(), d.end(),
+                     [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
+      return false;
+    e.remove_prefix(part < 2 ? end + 1 : end);
+  }
+  return true;
+}
+
 // Parses "<path>" at the start of s; returns the address and the rest.
 // Accepts a source route (RFC 5321 §4.1.2, obsolete: ignored) and quoted
 // local parts.  Tolerates one space after the colon, as Postfix does.
@@ -247,9 +263,7 @@ bool ReplyParser::feed(std::string_view line) {
   if (r_.lines.empty() && text.size() >= 5 && text[0] == line[0] && text[1] == '.') {
     auto sp = text.find(' ');
     std::string_view e = text.substr(0, sp);
-    if (std::count(e.begin(), e.end(), '.') == 2 &&
-        std::all_of(e.begin(), e.end(),
-                    [](char c) { return c == '.' || std::isdigit(static_cast<unsigned char>(c)); })) {
+    if (is_enhanced_code(e)) {
       r_.enhanced = std::string(e);
       text = sp == std::string_view::npos ? std::string_view{} : text.substr(sp + 1);
     }

@@ -1,0 +1,603 @@
+// tests/filter/pipeline_test.cpp — filter/pipeline.hpp: phase order, verdicts,
+// deadlines and errors of stages, and policy banks (PolicyTable): building
+// from a config, selecting by listener and client IP, and building only the
+// components the listed stages ask for.
+#include "filter/pipeline.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <exception>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "conf/config.hpp"
+
+namespace sigil::filter {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+// ------------------------------------------------------------------ stages
+
+// A scripted stage: logs that it ran, optionally sleeps or throws, then
+// records a header edit and returns its verdict.
+class TestStage : public Stage {
+ public:
+  enum class Mode { Return, Sleep, Throw };
+
+  TestStage(std::string name, Phase phase, std::vector<std::string>* log,
+            Action action = Action::Continue, Mode mode = Mode::Return,
+            std::chrono::milliseconds sleep = 0ms)
+      : name_(std::move(name)), phase_(phase), log_(log), action_(action), mode_(mode),
+        sleep_(sleep) {}
+
+  std::string_view name() const override { return name_; }
+  Phase phase() const override { return phase_; }
+
+  asio::awaitable<Verdict> run(MessageContext& ctx) override {
+    if (log_) log_->push_back(name_);
+    if (mode_ == Mode::Throw) throw std::runtime_error("boom in " + name_);
+    if (mode_ == Mode::Sleep) {
+      asio::steady_timer t(co_await asio::this_coro::executor, sleep_);
+      co_await t.async_wait(asio::use_awaitable);
+    }
+    finished = true;
+    ctx.edits.prepend.push_back("X-Stage: " + name_ + "\r\n");
+    co_return Verdict{action_, name_ + " says " + to_string(action_)};
+  }
+
+  bool finished = false;
+
+ private:
+  std::string name_;
+  Phase phase_;
+  std::vector<std::string>* log_;
+  Action action_;
+  Mode mode_;
+  std::chrono::milliseconds sleep_;
+};
+
+struct RunResult {
+  Verdict verdict;
+  std::vector<StageRecord> records;
+  HeaderEdits edits;
+  std::chrono::milliseconds elapsed{0};
+};
+
+RunResult run_pipeline(const Pipeline& p) {
+  asio::io_context io;
+  ClientInfo client;
+  client.addr = "192.0.2.1";
+  Envelope env;
+  env.sender = "a@example.com";
+  MessageStore store(1024, "/nonexistent", 1024);
+  MessageContext ctx{"test", client, env, store, {}};
+  RunResult r;
+  std::optional<Verdict> out;
+  std::exception_ptr err;
+  auto t0 = Clock::now();
+  asio::co_spawn(io, p.run(ctx, r.records), [&](std::exception_ptr e, Verdict v) {
+    err = e;
+    out = std::move(v);
+  });
+  io.run();
+  r.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
+  if (err) std::rethrow_exception(err);
+  EXPECT_TRUE(out.has_value()) << "the pipeline did not complete";
+  if (out) r.verdict = *out;
+  r.edits = std::move(ctx.edits);
+  return r;
+}
+
+std::vector<std::string> record_names(const std::vector<StageRecord>& rs) {
+  std::vector<std::string> out;
+  for (auto& r : rs) out.push_back(r.name);
+  return out;
+}
+
+std::vector<std::string> record_outcomes(const std::vector<StageRecord>& rs) {
+  std::vector<std::string> out;
+  for (auto& r : rs) out.push_back(r.outcome);
+  return out;
+}
+
+const char* on_error_name(OnError e) {
+  switch (e) {
+    case OnError::TempFail: return "tempfail";
+    case OnError::Continue: return "continue";
+    case OnError::Reject: return "reject";
+  }
+  return "?";
+}
+
+Action on_error_action(OnError e) {
+  switch (e) {
+    case OnError::TempFail: return Action::TempFail;
+    case OnError::Continue: return Action::Continue;
+    case OnError::Reject: return Action::Reject;
+  }
+  return Action::Accept;
+}
+
+// ---------------------------------------------------------------- Pipeline
+
+TEST(Pipeline, StagesRunInPhaseOrder) {
+  std::vector<std::string> log;
+  Pipeline p({
+      std::make_shared<TestStage>("seal", Phase::Seal, &log),
+      std::make_shared<TestStage>("modify", Phase::Modify, &log),
+      std::make_shared<TestStage>("verify1", Phase::Verify, &log),
+      std::make_shared<TestStage>("inspect", Phase::Inspect, &log),
+      std::make_shared<TestStage>("verify2", Phase::Verify, &log),
+  });
+  const std::vector<std::string> want = {"verify1", "verify2", "inspect", "modify", "seal"};
+  std::vector<std::string> order;
+  for (auto& s : p.stages()) order.emplace_back(s->name());
+  EXPECT_EQ(order, want);
+  EXPECT_FALSE(p.empty());
+
+  RunResult r = run_pipeline(p);
+  EXPECT_EQ(log, want) << "stages ran out of phase order";
+  EXPECT_EQ(r.verdict.action, Action::Continue);
+  EXPECT_EQ(record_names(r.records), want);
+  EXPECT_EQ(record_outcomes(r.records),
+            std::vector<std::string>(5, "continue"));
+  std::vector<std::string> edits;
+  for (auto& n : want) edits.push_back("X-Stage: " + n + "\r\n");
+  EXPECT_EQ(r.edits.prepend, edits);
+}
+
+TEST(Pipeline, EmptyPipelineContinues) {
+  Pipeline p(std::vector<std::shared_ptr<Stage>>{});
+  EXPECT_TRUE(p.empty());
+  RunResult r = run_pipeline(p);
+  EXPECT_EQ(r.verdict.action, Action::Continue);
+  EXPECT_TRUE(r.records.empty());
+}
+
+TEST(Pipeline, FirstNonContinueVerdictStops) {
+  for (Action a : {Action::Accept, Action::Reject, Action::TempFail, Action::Discard}) {
+    SCOPED_TRACE(to_string(a));
+    std::vector<std::string> log;
+    auto later = std::make_shared<TestStage>("sign", Phase::Seal, &log);
+    Pipeline p({
+        later,
+        std::make_shared<TestStage>("scan", Phase::Inspect, &log, a),
+        std::make_shared<TestStage>("verify", Phase::Verify, &log),
+        std::make_shared<TestStage>("rewrite", Phase::Modify, &log),
+    });
+    RunResult r = run_pipeline(p);
+    EXPECT_EQ(r.verdict.action, a) << "got " << to_string(r.verdict.action);
+    EXPECT_EQ(r.verdict.reason, std::string("scan says ") + to_string(a));
+    EXPECT_EQ(log, (std::vector<std::string>{"verify", "scan"}));
+    EXPECT_FALSE(later->finished);
+    EXPECT_EQ(record_names(r.records), (std::vector<std::string>{"verify", "scan"}));
+    EXPECT_EQ(record_outcomes(r.records), (std::vector<std::string>{"continue", to_string(a)}));
+  }
+}
+
+TEST(Pipeline, DeadlineCutsOffSlowStage) {
+  for (OnError oe : {OnError::TempFail, OnError::Continue, OnError::Reject}) {
+    SCOPED_TRACE(on_error_name(oe));
+    std::vector<std::string> log;
+    auto slow = std::make_shared<TestStage>("slow", Phase::Inspect, &log, Action::Accept,
+                                            TestStage::Mode::Sleep, 20s);
+    slow->deadline = 50ms;
+    slow->on_error = oe;
+    auto after = std::make_shared<TestStage>("after", Phase::Seal, &log);
+    Pipeline p({std::make_shared<TestStage>("first", Phase::Verify, &log), slow, after});
+    RunResult r = run_pipeline(p);
+    EXPECT_LT(r.elapsed, 5s) << "the deadline did not cut the stage off";
+    EXPECT_GE(r.elapsed, 50ms);
+    EXPECT_FALSE(slow->finished);
+    EXPECT_EQ(r.verdict.action, on_error_action(oe)) << "got " << to_string(r.verdict.action);
+    ASSERT_GE(r.records.size(), 2u);
+    EXPECT_EQ(r.records[1].name, "slow");
+    EXPECT_EQ(r.records[1].outcome, "timeout");
+    EXPECT_GE(r.records[1].time, 50ms);
+    if (oe == OnError::Continue) {
+      EXPECT_EQ(record_names(r.records), (std::vector<std::string>{"first", "slow", "after"}));
+      EXPECT_TRUE(after->finished);
+    } else {
+      EXPECT_NE(r.verdict.reason.find("slow"), std::string::npos) << r.verdict.reason;
+      EXPECT_NE(r.verdict.reason.find("timed out"), std::string::npos) << r.verdict.reason;
+      EXPECT_EQ(r.records.size(), 2u);
+      EXPECT_FALSE(after->finished);
+    }
+  }
+}
+
+TEST(Pipeline, StageWithinDeadlineIsNotCutOff) {
+  auto s = std::make_shared<TestStage>("sleepy", Phase::Inspect, nullptr, Action::Reject,
+                                       TestStage::Mode::Sleep, 30ms);
+  s->deadline = 5s;
+  Pipeline p({s});
+  RunResult r = run_pipeline(p);
+  EXPECT_EQ(r.verdict.action, Action::Reject);
+  ASSERT_EQ(r.records.size(), 1u);
+  EXPECT_EQ(r.records[0].outcome, "reject");
+  EXPECT_GE(r.records[0].time, 30ms);
+  EXPECT_LT(r.elapsed, 4s);
+}
+
+TEST(Pipeline, ThrowingStageHandledByOnError) {
+  for (OnError oe : {OnError::TempFail, OnError::Continue, OnError::Reject}) {
+    SCOPED_TRACE(on_error_name(oe));
+    std::vector<std::string> log;
+    auto bad = std::make_shared<TestStage>("bad", Phase::Modify, &log, Action::Accept,
+                                           TestStage::Mode::Throw);
+    bad->on_error = oe;
+    bad->deadline = 10s;  // an error must not wait for the deadline
+    auto after = std::make_shared<TestStage>("after", Phase::Seal, &log);
+    Pipeline p({after, bad});
+    RunResult r;
+    ASSERT_NO_THROW(r = run_pipeline(p)) << "the stage's exception escaped the pipeline";
+    EXPECT_LT(r.elapsed, 5s) << "a throwing stage waited for its deadline";
+    EXPECT_EQ(r.verdict.action, on_error_action(oe)) << "got " << to_string(r.verdict.action);
+    ASSERT_GE(r.records.size(), 1u);
+    EXPECT_EQ(r.records[0].name, "bad");
+    EXPECT_EQ(r.records[0].outcome, "error");
+    if (oe == OnError::Continue) {
+      EXPECT_EQ(log, (std::vector<std::string>{"bad", "after"}));
+      EXPECT_TRUE(after->finished);
+    } else {
+      EXPECT_NE(r.verdict.reason.find("boom in bad"), std::string::npos) << r.verdict.reason;
+      EXPECT_EQ(log, (std::vector<std::string>{"bad"}));
+    }
+  }
+}
+
+// ------------------------------------------------------------ PolicyTable
+
+struct Resolver {};
+struct Scanner {};
+struct Mime {};
+
+// A factory in the shape of the real one: only some makers need components.
+struct TestFactory {
+  std::map<std::string, int> made;  // maker calls per stage
+  StageFactory factory;
+
+  explicit TestFactory(bool with_spam = true) {
+    auto plain = [this](std::string name, Phase ph) {
+      return [this, name, ph](const conf::Config&, Components&) -> std::shared_ptr<Stage> {
+        ++made[name];
+        return std::make_shared<TestStage>(name, ph, nullptr);
+      };
+    };
+    factory["dkim-sign"] = plain("dkim-sign", Phase::Seal);
+    factory["dkim-verify"] = [this](const conf::Config&, Components& c) -> std::shared_ptr<Stage> {
+      ++made["dkim-verify"];
+      auto r = c.get_or_create<Resolver>("resolver", [] { return std::make_shared<Resolver>(); });
+      EXPECT_TRUE(r);
+      return std::make_shared<TestStage>("dkim-verify", Phase::Verify, nullptr);
+    };
+    factory["av"] = [this](const conf::Config&, Components& c) -> std::shared_ptr<Stage> {
+      ++made["av"];
+      c.get_or_create<Scanner>("scanner", [] { return std::make_shared<Scanner>(); });
+      return std::make_shared<TestStage>("av", Phase::Inspect, nullptr);
+    };
+    factory["decode"] = [this](const conf::Config&, Components& c) -> std::shared_ptr<Stage> {
+      ++made["decode"];
+      c.get_or_create<Mime>("mime", [] { return std::make_shared<Mime>(); });
+      return std::make_shared<TestStage>("decode", Phase::Verify, nullptr);
+    };
+    if (with_spam)
+      factory["spam"] = [this](const conf::Config&, Components& c) -> std::shared_ptr<Stage> {
+        ++made["spam"];
+        c.get_or_create<Scanner>("scanner", [] { return std::make_shared<Scanner>(); });
+        c.get_or_create<Mime>("mime", [] { return std::make_shared<Mime>(); });
+        return std::make_shared<TestStage>("spam", Phase::Inspect, nullptr);
+      };
+  }
+};
+
+conf::Config load(const std::string& toml) {
+  auto r = conf::load_string(toml, "test.toml");
+  if (!r) throw std::runtime_error("config does not load: " + r.error().message);
+  return std::move(r).value();
+}
+
+bool has(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (auto& x : v) s += (s.empty() ? "" : ",") + x;
+  return s;
+}
+
+const char* kBanksToml = R"(
+[[listener]]
+name = "inbound"
+address = "127.0.0.1:10024"
+bank = "default"
+
+[[listener]]
+name = "submission"
+address = "127.0.0.1:10025"
+bank = "outbound"
+
+[bank.default]
+stages = ["dkim-verify", "av"]
+originating = false
+
+[bank.outbound]
+stages = ["dkim-sign"]
+originating = true
+
+[bank.mynets]
+originating = true
+
+[bank.v6lab]
+stages = ["decode"]
+
+[[network]]
+cidrs = ["127.0.0.0/8", "192.0.2.0/24"]
+bank = "mynets"
+
+[[network]]
+cidrs = ["2001:db8::/32"]
+bank = "v6lab"
+)";
+
+TEST(PolicyTable, SelectByListenerAndClientIp) {
+  conf::Config cfg = load(kBanksToml);
+  TestFactory tf;
+  Components comps;
+  auto t = PolicyTable::build(cfg, tf.factory, comps);
+  ASSERT_TRUE(t) << t.error().message;
+
+  struct Case {
+    std::string listener_bank;
+    std::optional<std::string> ip;
+    std::string banks;
+    bool originating;
+    std::vector<std::string> stages;
+  };
+  const std::vector<std::string> inbound = {"dkim-verify", "av"};
+  const Case cases[] = {
+      {"default", std::nullopt, "default", false, inbound},
+      {"default", "198.51.100.7", "default", false, inbound},
+      {"default", "192.0.2.55", "default+mynets", true, inbound},
+      {"default", "127.0.0.1", "default+mynets", true, inbound},
+      {"default", "::ffff:192.0.2.55", "default+mynets", true, inbound},  // v4-mapped
+      {"default", "::ffff:198.51.100.7", "default", false, inbound},
+      {"default", "2001:db8::25", "default+v6lab", false, {"decode"}},
+      {"default", "2001:db9::25", "default", false, inbound},
+      {"default", "::1", "default", false, inbound},
+      {"outbound", std::nullopt, "outbound", true, {"dkim-sign"}},
+      {"outbound", "192.0.2.1", "outbound+mynets", true, {"dkim-sign"}},
+      {"outbound", "2001:db8:ffff::1", "outbound+v6lab", true, {"decode"}},
+      {"outbound", "203.0.113.9", "outbound", true, {"dkim-sign"}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.listener_bank + " " + c.ip.value_or("(no ip)"));
+    std::optional<std::array<std::uint8_t, 16>> ip;
+    if (c.ip) {
+      ip = conf::parse_ip(*c.ip);
+      ASSERT_TRUE(ip) << "test ip does not parse";
+    }
+    const Policy& p = t->select(c.listener_bank, ip);
+    EXPECT_EQ(p.banks, c.banks) << "got " << p.banks << ", want " << c.banks;
+    EXPECT_EQ(p.originating, c.originating);
+    EXPECT_EQ(p.stage_names, c.stages) << "got " << join(p.stage_names);
+    ASSERT_NE(p.pipeline, nullptr);
+    std::vector<std::string> names;
+    for (auto& s : p.pipeline->stages()) names.emplace_back(s->name());
+    EXPECT_EQ(names, c.stages);
+  }
+
+  // One stage object per stage name, shared by every policy that lists it.
+  EXPECT_EQ(tf.made["dkim-verify"], 1);
+  EXPECT_EQ(tf.made["av"], 1);
+  EXPECT_EQ(tf.made["decode"], 1);
+  EXPECT_EQ(tf.made["dkim-sign"], 1);
+  EXPECT_EQ(t->select("default", std::nullopt).pipeline->stages()[0].get(),
+            t->select("default", conf::parse_ip("10.0.0.1")).pipeline->stages()[0].get());
+  EXPECT_EQ(t->select("default", std::nullopt).pipeline->stages()[0].get(),
+            t->select("default", conf::parse_ip("127.0.0.2")).pipeline->stages()[0].get());
+}
+
+TEST(PolicyTable, FirstMatchingNetworkWins) {
+  conf::Config cfg = load(R"(
+[[listener]]
+address = "127.0.0.1:10024"
+[bank.default]
+stages = []
+[bank.narrow]
+stages = ["dkim-sign"]
+[bank.wide]
+stages = ["av"]
+[[network]]
+cidrs = ["10.1.0.0/16"]
+bank = "narrow"
+[[network]]
+cidrs = ["10.0.0.0/8"]
+bank = "wide"
+)");
+  TestFactory tf;
+  Components comps;
+  auto t = PolicyTable::build(cfg, tf.factory, comps);
+  ASSERT_TRUE(t) << t.error().message;
+  EXPECT_EQ(t->select("default", conf::parse_ip("10.1.2.3")).banks, "default+narrow");
+  EXPECT_EQ(t->select("default", conf::parse_ip("10.2.2.3")).banks, "default+wide");
+  EXPECT_EQ(t->select("default", conf::parse_ip("11.0.0.1")).banks, "default");
+  EXPECT_TRUE(t->select("default", std::nullopt).pipeline->empty());
+}
+
+TEST(PolicyTable, StageMissingFromFactoryIsConfigError) {
+  TestFactory tf(/*with_spam=*/false);
+  {
+    conf::Config cfg = load(R"(
+[[listener]]
+address = "127.0.0.1:10024"
+[bank.default]
+stages = ["dkim-verify", "spam", "dkim-sign"]
+)");
+    Components comps;
+    auto t = PolicyTable::build(cfg, tf.factory, comps);
+    ASSERT_FALSE(t) << "a bank listing an unavailable stage was accepted";
+    EXPECT_EQ(t.error().kind, ErrorKind::Config);
+    EXPECT_NE(t.error().message.find("'spam'"), std::string::npos) << t.error().message;
+    EXPECT_NE(t.error().message.find("bank.default"), std::string::npos) << t.error().message;
+    EXPECT_NE(t.error().message.find("test.toml"), std::string::npos) << t.error().message;
+  }
+  {  // also in a bank that only a network rule uses
+    conf::Config cfg = load(R"(
+[[listener]]
+address = "127.0.0.1:10024"
+[bank.scanned]
+stages = ["spam"]
+[[network]]
+cidrs = ["10.0.0.0/8"]
+bank = "scanned"
+)");
+    Components comps;
+    auto t = PolicyTable::build(cfg, tf.factory, comps);
+    ASSERT_FALSE(t);
+    EXPECT_EQ(t.error().kind, ErrorKind::Config);
+    EXPECT_NE(t.error().message.find("'spam'"), std::string::npos) << t.error().message;
+    EXPECT_NE(t.error().message.find("bank.scanned"), std::string::npos) << t.error().message;
+  }
+  // The same config builds once the factory has the stage.
+  TestFactory full;
+  Components comps;
+  auto ok = PolicyTable::build(load(R"(
+[[listener]]
+address = "127.0.0.1:10024"
+[bank.default]
+stages = ["spam"]
+)"),
+                               full.factory, comps);
+  EXPECT_TRUE(ok) << ok.error().message;
+}
+
+// THE REQUIRED TEST (DESIGN.md §3): a signing-only bank builds none of the
+// heavy shared components; a bank with the verify stage does build the
+// resolver, so this test can fail.
+TEST(PolicyTable, SigningOnlyBankBuildsNoHeavyComponents) {
+  {
+    conf::Config cfg = load(R"(
+[[listener]]
+address = "127.0.0.1:10024"
+bank = "signer"
+[bank.signer]
+stages = ["dkim-sign"]
+originating = true
+[bank.mynets]
+originating = true
+[[network]]
+cidrs = ["127.0.0.0/8"]
+bank = "mynets"
+)");
+    TestFactory tf;
+    Components comps;
+    auto t = PolicyTable::build(cfg, tf.factory, comps);
+    ASSERT_TRUE(t) << t.error().message;
+    auto built = comps.built();
+    for (const char* heavy : {"resolver", "scanner", "mime"})
+      EXPECT_FALSE(has(built, heavy)) << "a signing-only bank built '" << heavy << "' (built: "
+                                      << join(built) << ")";
+    EXPECT_TRUE(built.empty()) << join(built);
+    EXPECT_EQ(tf.made["dkim-sign"], 1);
+    EXPECT_EQ(tf.made.count("dkim-verify"), 0u);
+    EXPECT_EQ(tf.made.count("av"), 0u);
+    EXPECT_EQ(tf.made.count("decode"), 0u);
+    const Policy& p = t->select("signer", conf::parse_ip("127.0.0.1"));
+    EXPECT_EQ(p.stage_names, std::vector<std::string>{"dkim-sign"});
+    EXPECT_TRUE(p.originating);
+  }
+  {  // a bank no listener or network uses is not constructed either
+    conf::Config cfg = load(R"(
+[[listener]]
+address = "127.0.0.1:10024"
+bank = "signer"
+[bank.signer]
+stages = ["dkim-sign"]
+[bank.unused]
+stages = ["dkim-verify", "av", "decode", "spam"]
+)");
+    TestFactory tf;
+    Components comps;
+    auto t = PolicyTable::build(cfg, tf.factory, comps);
+    ASSERT_TRUE(t) << t.error().message;
+    EXPECT_TRUE(comps.built().empty()) << join(comps.built());
+    EXPECT_EQ(tf.made.count("dkim-verify"), 0u);
+  }
+  {  // the control: listing the verify stage builds the resolver, and only it
+    conf::Config cfg = load(R"(
+[[listener]]
+address = "127.0.0.1:10024"
+bank = "signer"
+[bank.signer]
+stages = ["dkim-verify", "dkim-sign"]
+)");
+    TestFactory tf;
+    Components comps;
+    auto t = PolicyTable::build(cfg, tf.factory, comps);
+    ASSERT_TRUE(t) << t.error().message;
+    auto built = comps.built();
+    EXPECT_TRUE(has(built, "resolver")) << "built: " << join(built);
+    EXPECT_FALSE(has(built, "scanner")) << "built: " << join(built);
+    EXPECT_FALSE(has(built, "mime")) << "built: " << join(built);
+    EXPECT_EQ(tf.made["dkim-verify"], 1);
+  }
+}
+
+TEST(Components, GetOrCreateBuildsOnce) {
+  Components c;
+  EXPECT_TRUE(c.built().empty());
+  int calls = 0;
+  auto make = [&] {
+    ++calls;
+    return std::make_shared<int>(42);
+  };
+  auto a = c.get_or_create<int>("scanner", make);
+  auto b = c.get_or_create<int>("scanner", make);
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(a.get(), b.get());
+  EXPECT_EQ(*b, 42);
+  c.get_or_create<int>("mime", make);
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(c.built(), (std::vector<std::string>{"mime", "scanner"}));
+
+  // Stages sharing a component through a policy table build it once.
+  conf::Config cfg = load(R"(
+[[listener]]
+address = "127.0.0.1:10024"
+[bank.default]
+stages = ["av", "spam", "decode"]
+)");
+  TestFactory tf;
+  Components comps;
+  auto t = PolicyTable::build(cfg, tf.factory, comps);
+  ASSERT_TRUE(t) << t.error().message;
+  EXPECT_EQ(comps.built(), (std::vector<std::string>{"mime", "scanner"}));
+}
+
+TEST(Pipeline, ActionNames) {
+  EXPECT_STREQ(to_string(Action::Continue), "continue");
+  EXPECT_STREQ(to_string(Action::Accept), "accept");
+  EXPECT_STREQ(to_string(Action::Reject), "reject");
+  EXPECT_STREQ(to_string(Action::TempFail), "tempfail");
+  EXPECT_STREQ(to_string(Action::Discard), "discard");
+}
+
+}  // namespace
+}  // namespace sigil::filter
