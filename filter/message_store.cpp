@@ -132,7 +132,7 @@ Status MessageStore::spill() {
   if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
     std::string tmpl = spool_dir_ + "/sigil-XXXXXX";
     mode_t old = ::umask(077);
-    fd = ::mkstemp(tmpl.data());
+    fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
     ::umask(old);
     if (fd >= 0) ::unlink(tmpl.c_str());
   }

@@ -222,7 +222,11 @@ Parsed<std::vector<std::pair<std::string, std::string>>> parse_xforward(std::str
     r.error = syntax("Syntax: XFORWARD attribute=value...");
     return r;
   }
-  if (!take_params(" " + std::string(a), ps, r.error)) return r;
+  std::string spaced;  // take_params expects the separator before each parameter
+  spaced.reserve(a.size() + 1);
+  spaced.push_back(' ');
+  spaced.append(a);
+  if (!take_params(spaced, ps, r.error)) return r;
   std::vector<std::pair<std::string, std::string>> out;
   static constexpr std::array<std::string_view, 7> known = {"NAME",  "ADDR",  "PORT", "PROTO",
                                                             "HELO", "IDENT", "SOURCE"};
