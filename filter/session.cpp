@@ -540,6 +540,10 @@ void Session::reply_all(int code, std::string_view enhanced, const std::string& 
   for (std::size_t i = 0; i < n; ++i) reply(code, enhanced, t);
 }
 
+// A back-end's 421 means *its* channel is closing, not ours (RFC 5321 §3.8):
+// the front gets 451 with the same text, and its session goes on.
+static int front_code(const Reply& r) { return r.code == 421 ? 451 : r.code; }
+
 static std::string enhanced_or(const Reply& r, std::string_view fallback) {
   return r.enhanced.empty() ? std::string(fallback) : r.enhanced;
 }
@@ -555,7 +559,7 @@ void Session::reply_delivery(const DeliveryResult& r, std::string& action) {
         reply(250, "2.1.5", log_id_ + " <" + env_.recipients[i].address + "> Ok, back-end said: " +
                                 x.summary());
       } else {
-        reply(x.code, enhanced_or(x, x.temporary() ? "4.0.0" : "5.0.0"),
+        reply(front_code(x), enhanced_or(x, x.temporary() ? "4.0.0" : "5.0.0"),
               log_id_ + " <" + env_.recipients[i].address + "> back-end said: " + x.summary());
       }
     }
@@ -577,14 +581,14 @@ void Session::reply_delivery(const DeliveryResult& r, std::string& action) {
     action = "relayed";
   } else if (good == 0) {
     const Reply& x = first_temp ? *first_temp : *first_perm;
-    reply(x.code, enhanced_or(x, x.temporary() ? "4.0.0" : "5.0.0"),
+    reply(front_code(x), enhanced_or(x, x.temporary() ? "4.0.0" : "5.0.0"),
           log_id_ + " back-end said: " + x.summary());
     action = x.temporary() ? "tempfail" : "reject";
   } else if (temp > 0) {
     // XXX: only an LMTP back-end can tempfail some recipients after the data.
     // An SMTP front cannot be answered per recipient, so the whole message is
     // tempfailed: the accepted copies may be delivered twice, nothing is lost.
-    reply(first_temp->code, enhanced_or(*first_temp, "4.0.0"),
+    reply(front_code(*first_temp), enhanced_or(*first_temp, "4.0.0"),
           log_id_ + " back-end deferred some recipients: " + first_temp->summary());
     action = "tempfail-partial";
     log::smtp().warn("{}: back-end accepted {} of {} recipients and deferred {}; tempfailing "

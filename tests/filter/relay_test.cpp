@@ -356,7 +356,9 @@ TEST(Relay, LmtpBackendPerRecipientRepliesAfterData) {
 TEST(Relay, BackendDataRepliesAreRelayed) {
   for (auto [reply, code] : std::vector<std::pair<std::string, int>>{
            {"451 4.3.0 Error: queue file write error", 451},
-           {"554 5.7.1 Error: content rejected", 554}}) {
+           {"554 5.7.1 Error: content rejected", 554},
+           // The back-end's 421 closes *its* channel: the front gets 451.
+           {"421 4.3.2 Service shutting down", 451}}) {
     ScriptedBackend::Script sc;
     sc.final_reply = reply;
     Rig rig(sc);
