@@ -4,7 +4,7 @@
 # of README "Postfix after-queue setup":
 #
 #   smtp-source → postfix smtpd :IN → qmgr → smtp → sigild :S → postfix smtpd
-#   :R (content_filter= ) → qmgr → smtp → smtp-sink :SINK
+#   :R (content_filter= ) → qmgr → virtual(8) → Maildir mailbox
 #
 # Asserts: every message arrives exactly once, through sigild; with sigild
 # killed (SIGKILL, a crash) mail stays queued in Postfix and none is lost; after
@@ -17,10 +17,13 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 command -v postfix >/dev/null || fail "postfix is not installed (scripts/test installs it)"
 
-IN=$(free_port); R=$(free_port); S=$(free_port); SINK=$(free_port)
+IN=$(free_port); R=$(free_port); S=$(free_port)
 PF="$E2E_DIR/pf"
-mkdir -p "$PF/queue" "$PF/data"
+mkdir -p "$PF/queue" "$PF/data" "$PF/mail"
 chown postfix "$PF/data"
+chown nobody "$PF/mail"
+NOBODY_UID=$(id -u nobody); NOBODY_GID=$(id -g nobody)
+MAILDIR="$PF/mail/rcpt/new"
 
 cat >"$PF/main.cf" <<CF
 compatibility_level = 3.6
@@ -35,9 +38,15 @@ mydestination =
 inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
 mynetworks = 127.0.0.0/8
-relay_domains = example.net
+relay_domains =
 smtpd_relay_restrictions = permit_mynetworks, reject
-relayhost = [127.0.0.1]:$SINK
+# Final delivery: every address of example.net into one Maildir mailbox.
+virtual_mailbox_domains = example.net
+virtual_mailbox_base = $PF/mail
+virtual_mailbox_maps = static:rcpt/
+virtual_uid_maps = static:$NOBODY_UID
+virtual_gid_maps = static:$NOBODY_GID
+virtual_mailbox_limit = 0
 content_filter = sigil:[127.0.0.1]:$S
 smtp_tls_security_level = none
 smtpd_tls_security_level = none
@@ -88,6 +97,7 @@ retry     unix  -       -       n       -       -       error
 discard   unix  -       -       n       -       -       discard
 anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
+virtual   unix  -       n       n       -       -       virtual
 postlog   unix-dgram n  -       n       -       1       postlogd
 CF
 
@@ -99,17 +109,18 @@ E2E_CLEANUP+=("postfix -c '$PF' stop >/dev/null 2>&1; pid=\$(cat '$PF/queue/pid/
 wait_port "$IN"
 wait_port "$R"
 
-start_sink sink "$SINK"
 write_sigil_config "$E2E_DIR/sigil.toml" "$S" "smtp:[127.0.0.1]:$R"
 start_bg sigild "$SIGILD" -c "$E2E_DIR/sigil.toml"
 wait_port "$S"
 
+# Messages in the mailbox.
+mailbox_count() { find "$MAILDIR" -type f 2>/dev/null | wc -l; }
 # Each message is named by its first-hop queue id: the id in the bottom
 # Received header (Postfix's smtpd on IN).  A message delivered twice shows
-# the same first-hop id in two sink files.
+# the same first-hop id in two mailbox files.
 first_hop_ids() {
   local f
-  for f in "$E2E_DIR/sink"/*; do
+  for f in "$MAILDIR"/*; do
     [ -f "$f" ] || continue
     grep -oE 'with E?SMTP id [0-9A-Za-z]+' "$f" | tail -1
   done
@@ -122,9 +133,9 @@ queue_size() { find "$PF/queue/incoming" "$PF/queue/active" "$PF/queue/deferred"
 N=50
 /usr/sbin/smtp-source -s 4 -m $N -c -f sender@e2e.test -t rcpt@example.net "127.0.0.1:$IN" \
   >"$E2E_DIR/source1.log" 2>&1 || fail "smtp-source into postfix failed"
-wait_for 60 '[ "$(sink_count sink)" -ge $N ]' || fail "only $(sink_count sink) of $N reached the sink"
+wait_for 60 '[ "$(mailbox_count)" -ge $N ]' || fail "only $(mailbox_count) of $N reached the mailbox"
 sleep 1
-[ "$(sink_count sink)" -eq $N ] || fail "sink got $(sink_count sink) messages, want $N"
+[ "$(mailbox_count)" -eq $N ] || fail "mailbox got $(mailbox_count) messages, want $N"
 [ "$(unique_ids)" -eq $N ] || fail "unique messages $(unique_ids), want $N"
 [ "$(summary_count "$E2E_DIR/sigild.log")" -eq $N ] ||
   fail "sigild summary lines $(summary_count "$E2E_DIR/sigild.log"), want $N"
@@ -132,9 +143,10 @@ sleep 1
 # Both hops: the second smtpd received it from sigild (XFORWARD keeps the
 # original client in the Received header; the transport log shows relay=sigil).
 grep -q "relay=127.0.0.1\[127.0.0.1\]:$S" "$PF/maillog" || fail "maillog shows no delivery to sigild"
-f=$(find "$E2E_DIR/sink" -type f | head -1)
+f=$(find "$MAILDIR" -type f | head -1)
 [ "$(grep -c '^Received:' "$f")" -ge 2 ] || fail "want 2 Received headers in $f"
-pass "postfix → sigild → postfix → sink: $N messages, each exactly once"
+grep -q "status=sent (delivered to maildir)" "$PF/maillog" || fail "no mailbox delivery logged"
+pass "postfix → sigild → postfix → mailbox: $N messages, each exactly once"
 
 # ---- 2. sigild down: Postfix keeps the mail queued, nothing lost
 stop_pid "$sigild_PID" KILL
@@ -142,7 +154,7 @@ M=20
 /usr/sbin/smtp-source -s 2 -m $M -c -f sender@e2e.test -t rcpt@example.net "127.0.0.1:$IN" \
   >"$E2E_DIR/source2.log" 2>&1 || fail "smtp-source into postfix failed (sigild down)"
 sleep 3
-[ "$(sink_count sink)" -eq $N ] || fail "messages reached the sink with sigild down"
+[ "$(mailbox_count)" -eq $N ] || fail "messages reached the mailbox with sigild down"
 [ "$(queue_size)" -eq $M ] || fail "queue holds $(queue_size) messages, want $M deferred"
 grep -q "Connection refused" "$PF/maillog" || fail "maillog shows no deferral"
 pass "sigild down: $M messages deferred in Postfix's queue"
@@ -150,11 +162,11 @@ pass "sigild down: $M messages deferred in Postfix's queue"
 # ---- 3. sigild back: everything delivered once
 start_bg sigild2 "$SIGILD" -c "$E2E_DIR/sigil.toml"
 wait_port "$S"
-wait_for 90 '[ "$(sink_count sink)" -ge $((N + M)) ]' ||
-  fail "after restart only $(sink_count sink) of $((N + M)) reached the sink"
+wait_for 90 '[ "$(mailbox_count)" -ge $((N + M)) ]' ||
+  fail "after restart only $(mailbox_count) of $((N + M)) reached the mailbox"
 wait_for 10 '[ "$(queue_size)" -eq 0 ]' || fail "queue still holds $(queue_size)"
 sleep 1
-[ "$(sink_count sink)" -eq $((N + M)) ] || fail "sink got $(sink_count sink), want $((N + M))"
+[ "$(mailbox_count)" -eq $((N + M)) ] || fail "mailbox got $(mailbox_count), want $((N + M))"
 [ "$(unique_ids)" -eq $((N + M)) ] || fail "unique messages $(unique_ids), want $((N + M))"
 pass "sigild back: the $M deferred messages delivered, each once"
 
@@ -164,7 +176,7 @@ K=200
   >"$E2E_DIR/source3.log" 2>&1 &
 src=$!
 E2E_PIDS+=("$src")
-wait_for 60 '[ "$(sink_count sink)" -ge $((N + M + 20)) ]' || fail "stream did not start"
+wait_for 60 '[ "$(mailbox_count)" -ge $((N + M + 20)) ]' || fail "stream did not start"
 stop_pid "$sigild2_PID" KILL
 wait "$src" || fail "smtp-source into postfix failed during the crash"
 sleep 2
