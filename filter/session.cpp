@@ -551,9 +551,10 @@ static std::string enhanced_or(const Reply& r, std::string_view fallback) {
 void Session::reply_delivery(const DeliveryResult& r, std::string& action) {
   const std::size_t n = env_.recipients.size();
   if (client_.lmtp) {
-    std::size_t good = 0;
+    std::size_t good = 0, temp = 0;
     for (std::size_t i = 0; i < n; ++i) {
       const Reply& x = r.rcpt[i];
+      if (x.temporary()) ++temp;
       if (x.positive()) {
         ++good;
         reply(250, "2.1.5", log_id_ + " <" + env_.recipients[i].address + "> Ok, back-end said: " +
@@ -563,7 +564,8 @@ void Session::reply_delivery(const DeliveryResult& r, std::string& action) {
               log_id_ + " <" + env_.recipients[i].address + "> back-end said: " + x.summary());
       }
     }
-    action = good == n ? "relayed" : good == 0 ? "failed" : "partial";
+    // The same words as for an SMTP front, so log queries need not care.
+    action = good == n ? "relayed" : good > 0 ? "partial" : temp > 0 ? "tempfail" : "reject";
     return;
   }
   std::size_t good = 0, temp = 0;
