@@ -34,6 +34,10 @@ e2e_exit() {
   exit $rc
 }
 trap e2e_exit EXIT
+# A signal (ctest's timeout, ^C) must still run the EXIT trap that stops the
+# peers: turn it into a plain exit.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "ok: $*"; }
