@@ -23,6 +23,7 @@
 #      with its 3 recipients; the queue is empty.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/relay_lib.sh"
+source "$(dirname "$0")/postfix_lib.sh"
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "SKIP: a private Postfix instance needs root"
@@ -32,92 +33,19 @@ command -v postfix >/dev/null || fail "postfix is not installed"
 
 take_ports IN R S SINK
 PF="$E2E_DIR/pf"
-mkdir -p "$PF/queue" "$PF/data"
-chown postfix "$PF/data"
-
-cat >"$PF/main.cf" <<CF
-compatibility_level = 3.6
-queue_directory = $PF/queue
-data_directory = $PF/data
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = pf.e2e.test
-mydomain = e2e.test
-myorigin = \$myhostname
-mydestination =
-local_recipient_maps =
-alias_maps =
-alias_database =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-smtpd_relay_restrictions = permit_mynetworks, reject
-relayhost = [127.0.0.1]:$SINK
-content_filter = lmtp-sigil:inet:[127.0.0.1]:$S
-smtp_tls_security_level = none
-smtpd_tls_security_level = none
-smtp_dns_support_level = disabled
-maillog_file = $PF/maillog
-maillog_file_prefixes = $E2E_DIR
-biff = no
-delay_warning_time = 0
-queue_run_delay = 300s
-minimal_backoff_time = 300s
-maximal_backoff_time = 600s
-CF
-
-cat >"$PF/master.cf" <<CF
-127.0.0.1:$IN inet n - n - - smtpd
-127.0.0.1:$R inet n - n - - smtpd
-  -o content_filter=
-  -o receive_override_options=no_unknown_recipient_checks,no_header_body_checks,no_milters
-  -o smtpd_helo_restrictions=
-  -o smtpd_client_restrictions=
-  -o smtpd_sender_restrictions=
-  -o smtpd_relay_restrictions=
-  -o smtpd_recipient_restrictions=permit_mynetworks,reject
-  -o mynetworks=127.0.0.0/8
-  -o smtpd_authorized_xforward_hosts=127.0.0.0/8
+pf_setup "$PF" "$IN" "$R" "\
 lmtp-sigil unix -       -       n       -       4       lmtp
   -o lmtp_data_done_timeout=1200
   -o lmtp_send_xforward_command=yes
   -o disable_dns_lookups=yes
-  -o max_use=20
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-lmtp      unix  -       -       n       -       -       lmtp
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-CF
-
-# Stop the instance at exit: postfix stop, then the master PID from its pid
-# file if it is still there (its children exit with it).
-stop_postfix() {
-  postfix -c "$PF" stop >/dev/null 2>&1 || true
-  local pid
-  pid=$(tr -d ' \n' <"$PF/queue/pid/master.pid" 2>/dev/null || true)
-  if [ -n "$pid" ]; then
-    wait_gone "$pid" 10 || kill -KILL "$pid" 2>/dev/null || true
-  fi
-}
-postfix -c "$PF" check >"$E2E_DIR/postfix-check.log" 2>&1 || fail "postfix check: $(cat "$E2E_DIR/postfix-check.log")"
-E2E_CLEANUP+=(stop_postfix)
-postfix -c "$PF" start >"$E2E_DIR/postfix-start.log" 2>&1 || fail "postfix start: $(cat "$E2E_DIR/postfix-start.log")"
+  -o max_use=20" "\
+relayhost = [127.0.0.1]:$SINK
+content_filter = lmtp-sigil:inet:[127.0.0.1]:$S
+# Long backoff: only a flush can release deferred mail.
+queue_run_delay = 300s
+minimal_backoff_time = 300s
+maximal_backoff_time = 600s"
+pf_start "$PF" "$IN" "$R"
 until_true 15 port_open "$IN" || fail "postfix smtpd not listening on $IN"
 until_true 15 port_open "$R" || fail "postfix re-injection smtpd not listening on $R"
 

@@ -10,6 +10,7 @@
 # killed (SIGKILL, a crash) mail stays queued in Postfix and none is lost; after
 # sigild comes back, all of it is delivered, each message once.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/postfix_lib.sh"
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "SKIP: a private Postfix instance needs root"
@@ -19,95 +20,30 @@ command -v postfix >/dev/null || fail "postfix is not installed (scripts/test in
 
 IN=$(free_port); R=$(free_port); S=$(free_port)
 PF="$E2E_DIR/pf"
-mkdir -p "$PF/queue" "$PF/data" "$PF/mail"
-chown postfix "$PF/data"
+mkdir -p "$PF/mail"
 chown nobody "$PF/mail"
-NOBODY_UID=$(id -u nobody); NOBODY_GID=$(id -g nobody)
 MAILDIR="$PF/mail/rcpt/new"
-
-cat >"$PF/main.cf" <<CF
-compatibility_level = 3.6
-queue_directory = $PF/queue
-data_directory = $PF/data
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = pf.e2e.test
-mydomain = e2e.test
-myorigin = \$myhostname
-mydestination =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-relay_domains =
-smtpd_relay_restrictions = permit_mynetworks, reject
-# Final delivery: every address of example.net into one Maildir mailbox.
-virtual_mailbox_domains = example.net
-virtual_mailbox_base = $PF/mail
-virtual_mailbox_maps = static:rcpt/
-virtual_uid_maps = static:$NOBODY_UID
-virtual_gid_maps = static:$NOBODY_GID
-virtual_mailbox_limit = 0
-content_filter = sigil:[127.0.0.1]:$S
-smtp_tls_security_level = none
-smtpd_tls_security_level = none
-disable_dns_lookups = yes
-smtp_host_lookup = native
-maillog_file = $PF/maillog
-maillog_file_prefixes = $PF
-biff = no
-queue_run_delay = 1s
-minimal_backoff_time = 1s
-maximal_backoff_time = 2s
-smtp_connect_timeout = 2s
-message_size_limit = 52428800
-CF
-
-cat >"$PF/master.cf" <<CF
-127.0.0.1:$IN inet n - n - - smtpd
-127.0.0.1:$R inet n - n - - smtpd
-  -o content_filter=
-  -o receive_override_options=no_unknown_recipient_checks,no_header_body_checks,no_milters
-  -o smtpd_helo_restrictions=
-  -o smtpd_client_restrictions=
-  -o smtpd_sender_restrictions=
-  -o smtpd_relay_restrictions=
-  -o smtpd_recipient_restrictions=permit_mynetworks,reject
-  -o mynetworks=127.0.0.0/8
-  -o smtpd_authorized_xforward_hosts=127.0.0.0/8
+pf_setup "$PF" "$IN" "$R" "\
 sigil     unix  -       -       n       -       4       smtp
   -o smtp_data_done_timeout=1200
   -o smtp_send_xforward_command=yes
   -o disable_dns_lookups=yes
-  -o max_use=20
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-virtual   unix  -       n       n       -       -       virtual
-postlog   unix-dgram n  -       n       -       1       postlogd
-CF
-
-postfix -c "$PF" check >"$E2E_DIR/postfix-check.log" 2>&1 || {
-  cat "$E2E_DIR/postfix-check.log"; fail "postfix check"; }
-postfix -c "$PF" start >"$E2E_DIR/postfix-start.log" 2>&1 || {
-  cat "$E2E_DIR/postfix-start.log"; fail "postfix start"; }
-E2E_CLEANUP+=("postfix -c '$PF' stop >/dev/null 2>&1; pid=\$(cat '$PF/queue/pid/master.pid' 2>/dev/null | tr -d ' '); [ -n \"\$pid\" ] && kill -KILL \$pid 2>/dev/null")
-wait_port "$IN"
-wait_port "$R"
+  -o max_use=20" "\
+content_filter = sigil:[127.0.0.1]:$S
+relay_domains =
+# Final delivery: every address of example.net into one Maildir mailbox.
+virtual_mailbox_domains = example.net
+virtual_mailbox_base = $PF/mail
+virtual_mailbox_maps = static:rcpt/
+virtual_uid_maps = static:$(id -u nobody)
+virtual_gid_maps = static:$(id -g nobody)
+virtual_mailbox_limit = 0
+# Retry soon: the test waits for deferred mail to go out by itself.
+queue_run_delay = 1s
+minimal_backoff_time = 1s
+maximal_backoff_time = 2s
+smtp_connect_timeout = 2s"
+pf_start "$PF" "$IN" "$R"
 
 write_sigil_config "$E2E_DIR/sigil.toml" "$S" "smtp:[127.0.0.1]:$R"
 start_bg sigild "$SIGILD" -c "$E2E_DIR/sigil.toml"

@@ -1,0 +1,101 @@
+# tests/e2e/postfix_lib.sh — a private Postfix instance for the e2e tests
+# (sourced after lib.sh).  It runs with `postfix -c DIR`: its own main.cf,
+# master.cf, queue and data directories and loopback ports, nothing in
+# /etc/postfix.  The re-injection smtpd is README's "Postfix after-queue
+# setup" recipe.  Needs root (Postfix's master runs as root).
+
+# pf_setup DIR IN_PORT REINJECT_PORT FILTER_SERVICE MAIN_EXTRA
+#   FILTER_SERVICE: master.cf lines of the transport that hands mail to sigild
+#   MAIN_EXTRA: main.cf lines (content_filter, final delivery, retry timing);
+#               a parameter set here overrides the base (last one wins)
+pf_setup() {
+  local dir=$1 in=$2 reinject=$3 filter=$4 extra=$5
+  mkdir -p "$dir/queue" "$dir/data"
+  chown postfix "$dir/data"
+  cat >"$dir/main.cf" <<CF
+compatibility_level = 3.6
+queue_directory = $dir/queue
+data_directory = $dir/data
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = pf.e2e.test
+mydomain = e2e.test
+myorigin = \$myhostname
+mydestination =
+local_recipient_maps =
+alias_maps =
+alias_database =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject
+smtp_tls_security_level = none
+smtpd_tls_security_level = none
+smtp_dns_support_level = disabled
+# No syslog here: Postfix's own log file, through the postlog service.
+maillog_file = $dir/maillog
+maillog_file_prefixes = $dir
+biff = no
+delay_warning_time = 0
+$extra
+CF
+  cat >"$dir/master.cf" <<CF
+127.0.0.1:$in inet n - n - - smtpd
+127.0.0.1:$reinject inet n - n - - smtpd
+  -o content_filter=
+  -o receive_override_options=no_unknown_recipient_checks,no_header_body_checks,no_milters
+  -o smtpd_helo_restrictions=
+  -o smtpd_client_restrictions=
+  -o smtpd_sender_restrictions=
+  -o smtpd_relay_restrictions=
+  -o smtpd_recipient_restrictions=permit_mynetworks,reject
+  -o mynetworks=127.0.0.0/8
+  -o smtpd_authorized_xforward_hosts=127.0.0.0/8
+$filter
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+lmtp      unix  -       -       n       -       -       lmtp
+virtual   unix  -       n       n       -       -       virtual
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+CF
+}
+
+# pf_stop DIR: postfix stop, then the master PID from its pid file if it is
+# still there (its children exit with it).  Bounded.
+pf_stop() {
+  local dir=$1 pid i
+  postfix -c "$dir" stop >/dev/null 2>&1 || true
+  pid=$(tr -d ' \n' <"$dir/queue/pid/master.pid" 2>/dev/null || true)
+  [ -n "$pid" ] || return 0
+  for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+# pf_start DIR IN_PORT REINJECT_PORT: check, start (stopped again at exit),
+# wait for both smtpd ports.
+pf_start() {
+  local dir=$1
+  postfix -c "$dir" check >"$E2E_DIR/postfix-check.log" 2>&1 ||
+    fail "postfix check: $(cat "$E2E_DIR/postfix-check.log")"
+  E2E_CLEANUP+=("pf_stop '$dir'")
+  postfix -c "$dir" start >"$E2E_DIR/postfix-start.log" 2>&1 ||
+    fail "postfix start: $(cat "$E2E_DIR/postfix-start.log")"
+  wait_port "$2"
+  wait_port "$3"
+}
