@@ -4,6 +4,16 @@
 # /etc/postfix.  The re-injection smtpd is README's "Postfix after-queue
 # setup" recipe.  Needs root (Postfix's master runs as root).
 
+# pf_require: skips the test (exit 77, CTest's SKIP_RETURN_CODE) when not
+# root; fails when Postfix is missing (scripts/test installs it).
+pf_require() {
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "SKIP: a private Postfix instance needs root"
+    exit 77
+  fi
+  command -v postfix >/dev/null || fail "postfix is not installed (scripts/test installs it)"
+}
+
 # pf_setup DIR IN_PORT REINJECT_PORT FILTER_SERVICE MAIN_EXTRA
 #   FILTER_SERVICE: master.cf lines of the transport that hands mail to sigild
 #   MAIN_EXTRA: main.cf lines (content_filter, final delivery, retry timing);

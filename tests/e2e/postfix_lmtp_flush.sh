@@ -25,11 +25,7 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/relay_lib.sh"
 source "$(dirname "$0")/postfix_lib.sh"
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "SKIP: a private Postfix instance needs root"
-  exit 77
-fi
-command -v postfix >/dev/null || fail "postfix is not installed"
+pf_require
 
 take_ports IN R S SINK
 PF="$E2E_DIR/pf"

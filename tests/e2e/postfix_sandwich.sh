@@ -12,11 +12,7 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/postfix_lib.sh"
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "SKIP: a private Postfix instance needs root"
-  exit 77
-fi
-command -v postfix >/dev/null || fail "postfix is not installed (scripts/test installs it)"
+pf_require
 
 IN=$(free_port); R=$(free_port); S=$(free_port)
 PF="$E2E_DIR/pf"
