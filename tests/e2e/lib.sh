@@ -17,6 +17,8 @@ E2E_CLEANUP=()
 e2e_exit() {
   local rc=$?
   local f
+  # Best effort from here on: a peer may already be gone, and the test's own
+  # verdict (rc) must not be replaced by a cleanup error.
   for f in "${E2E_CLEANUP[@]}"; do eval "$f" || true; done
   local p
   for p in "${E2E_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
@@ -133,4 +135,5 @@ CONF
 }
 
 # summary_count LOG: per-message summary lines sigild wrote.
+# (grep -c prints 0 but exits 1 when nothing matches; the count is what matters.)
 summary_count() { grep -c ' msg: id=' "$1" || true; }

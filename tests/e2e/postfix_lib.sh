@@ -90,6 +90,7 @@ CF
 # still there (its children exit with it).  Bounded.
 pf_stop() {
   local dir=$1 pid i
+  # Best effort: the instance may have failed to start, or be stopped already.
   postfix -c "$dir" stop >/dev/null 2>&1 || true
   pid=$(tr -d ' \n' <"$dir/queue/pid/master.pid" 2>/dev/null || true)
   [ -n "$pid" ] || return 0
