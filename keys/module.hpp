@@ -1,4 +1,4 @@
-// keys/module.hpp — The key store and signing table (PEM RSA, Ed25519, immutable snapshots). Arrives with issue 3; today it holds only this module's identity so the layout and link graph are in place.
+// keys/module.hpp — the key store module: DKIM private keys (private_key.hpp); the signing table and key tools join with issue 3.
 #pragma once
 #include <string_view>
 namespace sigil::keys {

@@ -1,0 +1,77 @@
+// keys/private_key.hpp — DKIM private keys: load, check, generate, publish.
+//
+// A PrivateKey is parsed once (at load or reload) and then only shared: the
+// signer never parses PEM per message (DESIGN.md §7: parsing an RSA-2048 PEM
+// costs about as much as the signature itself).
+//
+// Implements the key rules of RFC 6376 §3.3.3 and RFC 8301 §3.2 (RSA keys of
+// at least 1024 bits; Sigil warns below 2048) and RFC 8463 (Ed25519, whose
+// DNS record carries the raw 32-byte public key, not a SubjectPublicKeyInfo).
+// A key file readable by group or others is refused: the private key is the
+// domain's identity.
+// Does not: read the signing table, sign, or do DNS (dkim/, dns/).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "conf/result.hpp"
+
+struct evp_pkey_st;
+
+namespace sigil::keys {
+
+enum class KeyType { Rsa, Ed25519 };
+
+const char* to_string(KeyType t) noexcept;  // "rsa", "ed25519" (the k= tag)
+
+class PrivateKey {
+ public:
+  KeyType type() const { return type_; }
+  unsigned bits() const { return bits_; }  // RSA modulus size; 256 for Ed25519
+  // True when the key is usable but below today's recommendation (RSA < 2048).
+  bool weak() const { return type_ == KeyType::Rsa && bits_ < 2048; }
+  const std::string& source() const { return source_; }
+  evp_pkey_st* get() const { return pkey_.get(); }
+
+  // The p= value of the DNS record: base64 of the SubjectPublicKeyInfo DER
+  // (RSA, RFC 6376 §3.6.1) or of the raw 32-byte public key (Ed25519,
+  // RFC 8463 §4).
+  std::string public_key_base64() const;
+  // "v=DKIM1; k=rsa; p=..." (RFC 6376 §3.6.1).
+  std::string dns_record() const;
+
+ private:
+  friend Result<std::shared_ptr<const PrivateKey>> parse_private_key(std::string_view pem,
+                                                                     const std::string& source);
+  KeyType type_ = KeyType::Rsa;
+  unsigned bits_ = 0;
+  std::string source_;
+  std::shared_ptr<evp_pkey_st> pkey_;
+};
+
+using KeyPtr = std::shared_ptr<const PrivateKey>;
+
+// Parses a PEM private key (PKCS#8 or traditional RSA).  Failure (Config):
+// not a PEM private key, an unsupported type (only RSA and Ed25519), or an
+// RSA key under 1024 bits (RFC 8301).  `source` names the key in messages.
+Result<KeyPtr> parse_private_key(std::string_view pem, const std::string& source);
+
+// Reads and parses a key file.  Failure (Config): the file is missing or
+// unreadable, is not a regular file, is readable or writable by group or
+// others ("chmod 600 FILE"), or any parse_private_key failure.
+Result<KeyPtr> load_private_key(const std::string& path);
+
+// Generates a new key as PEM (PKCS#8).  RSA: `bits` from 1024 to 8192.
+// Failure (Config): bad size; (Internal): OpenSSL failed.
+Result<std::string> generate_private_key(KeyType type, unsigned bits = 2048);
+
+// The TXT record in zone-file form, split into strings of at most 255 bytes
+// (RFC 1035 §3.3.14), e.g.
+//   sel._domainkey.example.com. IN TXT ( "v=DKIM1; k=rsa; p=MIIB..." "..." )
+std::string zone_file_record(std::string_view selector, std::string_view domain,
+                             std::string_view record);
+
+}  // namespace sigil::keys
