@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -99,6 +100,50 @@ TEST(Cli, ShowDefaultIsTheShippedFile) {
   std::ifstream in(std::string(SIGIL_SOURCE_DIR) + "/conf/sigil.toml");
   std::string want((std::istreambuf_iterator<char>(in)), {});
   EXPECT_EQ(r.output, want);
+}
+
+TEST(Cli, KeysGenerateWritesAPrivateKeyAndPrintsItsRecord) {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("sigil-cli-keys-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto rsa = (dir / "rsa.pem").string();
+  auto r = run(std::string(SIGIL_PATH) + " keys generate --selector s2026 --domain example.com" +
+               " --out " + rsa + " 2>/dev/null");
+  ASSERT_EQ(r.status, 0) << r.output;
+  struct stat st {};
+  ASSERT_EQ(::stat(rsa.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(r.output.rfind("s2026._domainkey.example.com. IN TXT ( \"v=DKIM1; k=rsa; p=", 0), 0u)
+      << r.output;
+  // The published key is the file's public key (openssl as the oracle), and
+  // RSA defaults to 2048 bits.
+  auto p = run("openssl pkey -in " + rsa + " -pubout -outform DER | base64 -w0");
+  std::string joined;  // the zone-file strings put back together
+  for (std::size_t a = 0; (a = r.output.find('"', a)) != std::string::npos;) {
+    auto b = r.output.find('"', a + 1);
+    joined += r.output.substr(a + 1, b - a - 1);
+    a = b + 1;
+  }
+  EXPECT_EQ(joined, "v=DKIM1; k=rsa; p=" + p.output);
+  auto bits = run("openssl pkey -in " + rsa + " -text -noout | head -1");
+  EXPECT_NE(bits.output.find("2048 bit"), std::string::npos) << bits.output;
+  // Never overwrites a key that may be published already.
+  auto again = run(std::string(SIGIL_PATH) + " keys generate --selector s --domain example.com" +
+                   " --out " + rsa);
+  EXPECT_EQ(again.status, 1) << again.output;
+  EXPECT_NE(again.output.find("File exists"), std::string::npos) << again.output;
+  auto ed = run(std::string(SIGIL_PATH) + " keys generate --selector e --domain example.com" +
+                " --type ed25519 --out " + (dir / "ed.pem").string() + " 2>/dev/null");
+  EXPECT_EQ(ed.status, 0) << ed.output;
+  EXPECT_NE(ed.output.find("k=ed25519; p="), std::string::npos) << ed.output;
+  auto bad = run(std::string(SIGIL_PATH) + " keys generate --selector e --domain example.com" +
+                 " --type dsa --out " + (dir / "x.pem").string());
+  EXPECT_EQ(bad.status, 2) << bad.output;
+  auto small = run(std::string(SIGIL_PATH) + " keys generate --selector e --domain example.com" +
+                   " --bits 512 --out " + (dir / "y.pem").string());
+  EXPECT_EQ(small.status, 1) << small.output;
+  EXPECT_FALSE(std::filesystem::exists(dir / "y.pem"));
+  std::filesystem::remove_all(dir);
 }
 
 int connect_to(std::uint16_t port) {
