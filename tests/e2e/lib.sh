@@ -2,7 +2,7 @@
 #
 # Every process a test starts is recorded with its PID and stopped in the
 # EXIT trap (SIGTERM, then SIGKILL after 5 s); nothing is killed by name.
-# Ports are picked free at run time on 127.0.0.1.  Every wait is bounded.
+# Ports are picked free at run time on 127.0.0.1 and reserved (ports.py).  Every wait is bounded.
 set -euo pipefail
 
 : "${SIGILD:?SIGILD must point at the sigild binary}"
@@ -33,6 +33,7 @@ e2e_exit() {
     done
   fi
   [ -n "${E2E_KEEP:-}" ] || rm -rf "$E2E_DIR"
+  python3 "$E2E_PORTS_PY" release $$ || true
   exit $rc
 }
 trap e2e_exit EXIT
@@ -44,10 +45,11 @@ trap 'exit 130' INT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "ok: $*"; }
 
-# free_port: a TCP port on 127.0.0.1 that nothing listens on right now.
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+# free_port: a loopback TCP port reserved for this test (see ports.py: below
+# the ephemeral range, so no outgoing connection takes it meanwhile, and
+# reserved so no concurrent test gets it); released in the EXIT trap.
+E2E_PORTS_PY="$(dirname "${BASH_SOURCE[0]}")/ports.py"
+free_port() { python3 "$E2E_PORTS_PY" take 1 $$; }
 
 # wait_port PORT [SECONDS]: until something accepts on 127.0.0.1:PORT.
 wait_port() {

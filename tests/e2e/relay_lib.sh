@@ -64,26 +64,15 @@ wait_rc() {
   wait "$1" 2>/dev/null || WAIT_RC=$?
 }
 
-# free_ports N: N distinct free loopback ports, on one line (all bound at the
-# same time, so they differ).
-free_ports() {
-  python3 -c 'import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-for s in socks:
-    s.close()' "$1"
-}
+# free_ports N: N distinct reserved loopback ports, on one line (ports.py).
+free_ports() { python3 "$E2E_PORTS_PY" take "$1" $$; }
 
 # take_ports VAR...: set each VAR to a distinct free port from a pool filled
 # by free_ports (one python start instead of one per port).
 E2E_PORT_POOL=()
 take_ports() {
   local v
-  if [ "${#E2E_PORT_POOL[@]}" -lt "$#" ]; then read -r -a E2E_PORT_POOL <<<"$(free_ports 32)"; fi
+  if [ "${#E2E_PORT_POOL[@]}" -lt "$#" ]; then read -r -a E2E_PORT_POOL <<<"$(free_ports 16)"; fi
   for v in "$@"; do
     printf -v "$v" '%s' "${E2E_PORT_POOL[0]}"
     E2E_PORT_POOL=("${E2E_PORT_POOL[@]:1}")
@@ -141,11 +130,19 @@ EOF
 
 # run_sigild NAME CONFIG PORT: start sigild (log $E2E_DIR/NAME.log, PID in
 # NAME_PID) and wait until it accepts on PORT; fails the test if it exits.
+# "Accepts" means this sigild logged that it listens there: a port that merely
+# answers could belong to someone else.
 run_sigild() {
   local name=$1 cfg=$2 port=$3
+  local log="$E2E_DIR/$name.log" before=0
+  [ -f "$log" ] && before=$(wc -l <"$log")
   spawn "$name" "$SIGILD" -c "$cfg"
   local pv="${name}_PID"
-  until_true 10 sigild_up "${!pv}" "$port" || fail "$name is not listening on $port"
+  until_true 10 sigild_listening "${!pv}" "$log" "$before" "$port" ||
+    fail "$name is not listening on $port"
+}
+sigild_listening() {
+  is_alive "$1" && tail -n "+$(($3 + 1))" "$2" | grep -qF "listening on 127.0.0.1:$4 " && port_open "$4"
 }
 sigild_up() { is_alive "$1" && port_open "$2"; }
 

@@ -8,7 +8,17 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <random>
+#include <string>
+#include <vector>
 #include <stdexcept>
 
 namespace sigil::test {
@@ -20,6 +30,14 @@ using Clock = std::chrono::steady_clock;
 void send_all(int fd, std::string_view s) {
   while (!s.empty()) {
     ssize_t n = ::send(fd, s.data(), s.size(), MSG_NOSIGNAL);
+    if (n <= 0) return;
+    s.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+void send_all_file(int fd, std::string_view s) {
+  while (!s.empty()) {
+    ssize_t n = ::write(fd, s.data(), s.size());
     if (n <= 0) return;
     s.remove_prefix(static_cast<std::size_t>(n));
   }
@@ -326,16 +344,87 @@ bool SmtpClient::closed_within(std::chrono::milliseconds timeout) {
   }
 }
 
-std::uint16_t free_port() {
+// Same scheme as tests/e2e/ports.py (read its docstring): a port below the
+// ephemeral range, reserved by an O_EXCL file holding our PID in
+// $TMPDIR/sigil-test-ports, so neither an outgoing connection nor a
+// concurrent test can take it before the peer binds it.  Reservations are
+// dropped when the test process exits (and a dead PID's are taken over).
+namespace {
+
+std::string ports_dir() {
+  const char* t = std::getenv("TMPDIR");
+  return std::string(t && *t ? t : "/tmp") + "/sigil-test-ports";
+}
+
+struct Reservations {
+  std::vector<std::string> paths;
+  ~Reservations() {
+    for (auto& p : paths) ::unlink(p.c_str());
+  }
+};
+Reservations& reservations() {
+  static Reservations r;
+  return r;
+}
+
+bool reserve(const std::string& path) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      auto pid = std::to_string(::getpid()) + "\n";
+      send_all_file(fd, pid);
+      ::close(fd);
+      return true;
+    }
+    if (errno != EEXIST) return false;
+    long owner = 0;
+    if (FILE* f = std::fopen(path.c_str(), "r")) {
+      if (std::fscanf(f, "%ld", &owner) != 1) owner = 0;
+      std::fclose(f);
+    }
+    if (owner > 0 && (::kill(static_cast<pid_t>(owner), 0) == 0 || errno == EPERM)) return false;
+    ::unlink(path.c_str());
+  }
+  return false;
+}
+
+bool bindable(std::uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
-  socklen_t len = sizeof sa;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+  sa.sin_port = htons(port);
+  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
   ::close(fd);
-  return ntohs(sa.sin_port);
+  return ok;
+}
+
+}  // namespace
+
+std::uint16_t free_port() {
+  unsigned lo = 32768, hi = 60999;
+  if (FILE* f = std::fopen("/proc/sys/net/ipv4/ip_local_port_range", "r")) {
+    if (std::fscanf(f, "%u %u", &lo, &hi) != 2) lo = 32768, hi = 60999;
+    std::fclose(f);
+  }
+  unsigned first = 10000, last = lo - 1;
+  if (lo < 12001) first = hi + 1, last = 65535;
+  auto dir = ports_dir();
+  ::mkdir(dir.c_str(), 01777);
+  std::mt19937 rng(std::random_device{}());
+  std::uniform_int_distribution<unsigned> pick(first, last);
+  for (int i = 0; i < 20000; ++i) {
+    auto port = static_cast<std::uint16_t>(pick(rng));
+    auto path = dir + "/" + std::to_string(port);
+    if (!reserve(path)) continue;
+    if (bindable(port)) {
+      reservations().paths.push_back(path);
+      return port;
+    }
+    ::unlink(path.c_str());
+  }
+  throw std::runtime_error("free_port: no port could be reserved in " + dir);
 }
 
 }  // namespace sigil::test

@@ -106,7 +106,8 @@ class SmtpClient {
   std::string buf_;
 };
 
-// A free TCP port on 127.0.0.1 (bound then released).
+// A free TCP port on 127.0.0.1, reserved for this test process (see
+// tests/e2e/ports.py for why bind(0) is not enough).
 std::uint16_t free_port();
 
 }  // namespace sigil::test
