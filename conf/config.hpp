@@ -90,6 +90,58 @@ struct ListenerConfig {
   std::optional<unsigned> unix_mode;  // permissions of a Unix socket
 };
 
+// ------------------------------------------------------------ DKIM signing
+// [[key]]: one private key and where it is published (d= and s=).
+struct KeyConfig {
+  std::string name;      // unique; [[signing]] rules refer to it
+  std::string file;      // PEM private key, mode 0600 (keys/ checks)
+  std::string domain;    // d=, lower-cased
+  std::string selector;  // s=
+};
+
+enum class Canon { Simple, Relaxed };
+
+// Options of one signature; unset values fall back to the rule's, then to
+// the built-in defaults below (RFC 6376 §3.5 tags c=, h=, x=, i=).
+struct SignatureOptions {
+  std::optional<Canon> header_canon;         // default Relaxed
+  std::optional<Canon> body_canon;           // default Relaxed
+  std::optional<std::vector<std::string>> headers;   // h= candidates; default kDefaultSignedHeaders
+  std::optional<std::vector<std::string>> oversign;  // names also signed once more than present
+  std::optional<Seconds> expire;             // x= = t= + expire; 0 = no x=
+  std::optional<std::string> identity;       // i=, "@domain" or "user@domain" within d=
+  std::optional<bool> sign_if_signed;        // sign when a DKIM-Signature with this d= is there
+};
+
+// Built-in defaults (README "DKIM signing" explains the choice).
+inline const std::vector<std::string>& default_signed_headers() {
+  static const std::vector<std::string> v = {
+      "From", "To", "Cc", "Subject", "Date", "Message-ID", "Reply-To", "In-Reply-To",
+      "References", "MIME-Version", "Content-Type", "Content-Transfer-Encoding",
+      "List-Id", "List-Help", "List-Unsubscribe", "List-Unsubscribe-Post", "List-Subscribe",
+      "List-Post", "List-Owner", "List-Archive"};
+  return v;
+}
+inline const std::vector<std::string>& default_oversigned_headers() {
+  static const std::vector<std::string> v = {"From", "Subject", "Date", "To", "Cc"};
+  return v;
+}
+
+struct SignatureConfig {
+  std::string key;  // a [[key]] name
+  SignatureOptions options;
+};
+
+// [[signing]]: the first rule whose `match` matches the author address (From),
+// else the Sender address, else the envelope sender, decides.
+// Patterns: "user@example.com" (exact address), "example.com" (that domain),
+// ".example.com" (the domain and its subdomains), "." (anything).
+struct SigningRule {
+  std::vector<std::string> match;
+  std::vector<SignatureConfig> signatures;  // from `keys = [...]` and [[signing.signature]]
+  SignatureOptions options;                 // rule-level defaults
+};
+
 // A bank is an overlay: only the settings it names replace those below it.
 struct BankConfig {
   std::string name;
@@ -120,6 +172,8 @@ struct Config {
   std::vector<ListenerConfig> listeners;
   std::map<std::string, BankConfig> banks;
   std::vector<NetworkRule> networks;
+  std::vector<KeyConfig> keys;
+  std::vector<SigningRule> signing;
 };
 
 // Loads and validates.  Failure: ErrorKind::Config, message has one line per
