@@ -104,6 +104,12 @@ std::string format_summary(const Summary& s, bool json) {
     json_escape(out, s.action);
     out += ",\"backend\":";
     json_escape(out, s.backend);
+    for (const auto& [k, v] : s.notes) {
+      out += ',';
+      json_escape(out, k);
+      out += ':';
+      json_escape(out, v);
+    }
     out += ",\"ms\":" + ms(s.time) + "}";
     return out;
   }
@@ -123,6 +129,10 @@ std::string format_summary(const Summary& s, bool json) {
   }
   out += " action=" + s.action + " backend=";
   text_value(out, s.backend);
+  for (const auto& [k, v] : s.notes) {
+    out += " " + k + "=";
+    text_value(out, v);
+  }
   out += " time=" + ms(s.time) + "ms";
   return out;
 }

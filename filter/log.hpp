@@ -33,6 +33,7 @@ struct Summary {
   std::vector<StageRecord> stages;
   std::string action;   // relayed, partial, tempfail, reject, discard, refused
   std::string backend;  // deciding back-end reply, or the local reason
+  std::vector<std::pair<std::string, std::string>> notes;  // stage facts (dkim=...)
   std::chrono::microseconds time{0};
 };
 

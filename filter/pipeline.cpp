@@ -1,6 +1,11 @@
 // filter/pipeline.cpp — see pipeline.hpp.
 #include "filter/pipeline.hpp"
 
+#include <stdexcept>
+
+#include "filter/dkim_sign_stage.hpp"
+#include "filter/log.hpp"
+
 #include <algorithm>
 #include <optional>
 #include <variant>
@@ -106,7 +111,23 @@ std::vector<std::string> Components::built() const {
 }
 
 const StageFactory& builtin_stages() {
-  static const StageFactory f;  // content stages arrive with issues 3-5
+  static const StageFactory f = {
+      {"dkim-sign",
+       [](const conf::Config& cfg, Components& c) -> std::shared_ptr<Stage> {
+         std::shared_ptr<const keys::SigningTable> table;
+         if (c.load_keys) {
+           // Components holds shared_ptr<void>; the table stays immutable.
+           table = c.get_or_create<keys::SigningTable>(
+               "signing-table", [&]() -> std::shared_ptr<keys::SigningTable> {
+                 auto t = keys::SigningTable::load(cfg);
+                 if (!t) throw std::runtime_error(t.error().message);
+                 return std::const_pointer_cast<keys::SigningTable>(*t);
+               });
+           for (const auto& w : table->warnings()) log::main().warn("dkim-sign: {}", w);
+         }
+         return std::make_shared<DkimSignStage>(std::move(table));
+       }},
+  };
   return f;
 }
 
@@ -137,16 +158,20 @@ Result<PolicyTable> PolicyTable::build(const conf::Config& cfg, const StageFacto
     std::vector<std::shared_ptr<Stage>> stages;
     for (auto& s : p.stage_names) {
       auto& slot = built[s];
-      if (!slot) slot = factory.find(s)->second(cfg, components);
+      if (!slot) slot = factory.find(s)->second(cfg, components);  // may throw
       stages.push_back(slot);
     }
     p.pipeline = std::make_shared<const Pipeline>(std::move(stages));
     t.policies_[lb + '\0' + nb] = std::move(p);
   };
-  for (auto& l : cfg.listeners) {
-    if (t.policies_.count(l.bank + '\0')) continue;
-    make_policy(l.bank, "");
-    for (auto& n : cfg.networks) make_policy(l.bank, n.bank);
+  try {
+    for (auto& l : cfg.listeners) {
+      if (t.policies_.count(l.bank + '\0')) continue;
+      make_policy(l.bank, "");
+      for (auto& n : cfg.networks) make_policy(l.bank, n.bank);
+    }
+  } catch (const std::exception& e) {
+    return make_error(ErrorKind::Config, cfg.source + ": " + e.what());
   }
   return t;
 }

@@ -55,6 +55,9 @@ struct MessageContext {
   const Envelope& envelope;
   const MessageStore& message;
   HeaderEdits edits;
+  bool originating = false;  // the policy's (listener/network bank) setting
+  // key=value facts for the summary line ("dkim" → "signed ..."), in order.
+  std::vector<std::pair<std::string, std::string>> notes;
 };
 
 class Stage {
@@ -102,6 +105,9 @@ class Components {
   // Kinds built so far ("resolver", "scanner", "mime", ...).
   std::vector<std::string> built() const;
 
+  // `sigil check-config --no-keys`: stages must not read key files.
+  bool load_keys = true;
+
  private:
   std::map<std::string, std::shared_ptr<void>> items_;
 };
@@ -110,8 +116,10 @@ using StageMaker =
     std::function<std::shared_ptr<Stage>(const conf::Config&, Components&)>;
 using StageFactory = std::map<std::string, StageMaker, std::less<>>;
 
-// The stages this build provides (none yet: the content stages arrive with
-// issues 3-5).  Tests pass their own factory.
+// The stages this build provides: dkim-sign (issue 3); the others arrive
+// with issues 4 and 5.  Tests pass their own factory.  A maker may throw
+// (e.g. a key file that does not load): PolicyTable::build turns that into a
+// Config error, so the load or reload is refused.
 const StageFactory& builtin_stages();
 
 struct Policy {

@@ -614,7 +614,7 @@ void Session::reply_delivery(const DeliveryResult& r, std::string& action) {
 asio::awaitable<void> Session::process_message() {
   auto rt = rt_;  // keep the snapshot alive through the await points
   const Policy& pol = rt->policies.select(listener_.bank, client_.ip);
-  MessageContext ctx{log_id_, client_, env_, *store_, {}};
+  MessageContext ctx{log_id_, client_, env_, *store_, {}, pol.originating, {}};
   std::vector<StageRecord> records;
   Verdict v = co_await pol.pipeline->run(ctx, records);
   log::Summary s;
@@ -651,6 +651,7 @@ asio::awaitable<void> Session::process_message() {
       break;
   }
   s.stages = std::move(records);
+  s.notes = std::move(ctx.notes);
   s.time = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t_mail_);
   log::summary_logger().info("{}", log::format_summary(s, rt->config->daemon.log_json));
 }

@@ -99,21 +99,26 @@ int main(int argc, char** argv) {
   if (cmd == "keys" && argc >= 3 && std::string(argv[2]) == "generate")
     return keys_generate(argc, argv);
   if (cmd == "check-config") {
-    if (argc != 3) return usage();
-    auto cfg = conf::load_file(argv[2]);
+    // --no-keys: check a configuration on a machine without its key files.
+    bool no_keys = argc == 4 && std::string(argv[2]) == "--no-keys";
+    if (argc != 3 && !no_keys) return usage();
+    const char* file = argv[argc - 1];
+    auto cfg = conf::load_file(file);
     if (!cfg) {
       std::cerr << cfg.error().message << "\n";
       return 1;
     }
-    // Build the policy table too: it refuses stages this build lacks.  This
-    // constructs no sockets, resolvers or scanner connections.
+    // Build the policy table too: it refuses stages this build lacks and
+    // loads the DKIM keys (unless --no-keys).  This constructs no sockets,
+    // resolvers or scanner connections.
     filter::Components components;
+    components.load_keys = !no_keys;
     auto table = filter::PolicyTable::build(cfg.value(), filter::builtin_stages(), components);
     if (!table) {
       std::cerr << table.error().message << "\n";
       return 1;
     }
-    std::cout << argv[2] << ": OK (" << cfg->listeners.size() << " listener(s), "
+    std::cout << file << ": OK (" << cfg->listeners.size() << " listener(s), "
               << cfg->banks.size() << " bank(s), forward " << cfg->forward.target.text << ")\n";
     return 0;
   }

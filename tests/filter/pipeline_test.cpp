@@ -85,7 +85,7 @@ RunResult run_pipeline(const Pipeline& p) {
   Envelope env;
   env.sender = "a@example.com";
   MessageStore store(1024, "/nonexistent", 1024);
-  MessageContext ctx{"test", client, env, store, {}};
+  MessageContext ctx{"test", client, env, store, {}, false, {}};
   RunResult r;
   std::optional<Verdict> out;
   std::exception_ptr err;

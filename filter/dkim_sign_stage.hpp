@@ -1,0 +1,54 @@
+// filter/dkim_sign_stage.hpp — the `dkim-sign` stage (Seal phase, always last).
+//
+// Who is signed: only mail from an originating source —
+//   - a listener bank or client-network bank with `originating = true`
+//     (Amavis's ORIGINATING policy bank / @mynetworks), or
+//   - a client the front MTA reports as SASL-authenticated through XFORWARD
+//     PROTO (the RFC 3848 protocol types ESMTPA, ESMTPSA, LMTPA, LMTPSA and
+//     their UTF8 forms, RFC 6531), when the listener trusts XFORWARD.
+// The signing table (keys/signing_table.hpp) picks the rule from the author
+// (From), then Sender, then the envelope sender.
+//
+// What is signed: the exact bytes the back-end receives — the header fields
+// other stages prepend, then the message's own header and body as stored.
+// DKIM-Signature fields are prepended on top of everything.
+//
+// Never silent: every message gets a `dkim=` note in the summary line, either
+// the signatures made ("signed d=example.com s=sel a=rsa-sha256") or why
+// none was ("unsigned: not originating", "unsigned: no signing rule for
+// <addr>", "unsigned: key unavailable: ...", "unsigned: already signed by
+// d=...").  A key that cannot sign (OpenSSL error) applies the stage's
+// on_error: tempfail by default, so mail of a domain that publishes a strict
+// DMARC policy is not sent out unsigned by accident.
+//
+// Does not: verify existing signatures (issue 4; without a verify stage a
+// DKIM-Signature with the same d= counts as "already signed" when a rule
+// says sign_if_signed = false), or load keys (the table is a snapshot built
+// at load/reload; a broken key refuses the load and keeps the old snapshot).
+#pragma once
+
+#include <memory>
+
+#include "filter/pipeline.hpp"
+#include "keys/signing_table.hpp"
+
+namespace sigil::filter {
+
+class DkimSignStage : public Stage {
+ public:
+  explicit DkimSignStage(std::shared_ptr<const keys::SigningTable> table);
+  std::string_view name() const override { return "dkim-sign"; }
+  Phase phase() const override { return Phase::Seal; }
+  boost::asio::awaitable<Verdict> run(MessageContext& ctx) override;
+
+  // Synchronous core (the stage does no I/O but reading a spooled body).
+  Verdict sign(MessageContext& ctx) const;
+
+ private:
+  std::shared_ptr<const keys::SigningTable> table_;
+};
+
+// True when XFORWARD PROTO says the client authenticated (RFC 3848/6531).
+bool authenticated_proto(std::string_view proto);
+
+}  // namespace sigil::filter
