@@ -6,7 +6,10 @@
 //   sigil keys generate --selector S --domain D [--type rsa|ed25519] [--bits N] --out FILE
 //       writes a new private key (mode 0600, never overwrites) and prints its
 //       DNS TXT record in zone-file form.  RSA defaults to 2048 bits.
-// `keys show`/`keys test` (issue 3) and quarantine (issue 5) join here.
+//   sigil keys show FILE      the TXT record of every [[key]] in FILE
+//   sigil keys test FILE [--dns IP[:PORT]]
+//       checks that DNS publishes each key's public half (keys_cli.hpp)
+// Quarantine (issue 5) joins here.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -16,6 +19,7 @@
 #include <string>
 
 #include "conf/config.hpp"
+#include "filter/keys_cli.hpp"
 #include "filter/pipeline.hpp"
 #include "keys/private_key.hpp"
 
@@ -24,7 +28,10 @@ using namespace sigil;
 static int usage() {
   std::cerr << "usage: sigil check-config FILE | show-default | version\n"
                "       sigil keys generate --selector S --domain D [--type rsa|ed25519]\n"
-               "                           [--bits N] --out FILE\n";
+               "                           [--bits N] --out FILE\n"
+               "       sigil keys show FILE\n"
+               "       sigil keys test FILE [--dns IP[:PORT]]\n"
+               "       sigil check-config [--no-keys] FILE\n";
   return 2;
 }
 
@@ -98,6 +105,10 @@ int main(int argc, char** argv) {
   }
   if (cmd == "keys" && argc >= 3 && std::string(argv[2]) == "generate")
     return keys_generate(argc, argv);
+  if (cmd == "keys" && argc >= 3 && std::string(argv[2]) == "show")
+    return filter::keys_show(argc, argv);
+  if (cmd == "keys" && argc >= 3 && std::string(argv[2]) == "test")
+    return filter::keys_test(argc, argv);
   if (cmd == "check-config") {
     // --no-keys: check a configuration on a machine without its key files.
     bool no_keys = argc == 4 && std::string(argv[2]) == "--no-keys";

@@ -16,6 +16,7 @@ E2E_CLEANUP=()
 
 e2e_exit() {
   local rc=$?
+  cd / || true  # the test may sit in $E2E_DIR, which goes below
   local f
   # Best effort from here on: a peer may already be gone, and the test's own
   # verdict (rc) must not be replaced by a cleanup error.
