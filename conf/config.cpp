@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cstring>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <toml++/toml.h>
 
@@ -163,6 +164,143 @@ Result<ListenAddress> parse_listen_address(std::string_view s) {
   return a;
 }
 
+// ---------------------------------------------------------------- signing
+
+namespace {
+
+std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && ascii_lower(a) == ascii_lower(b);
+}
+
+// LDH labels separated by dots (RFC 5321 §4.1.2 sub-domain, RFC 1035 §2.3.4
+// lengths).  A DKIM d= needs at least two labels (RFC 6376 §3.5
+// domain-name); a selector (§3.1) and a match pattern do not.
+bool valid_dns_name(std::string_view d, bool need_dot) {
+  if (d.empty() || d.size() > 253) return false;
+  std::size_t labels = 0;
+  for (std::size_t start = 0;;) {
+    auto dot = d.find('.', start);
+    auto label = d.substr(start, dot == std::string_view::npos ? std::string_view::npos
+                                                               : dot - start);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-')
+      return false;
+    for (char c : label)
+      if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-'))
+        return false;
+    ++labels;
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  return !need_dot || labels >= 2;
+}
+
+// RFC 5322 §3.2.3 atext; bytes >= 0x80 for UTF-8 local parts (RFC 6532 §3.2).
+bool atext(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         std::strchr("!#$%&'*+-/=?^_`{|}~", c) != nullptr || c >= 0x80;
+}
+
+bool dot_atom(std::string_view s) {
+  if (s.empty() || s.front() == '.' || s.back() == '.') return false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c == '.') {
+      if (s[i + 1] == '.') return false;
+    } else if (c == 0 || !atext(c)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// RFC 5322 §3.6.8 field-name: printable US-ASCII except colon.
+bool field_name(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s)
+    if (c < 33 || c > 126 || c == ':') return false;
+  return true;
+}
+
+// Returns "" when valid, else why not.  Lower-cases `p` in place.
+std::string check_pattern(std::string& p) {
+  p = ascii_lower(p);
+  if (p == ".") return "";
+  if (p.starts_with('.')) {
+    if (!valid_dns_name(std::string_view(p).substr(1), false))
+      return "'" + p + "' is not '.' followed by a valid domain name";
+    return "";
+  }
+  auto at = p.rfind('@');
+  if (at == std::string::npos) {
+    if (!valid_dns_name(p, false)) return "'" + p + "' is not a valid domain name";
+    return "";
+  }
+  auto local = std::string_view(p).substr(0, at);
+  auto domain = std::string_view(p).substr(at + 1);
+  if (!dot_atom(local))
+    return "'" + p + "': the local part must be a dot-atom (RFC 5322 §3.4.1)";
+  if (!valid_dns_name(domain, false)) return "'" + p + "': not a valid domain name after '@'";
+  return "";
+}
+
+// i= (RFC 6376 §3.5): [ Local-part ] "@" domain-name.  Returns "" when
+// valid, else why not.  Lower-cases the domain in place.
+std::string check_identity(std::string& id) {
+  auto at = id.rfind('@');
+  if (at == std::string::npos) return "must be \"@domain\" or \"user@domain\"";
+  auto local = std::string_view(id).substr(0, at);
+  if (!local.empty() && !dot_atom(local)) return "the local part must be a dot-atom";
+  std::string domain = ascii_lower(std::string_view(id).substr(at + 1));
+  if (!valid_dns_name(domain, true)) return "'" + domain + "' is not a valid domain name";
+  id = std::string(local) + "@" + domain;
+  return "";
+}
+
+std::string_view identity_domain(std::string_view id) {
+  auto at = id.rfind('@');
+  return at == std::string_view::npos ? id : id.substr(at + 1);
+}
+
+bool within_domain(std::string_view sub, std::string_view domain) {
+  return sub == domain ||
+         (sub.size() > domain.size() && sub.ends_with(domain) &&
+          sub[sub.size() - domain.size() - 1] == '.');
+}
+
+bool contains_name(const std::vector<std::string>& names, std::string_view n) {
+  return std::any_of(names.begin(), names.end(), [&](auto& x) { return iequals(x, n); });
+}
+
+}  // namespace
+
+SignatureOptions resolve_options(const SignatureOptions& s, const SignatureOptions& r) {
+  SignatureOptions o;
+  o.header_canon = s.header_canon ? s.header_canon : r.header_canon ? r.header_canon
+                                                                    : Canon::Relaxed;
+  o.body_canon = s.body_canon ? s.body_canon : r.body_canon ? r.body_canon : Canon::Relaxed;
+  o.headers = s.headers ? s.headers : r.headers ? r.headers : default_signed_headers();
+  if (s.oversign || r.oversign) {
+    o.oversign = s.oversign ? s.oversign : r.oversign;
+  } else {
+    o.oversign.emplace();
+    for (auto& h : default_oversigned_headers())
+      if (contains_name(*o.headers, h)) o.oversign->push_back(h);
+  }
+  o.expire = s.expire ? s.expire : r.expire ? r.expire : Seconds{0};
+  o.identity = s.identity ? s.identity : r.identity ? r.identity : std::string();
+  o.sign_if_signed = s.sign_if_signed ? s.sign_if_signed
+                                      : r.sign_if_signed ? r.sign_if_signed : true;
+  return o;
+}
+
 // ---------------------------------------------------------------- loader
 
 namespace {
@@ -266,10 +404,294 @@ class Loader {
     return nullptr;
   }
 
+  // An array of tables ([[name]]) or nullptr (absent, or wrong: reported).
+  const toml::array* array_of_tables(const toml::table& t, std::string_view prefix,
+                                     std::string_view key) {
+    const toml::node* n = t.get(key);
+    if (!n) return nullptr;
+    auto arr = n->as_array();
+    if (!arr || !arr->is_array_of_tables()) {
+      std::string header = join(prefix, key);  // "signing[0].signature" -> "signing.signature"
+      for (auto open = header.find('['); open != std::string::npos; open = header.find('['))
+        header.erase(open, header.find(']', open) - open + 1);
+      error(n, join(prefix, key), "must be an array of tables ([[" + header + "]])");
+      return nullptr;
+    }
+    return arr;
+  }
+
+  // The node of element i of array t[key], for errors on one element.
+  static const toml::node* element(const toml::table& t, std::string_view key, std::size_t i) {
+    const toml::node* n = t.get(key);
+    const toml::array* a = n ? n->as_array() : nullptr;
+    return a && i < a->size() ? a->get(i) : n;
+  }
+
+  // Parses a required string; reports it missing.
+  bool required_string(const toml::table& t, const std::string& p, std::string_view key,
+                       std::string& out) {
+    if (get_string(t, p, key, out)) {
+      if (!out.empty()) return true;
+      error(t.get(key), join(p, key), "must not be empty");
+      return false;
+    }
+    if (!t.get(key)) error(&t, join(p, key), "missing");
+    return false;
+  }
+
+  // [[key]]: name, file, domain, selector.
+  void load_keys(const toml::table& root, Config& c) {
+    auto arr = array_of_tables(root, "", "key");
+    if (!arr) return;
+    std::map<std::string, std::size_t> names, records;
+    std::size_t i = 0;
+    for (auto&& e : *arr) {
+      const toml::table& t = *e.as_table();
+      std::string p = "key[" + std::to_string(i++) + "]";
+      check_keys(t, p, {"name", "file", "domain", "selector"});
+      KeyConfig k;
+      if (required_string(t, p, "name", k.name)) {
+        bool okname = std::all_of(k.name.begin(), k.name.end(), [](char ch) {
+          return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' ||
+                 ch == '.';
+        });
+        if (!okname)
+          error(t.get("name"), p + ".name", "'" + k.name + "': use letters, digits, '-', '_', '.'");
+        else if (auto [it, fresh] = names.emplace(k.name, i - 1); !fresh)
+          error(t.get("name"), p + ".name",
+                "duplicate key name '" + k.name + "' (also key[" + std::to_string(it->second) +
+                    "])");
+      }
+      if (required_string(t, p, "file", k.file) && k.file.front() != '/')
+        error(t.get("file"), p + ".file", "must be an absolute path");
+      bool record_ok = true;
+      if (required_string(t, p, "domain", k.domain)) {
+        k.domain = ascii_lower(k.domain);
+        if (!valid_dns_name(k.domain, true)) {
+          record_ok = false;
+          error(t.get("domain"), p + ".domain",
+                "'" + k.domain +
+                    "' is not a valid domain name (letters, digits, '-', at least two labels; "
+                    "IDNs in A-label form)");
+        }
+      } else {
+        record_ok = false;
+      }
+      if (required_string(t, p, "selector", k.selector)) {
+        if (!valid_dns_name(k.selector, false)) {
+          record_ok = false;
+          error(t.get("selector"), p + ".selector",
+                "'" + k.selector +
+                    "' is not a valid selector (DNS labels of letters, digits, '-'; RFC 6376 "
+                    "§3.1)");
+        } else if (record_ok && k.selector.size() + 12 + k.domain.size() > 253) {
+          record_ok = false;
+          error(t.get("selector"), p + ".selector",
+                k.selector + "._domainkey." + k.domain + " is longer than 253 bytes");
+        }
+      } else {
+        record_ok = false;
+      }
+      // Two files behind one DNS record: only one of them can verify.
+      if (record_ok) {
+        std::string rec = ascii_lower(k.selector) + "._domainkey." + k.domain;
+        if (auto [it, fresh] = records.emplace(rec, i - 1); !fresh)
+          error(t.get("selector"), p + ".selector",
+                "key[" + std::to_string(it->second) + "] is already published at " + rec);
+      }
+      c.keys.push_back(std::move(k));
+    }
+  }
+
+  // The option keys shared by [[signing]] and [[signing.signature]].
+  void load_signature_options(const toml::table& t, const std::string& p, SignatureOptions& o) {
+    std::string canon;
+    if (get_string(t, p, "canonicalization", canon)) {
+      auto parse = [](std::string_view s) -> std::optional<Canon> {
+        if (s == "simple") return Canon::Simple;
+        if (s == "relaxed") return Canon::Relaxed;
+        return std::nullopt;
+      };
+      auto slash = canon.find('/');
+      auto h = parse(std::string_view(canon).substr(0, slash));
+      // RFC 6376 §3.5 c=: a header algorithm alone means body "simple".
+      auto b = slash == std::string::npos ? std::optional<Canon>(Canon::Simple)
+                                          : parse(std::string_view(canon).substr(slash + 1));
+      if (h && b) {
+        o.header_canon = h;
+        o.body_canon = b;
+      } else {
+        error(t.get("canonicalization"), p + ".canonicalization",
+              "'" + canon + "': want header/body, each simple or relaxed (\"relaxed/relaxed\")");
+      }
+    }
+    if (auto hs = get_strings(t, p, "headers")) {
+      bool ok = true;
+      if (hs->empty()) {
+        ok = false;
+        error(t.get("headers"), p + ".headers", "must not be empty");
+      }
+      for (std::size_t i = 0; i < hs->size(); ++i) {
+        const auto& h = (*hs)[i];
+        if (!field_name(h)) {
+          ok = false;
+          error(element(t, "headers", i), p + ".headers",
+                "'" + h + "' is not a header field name (no colon, space or control)");
+        } else if (std::any_of(hs->begin(), hs->begin() + static_cast<std::ptrdiff_t>(i),
+                               [&](auto& x) { return iequals(x, h); })) {
+          ok = false;
+          error(element(t, "headers", i), p + ".headers",
+                "'" + h + "' is listed twice (oversign signs an extra instance)");
+        }
+      }
+      if (!hs->empty() && !contains_name(*hs, "From")) {
+        ok = false;
+        error(t.get("headers"), p + ".headers", "must include From (RFC 6376 §5.4)");
+      }
+      if (ok) o.headers = std::move(hs);
+    }
+    if (auto os = get_strings(t, p, "oversign")) {
+      bool ok = true;
+      for (std::size_t i = 0; i < os->size(); ++i)
+        if (!field_name((*os)[i])) {
+          ok = false;
+          error(element(t, "oversign", i), p + ".oversign",
+                "'" + (*os)[i] + "' is not a header field name (no colon, space or control)");
+        }
+      if (ok) o.oversign = std::move(os);
+    }
+    if (t.get("expire")) {
+      Seconds x{0};
+      std::size_t before = errors_.size();
+      // Up to ten years; 0 means no x= tag.
+      get_seconds(t, p, "expire", x, 0, 10ull * 366 * 86400);
+      if (errors_.size() == before) o.expire = x;
+    }
+    std::string id;
+    if (get_string(t, p, "identity", id)) {
+      // "" is an explicit "no i=", so that a signature can drop the rule's.
+      std::string why = id.empty() ? "" : check_identity(id);
+      if (why.empty()) o.identity = id;
+      else error(t.get("identity"), p + ".identity", "'" + id + "': " + why);
+    }
+    if (t.get("sign_if_signed")) {
+      bool v = true;
+      std::size_t before = errors_.size();
+      get_bool(t, p, "sign_if_signed", v);
+      if (errors_.size() == before) o.sign_if_signed = v;
+    }
+  }
+
+  // [[signing]] with its [[signing.signature]]; needs c.keys loaded.
+  void load_signing(const toml::table& root, Config& c) {
+    auto arr = array_of_tables(root, "", "signing");
+    if (!arr) return;
+    std::map<std::string, const KeyConfig*> keys;
+    for (auto& k : c.keys)
+      if (!k.name.empty()) keys.emplace(k.name, &k);
+    std::size_t ri = 0;
+    for (auto&& e : *arr) {
+      const toml::table& t = *e.as_table();
+      std::string p = "signing[" + std::to_string(ri++) + "]";
+      check_keys(t, p, {"match", "keys", "signature", "canonicalization", "headers", "oversign",
+                        "expire", "identity", "sign_if_signed"});
+      SigningRule rule;
+      if (auto ms = get_strings(t, p, "match")) {
+        if (ms->empty()) error(t.get("match"), p + ".match", "must not be empty");
+        for (std::size_t i = 0; i < ms->size(); ++i) {
+          std::string why = check_pattern((*ms)[i]);
+          if (!why.empty())
+            error(element(t, "match", i), p + ".match",
+                  why + " (want \"user@domain\", \"domain\", \".domain\" or \".\")");
+        }
+        rule.match = std::move(*ms);
+      } else if (!t.get("match")) {
+        error(&t, p + ".match", "missing");
+      }
+      load_signature_options(t, p, rule.options);
+
+      // Where each signature came from, for errors.
+      struct Origin {
+        const toml::node* key_node;
+        std::string key_path;
+        const toml::table* table;  // [[signing.signature]], or nullptr for keys = [...]
+        std::string path;
+      };
+      std::vector<Origin> origins;
+      if (auto ks = get_strings(t, p, "keys")) {
+        for (std::size_t i = 0; i < ks->size(); ++i) {
+          rule.signatures.push_back(SignatureConfig{(*ks)[i], {}});
+          origins.push_back({element(t, "keys", i), p + ".keys", nullptr, p});
+        }
+      }
+      if (auto sigs = array_of_tables(t, p, "signature")) {
+        std::size_t si = 0;
+        for (auto&& se : *sigs) {
+          const toml::table& st = *se.as_table();
+          std::string sp = p + ".signature[" + std::to_string(si++) + "]";
+          check_keys(st, sp, {"key", "canonicalization", "headers", "oversign", "expire",
+                              "identity", "sign_if_signed"});
+          SignatureConfig sig;
+          bool named = required_string(st, sp, "key", sig.key);
+          load_signature_options(st, sp, sig.options);
+          if (!named) continue;
+          rule.signatures.push_back(std::move(sig));
+          origins.push_back({st.get("key"), sp + ".key", &st, sp});
+        }
+      }
+      if (rule.signatures.empty() && !t.get("signature") && !t.get("keys"))
+        error(&t, p + ".keys", "no signature: give keys = [...] or [[signing.signature]]");
+      else if (rule.signatures.empty() && !t.get("signature"))
+        error(t.get("keys"), p + ".keys", "must name at least one key");
+
+      // Checks that need the key and the resolved options of each signature.
+      std::set<std::string> reported;
+      auto once = [&](const toml::node* n, const std::string& key, const std::string& what) {
+        if (reported.insert(key + "\n" + what).second) error(n, key, what);
+      };
+      for (std::size_t i = 0; i < rule.signatures.size(); ++i) {
+        const auto& sig = rule.signatures[i];
+        const auto& o = origins[i];
+        for (std::size_t j = 0; j < i; ++j)
+          if (rule.signatures[j].key == sig.key)
+            once(o.key_node, o.key_path,
+                 "key '" + sig.key + "' signs twice in this rule (one signature per key)");
+        auto k = keys.find(sig.key);
+        if (k == keys.end()) {
+          once(o.key_node, o.key_path, "no [[key]] named '" + sig.key + "'");
+          continue;
+        }
+        // The level an option came from: the signature's table, else the rule's.
+        auto from = [&](std::string_view opt, bool at_signature) {
+          return at_signature ? std::pair(o.table->get(opt), o.path + "." + std::string(opt))
+                              : std::pair(t.get(opt), p + "." + std::string(opt));
+        };
+        auto eff = resolve_options(sig.options, rule.options);
+        if (!eff.identity->empty()) {
+          auto d = identity_domain(*eff.identity);
+          if (!within_domain(d, k->second->domain)) {
+            auto [n, key] = from("identity", o.table && sig.options.identity);
+            once(n, key,
+                 "identity '" + *eff.identity + "' is outside key '" + sig.key + "''s domain " +
+                     k->second->domain + " (i= must be in d= or a subdomain, RFC 6376 §3.5)");
+          }
+        }
+        if (sig.options.oversign || rule.options.oversign) {
+          auto [n, key] = from("oversign", o.table && sig.options.oversign);
+          for (auto& h : *eff.oversign)
+            if (!contains_name(*eff.headers, h))
+              once(n, key, "'" + h + "' is not among the signed headers");
+        }
+      }
+      c.signing.push_back(std::move(rule));
+    }
+  }
+
   Config load(const toml::table& root) {
     Config c;
     c.source = source_;
-    check_keys(root, "", {"daemon", "smtp", "forward", "listener", "bank", "network"});
+    check_keys(root, "", {"daemon", "smtp", "forward", "listener", "bank", "network", "key",
+                          "signing"});
 
     if (auto t = table(root, "daemon")) {
       const char* p = "daemon";
@@ -427,6 +849,9 @@ class Loader {
         }
       }
     }
+
+    load_keys(root, c);
+    load_signing(root, c);
 
     if (c.listeners.empty()) error_at(1, "listener", "at least one [[listener]] is required");
     for (std::size_t i = 0; i < c.listeners.size(); ++i) {

@@ -109,7 +109,7 @@ struct SignatureOptions {
   std::optional<std::vector<std::string>> headers;   // h= candidates; default kDefaultSignedHeaders
   std::optional<std::vector<std::string>> oversign;  // names also signed once more than present
   std::optional<Seconds> expire;             // x= = t= + expire; 0 = no x=
-  std::optional<std::string> identity;       // i=, "@domain" or "user@domain" within d=
+  std::optional<std::string> identity;       // i=, "@domain" or "user@domain" within d=; "" = none
   std::optional<bool> sign_if_signed;        // sign when a DKIM-Signature with this d= is there
 };
 
@@ -136,11 +136,21 @@ struct SignatureConfig {
 // else the Sender address, else the envelope sender, decides.
 // Patterns: "user@example.com" (exact address), "example.com" (that domain),
 // ".example.com" (the domain and its subdomains), "." (anything).
+// The loader stores patterns lower-cased (addresses match case-insensitively).
 struct SigningRule {
   std::vector<std::string> match;
   std::vector<SignatureConfig> signatures;  // from `keys = [...]` and [[signing.signature]]
   SignatureOptions options;                 // rule-level defaults
 };
+
+// The options of one signature with every value set: the signature's own,
+// else the rule's, else the built-in default (c=relaxed/relaxed,
+// h=default_signed_headers(), no x=, no i=, sign_if_signed = true).  An
+// oversign list given at neither level defaults to default_oversigned_headers()
+// restricted to the names in the resolved h= list.  Never fails: load_*
+// has already validated the values.
+SignatureOptions resolve_options(const SignatureOptions& signature,
+                                 const SignatureOptions& rule);
 
 // A bank is an overlay: only the settings it names replace those below it.
 struct BankConfig {

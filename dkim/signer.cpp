@@ -301,33 +301,6 @@ struct Folder {
   }
 };
 
-Result<std::string> raw_sign(const keys::PrivateKey& key, const unsigned char* digest,
-                             std::size_t digest_len) {
-  auto unavailable = [&](const char* what) {
-    return make_error(ErrorKind::Internal,
-                      std::string("key unavailable: ") + what + " failed for " + key.source());
-  };
-  unsigned char sig[1024];
-  std::size_t siglen = sizeof sig;
-  if (key.type() == keys::KeyType::Rsa) {
-    std::unique_ptr<EVP_PKEY_CTX, void (*)(EVP_PKEY_CTX*)> ctx(EVP_PKEY_CTX_new(key.get(), nullptr),
-                                                              EVP_PKEY_CTX_free);
-    if (!ctx || EVP_PKEY_sign_init(ctx.get()) != 1 ||
-        EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) != 1 ||
-        EVP_PKEY_CTX_set_signature_md(ctx.get(), EVP_sha256()) != 1)
-      return unavailable("RSA sign setup");
-    if (EVP_PKEY_size(key.get()) > static_cast<int>(sizeof sig)) return unavailable("RSA size check");
-    if (EVP_PKEY_sign(ctx.get(), sig, &siglen, digest, digest_len) != 1)
-      return unavailable("RSA sign");
-  } else {
-    std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> md(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-    if (!md || EVP_DigestSignInit(md.get(), nullptr, nullptr, nullptr, key.get()) != 1 ||
-        EVP_DigestSign(md.get(), sig, &siglen, digest, digest_len) != 1)
-      return unavailable("Ed25519 sign");
-  }
-  return base64(sig, siglen);
-}
-
 }  // namespace
 
 Result<std::string> sign_hash_input(const keys::PrivateKey& key, std::string_view input) {
@@ -335,7 +308,9 @@ Result<std::string> sign_hash_input(const keys::PrivateKey& key, std::string_vie
   unsigned dlen = 0;
   if (EVP_Digest(input.data(), input.size(), digest, &dlen, EVP_sha256(), nullptr) != 1)
     return make_error(ErrorKind::Internal, "SHA-256 failed");
-  return raw_sign(key, digest, dlen);
+  auto sig = key.sign_digest(digest, dlen);
+  if (!sig) return make_error(ErrorKind::Internal, "key unavailable: " + sig.error().message);
+  return base64(reinterpret_cast<const unsigned char*>(sig->data()), sig->size());
 }
 
 Result<std::string> sign(const SignatureSpec& spec, const FieldList& fields,

@@ -1,4 +1,4 @@
-// keys/module.hpp — the key store module: DKIM private keys (private_key.hpp); the signing table and key tools join with issue 3.
+// keys/module.hpp — the key store module: DKIM private keys (private_key.hpp) and the signing table (signing_table.hpp); the key tools' DNS check lives in the CLI (filter/keys_cli.hpp).
 #pragma once
 #include <string_view>
 namespace sigil::keys {

@@ -1,6 +1,10 @@
 // keys/private_key.cpp — see private_key.hpp.
 #include "keys/private_key.hpp"
 
+#include <openssl/rsa.h>
+
+#include <mutex>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -44,6 +48,42 @@ struct CtxFree {
 
 }  // namespace
 
+struct PrivateKey::SignCache {
+  std::mutex m;
+  std::unique_ptr<EVP_PKEY_CTX, CtxFree> rsa;  // prepared on first use
+};
+
+Result<std::string> PrivateKey::sign_digest(const unsigned char* digest, std::size_t len) const {
+  auto fail = [&](const char* what) {
+    return make_error(ErrorKind::Internal, source_ + ": " + what + ": " + openssl_error());
+  };
+  std::string sig(static_cast<std::size_t>(EVP_PKEY_get_size(pkey_.get())), '\0');
+  std::size_t siglen = sig.size();
+  auto* out = reinterpret_cast<unsigned char*>(sig.data());
+  if (type_ == KeyType::Rsa) {
+    std::lock_guard lock(cache_->m);
+    if (!cache_->rsa) {
+      std::unique_ptr<EVP_PKEY_CTX, CtxFree> ctx(EVP_PKEY_CTX_new(pkey_.get(), nullptr));
+      if (!ctx || EVP_PKEY_sign_init(ctx.get()) != 1 ||
+          EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) != 1 ||
+          EVP_PKEY_CTX_set_signature_md(ctx.get(), EVP_sha256()) != 1)
+        return fail("RSA signing setup failed");
+      cache_->rsa = std::move(ctx);
+    }
+    if (EVP_PKEY_sign(cache_->rsa.get(), out, &siglen, digest, len) != 1) {
+      cache_->rsa.reset();  // rebuilt next time
+      return fail("RSA signing failed");
+    }
+  } else {
+    std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> md(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+    if (!md || EVP_DigestSignInit(md.get(), nullptr, nullptr, nullptr, pkey_.get()) != 1 ||
+        EVP_DigestSign(md.get(), out, &siglen, digest, len) != 1)
+      return fail("Ed25519 signing failed");
+  }
+  sig.resize(siglen);
+  return sig;
+}
+
 const char* to_string(KeyType t) noexcept { return t == KeyType::Rsa ? "rsa" : "ed25519"; }
 
 Result<KeyPtr> parse_private_key(std::string_view pem, const std::string& source) {
@@ -58,6 +98,7 @@ Result<KeyPtr> parse_private_key(std::string_view pem, const std::string& source
                           openssl_error());
   auto key = std::make_shared<PrivateKey>();
   key->pkey_ = std::shared_ptr<EVP_PKEY>(raw, EVP_PKEY_free);
+  key->cache_ = std::make_shared<PrivateKey::SignCache>();
   key->source_ = source;
   switch (EVP_PKEY_get_base_id(raw)) {
     case EVP_PKEY_RSA:

@@ -43,6 +43,14 @@ class PrivateKey {
   // "v=DKIM1; k=rsa; p=..." (RFC 6376 §3.6.1).
   std::string dns_record() const;
 
+  // Signs a SHA-256 digest and returns the raw signature bytes:
+  // RSASSA-PKCS1-v1_5 with the SHA-256 DigestInfo (RSA), or Ed25519 over the
+  // 32 digest bytes (RFC 8463 §3: PureEdDSA of the SHA-256 hash).  The RSA
+  // signing context (padding, digest) is prepared once per key and reused,
+  // under a mutex, so a message costs only the signature itself.
+  // Failure (Internal): OpenSSL refused (message names the key's source).
+  Result<std::string> sign_digest(const unsigned char* digest, std::size_t len) const;
+
  private:
   friend Result<std::shared_ptr<const PrivateKey>> parse_private_key(std::string_view pem,
                                                                      const std::string& source);
@@ -50,6 +58,8 @@ class PrivateKey {
   unsigned bits_ = 0;
   std::string source_;
   std::shared_ptr<evp_pkey_st> pkey_;
+  struct SignCache;
+  std::shared_ptr<SignCache> cache_;
 };
 
 using KeyPtr = std::shared_ptr<const PrivateKey>;

@@ -1,8 +1,10 @@
 // tests/conf/config_test.cpp — configuration loading and validation.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 
 #include "conf/config.hpp"
 
@@ -127,4 +129,307 @@ TEST(Config, CidrMatching) {
     ASSERT_TRUE(ip.has_value()) << c.ip;
     EXPECT_EQ(cidr->contains(*ip), c.want) << c.cidr << " contains " << c.ip;
   }
+}
+
+// ------------------------------------------------------------ DKIM signing
+
+namespace {
+
+// Lines 1-2: the listener; lines 3-7: one key; lines 8-12: a second key.
+const char* kKeys =
+    "[[listener]]\naddress = \"127.0.0.1:10024\"\n"
+    "[[key]]\nname = \"rsa\"\nfile = \"/nonexistent/rsa.pem\"\ndomain = \"Example.COM\"\n"
+    "selector = \"s2026\"\n"
+    "[[key]]\nname = \"ed\"\nfile = \"/nonexistent/ed.pem\"\ndomain = \"example.com\"\n"
+    "selector = \"e2026\"\n";
+
+// kKeys plus a rule starting on line 13 (`[[signing]]`), `body` from line 14.
+std::string rule(const std::string& body) { return std::string(kKeys) + "[[signing]]\n" + body; }
+
+}  // namespace
+
+TEST(ConfigSigning, GoodFileLoadsWithoutReadingKeys) {
+  // The key files do not exist: conf/ never reads them (keys::SigningTable does).
+  auto r = load_string(rule("match = [\"Example.com\", \".example.ORG\", \"User@Example.net\", \".\"]\n"
+                            "keys = [\"rsa\"]\n"
+                            "canonicalization = \"relaxed\"\n"
+                            "headers = [\"from\", \"To\", \"Subject\"]\n"
+                            "oversign = [\"From\"]\n"
+                            "expire = 604800\n"
+                            "identity = \"Bounce@MAIL.Example.com\"\n"
+                            "sign_if_signed = false\n"
+                            "  [[signing.signature]]\n"
+                            "  key = \"ed\"\n"
+                            "  canonicalization = \"simple/relaxed\"\n"
+                            "  identity = \"@example.com\"\n"),
+                       "t.toml");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(r->keys.size(), 2u);
+  EXPECT_EQ(r->keys[0].domain, "example.com") << "domain is lower-cased";
+  EXPECT_EQ(r->keys[0].selector, "s2026");
+  EXPECT_EQ(r->keys[0].file, "/nonexistent/rsa.pem");
+  ASSERT_EQ(r->signing.size(), 1u);
+  const auto& s = r->signing[0];
+  std::vector<std::string> want_match = {"example.com", ".example.org", "user@example.net", "."};
+  EXPECT_EQ(s.match, want_match) << "patterns are lower-cased";
+  ASSERT_EQ(s.signatures.size(), 2u) << "one from keys = [...], one [[signing.signature]]";
+  EXPECT_EQ(s.signatures[0].key, "rsa");
+  EXPECT_EQ(s.signatures[1].key, "ed");
+  EXPECT_FALSE(s.signatures[0].options.header_canon.has_value()) << "shorthand has no own options";
+  EXPECT_EQ(s.options.header_canon, Canon::Relaxed);
+  EXPECT_EQ(s.options.body_canon, Canon::Simple) << "\"relaxed\" alone is relaxed/simple";
+  EXPECT_EQ(s.options.expire, Seconds(604800));
+  EXPECT_EQ(s.options.identity, "Bounce@mail.example.com") << "only the domain is lower-cased";
+  EXPECT_EQ(s.options.sign_if_signed, false);
+  EXPECT_EQ(s.signatures[1].options.header_canon, Canon::Simple);
+  EXPECT_EQ(s.signatures[1].options.body_canon, Canon::Relaxed);
+  EXPECT_EQ(s.signatures[1].options.identity, "@example.com");
+  EXPECT_FALSE(s.signatures[1].options.expire.has_value()) << "not set: inherited later";
+}
+
+TEST(ConfigSigning, SignatureOnlyRuleLoads) {
+  auto r = load_string(rule("match = [\".\"]\n[[signing.signature]]\nkey = \"rsa\"\n"), "t.toml");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(r->signing[0].signatures.size(), 1u);
+}
+
+TEST(ConfigSigning, ErrorsNameFileLineAndKey) {
+  std::string k = kKeys;
+  struct Case {
+    std::string text, want;
+  } cases[] = {
+      // [[key]]
+      {k + "[[key]]\nname = \"x\"\nfile = \"/k\"\ndomain = \"example.net\"\nselector = \"s\"\nsize = 1\n",
+       "t.toml:18:key[2].size: unknown key"},
+      {k + "[[key]]\nname = \"rsa\"\nfile = \"/k\"\ndomain = \"example.net\"\nselector = \"s\"\n",
+       "t.toml:14:key[2].name: duplicate key name 'rsa' (also key[0])"},
+      {k + "[[key]]\nfile = \"/k\"\ndomain = \"example.net\"\nselector = \"s\"\n",
+       "t.toml:13:key[2].name: missing"},
+      {k + "[[key]]\nname = \"x\"\ndomain = \"example.net\"\nselector = \"s\"\n",
+       "t.toml:13:key[2].file: missing"},
+      {k + "[[key]]\nname = \"x\"\nfile = \"/k\"\nselector = \"s\"\n", "t.toml:13:key[2].domain: missing"},
+      {k + "[[key]]\nname = \"x\"\nfile = \"/k\"\ndomain = \"example.net\"\n",
+       "t.toml:13:key[2].selector: missing"},
+      {k + "[[key]]\nname = \"a b\"\nfile = \"/k\"\ndomain = \"example.net\"\nselector = \"s\"\n",
+       "t.toml:14:key[2].name: 'a b'"},
+      {k + "[[key]]\nname = \"x\"\nfile = \"k.pem\"\ndomain = \"example.net\"\nselector = \"s\"\n",
+       "t.toml:15:key[2].file: must be an absolute path"},
+      {k + "[[key]]\nname = \"x\"\nfile = \"\"\ndomain = \"example.net\"\nselector = \"s\"\n",
+       "t.toml:15:key[2].file: must not be empty"},
+      {k + "[[key]]\nname = \"x\"\nfile = \"/k\"\ndomain = \"localhost\"\nselector = \"s\"\n",
+       "t.toml:16:key[2].domain: 'localhost' is not a valid domain name"},
+      {k + "[[key]]\nname = \"x\"\nfile = \"/k\"\ndomain = \"ex_ample.com\"\nselector = \"s\"\n",
+       "t.toml:16:key[2].domain: 'ex_ample.com' is not a valid domain name"},
+      {k + "[[key]]\nname = \"x\"\nfile = \"/k\"\ndomain = \"-x.com\"\nselector = \"s\"\n",
+       "t.toml:16:key[2].domain: '-x.com' is not a valid domain name"},
+      {k + "[[key]]\nname = \"x\"\nfile = \"/k\"\ndomain = \"example.com.\"\nselector = \"s\"\n",
+       "t.toml:16:key[2].domain: 'example.com.' is not a valid domain name"},
+      {k + "[[key]]\nname = \"x\"\nfile = \"/k\"\ndomain = 7\nselector = \"s\"\n",
+       "t.toml:16:key[2].domain: must be a string"},
+      {k + "[[key]]\nname = \"x\"\nfile = \"/k\"\ndomain = \"example.net\"\nselector = \"s 1\"\n",
+       "t.toml:17:key[2].selector: 's 1' is not a valid selector"},
+      {k + "[[key]]\nname = \"x\"\nfile = \"/k\"\ndomain = \"example.net\"\nselector = \"a..b\"\n",
+       "t.toml:17:key[2].selector: 'a..b' is not a valid selector"},
+      {k + "[[key]]\nname = \"x\"\nfile = \"/k2\"\ndomain = \"EXAMPLE.com\"\nselector = \"S2026\"\n",
+       "t.toml:17:key[2].selector: key[0] is already published at s2026._domainkey.example.com"},
+      {"key = \"x\"\n" + std::string(kMinimal), "t.toml:1:key: must be an array of tables ([[key]])"},
+      // [[signing]]: the rule itself
+      {rule("keys = [\"rsa\"]\n"), "t.toml:13:signing[0].match: missing"},
+      {rule("match = []\nkeys = [\"rsa\"]\n"), "t.toml:14:signing[0].match: must not be empty"},
+      {rule("match = \"example.com\"\nkeys = [\"rsa\"]\n"),
+       "t.toml:14:signing[0].match: must be an array of strings"},
+      {rule("match = [\"example.com\",\n  \"bad..example.com\"]\nkeys = [\"rsa\"]\n"),
+       "t.toml:15:signing[0].match: 'bad..example.com' is not a valid domain name"},
+      {rule("match = [\"..example.com\"]\nkeys = [\"rsa\"]\n"),
+       "t.toml:14:signing[0].match: '..example.com' is not '.' followed by a valid domain name"},
+      {rule("match = [\"a b@example.com\"]\nkeys = [\"rsa\"]\n"),
+       "t.toml:14:signing[0].match: 'a b@example.com': the local part must be a dot-atom"},
+      {rule("match = [\"@example.com\"]\nkeys = [\"rsa\"]\n"),
+       "t.toml:14:signing[0].match: '@example.com': the local part must be a dot-atom"},
+      {rule("match = [\"user@\"]\nkeys = [\"rsa\"]\n"),
+       "t.toml:14:signing[0].match: 'user@': not a valid domain name after '@'"},
+      {rule("match = [\"\"]\nkeys = [\"rsa\"]\n"), "t.toml:14:signing[0].match: '' is not a valid domain name"},
+      {rule("match = [\".\"]\n"), "t.toml:13:signing[0].keys: no signature"},
+      {rule("match = [\".\"]\nkeys = []\n"), "t.toml:15:signing[0].keys: must name at least one key"},
+      {rule("match = [\".\"]\nkeys = [\"rsa\", \"ghost\"]\n"),
+       "t.toml:15:signing[0].keys: no [[key]] named 'ghost'"},
+      {rule("match = [\".\"]\nkeys = [\"rsa\", \"rsa\"]\n"),
+       "t.toml:15:signing[0].keys: key 'rsa' signs twice in this rule"},
+      {rule("match = [\".\"]\nkeys = [\"rsa\"]\nselector = \"s\"\n"),
+       "t.toml:16:signing[0].selector: unknown key"},
+      {rule("match = [\".\"]\nkeys = [\"rsa\"]\nsignature = 1\n"),
+       "t.toml:16:signing[0].signature: must be an array of tables ([[signing.signature]])"},
+      // rule options
+      {rule("match = [\".\"]\nkeys = [\"rsa\"]\ncanonicalization = \"relaxed/\"\n"),
+       "t.toml:16:signing[0].canonicalization: 'relaxed/': want header/body"},
+      {rule("match = [\".\"]\nkeys = [\"rsa\"]\ncanonicalization = \"nofws\"\n"),
+       "t.toml:16:signing[0].canonicalization: 'nofws'"},
+      {rule("match = [\".\"]\nkeys = [\"rsa\"]\ncanonicalization = \"Relaxed/Simple\"\n"),
+       "t.toml:16:signing[0].canonicalization: 'Relaxed/Simple'"},
+      {rule("match = [\".\"]\nkeys = [\"rsa\"]\nheaders = []\n"), "t.toml:16:signing[0].headers: must not be empty"},
+      {rule("match = [\".\"]\nkeys = [\"rsa\"]\nheaders = [\"To\", \"Subject\"]\n"),
+       "t.toml:16:signing[0].headers: must include From"},
+      {rule("match = [\".\"]\nkeys = [\"rsa\"]\nheaders = [\"From\", \"Sub ject\"]\n"),
+       "t.toml:16:signing[0].headers: 'Sub ject' is not a header field name"},
+      {rule("match = [\".\"]\nkeys = [\"rsa\"]\nheaders = [\"From\", \"To:\"]\n"),
+       "t.toml:16:signing[0].headers: 'To:' is not a header field name"},
+      {rule("match = [\".\"]\nkeys = [\"rsa\"]\nheaders = [\"From\", \"to\", \"To\"]\n"),
+       "t.toml:16:signing[0].headers: 'To' is listed twice"},
+      {rule("match = [\".\"]\nkeys = [\"rsa\"]\nheaders = [\"From\", 3]\n"),
+       "t.toml:16:signing[0].headers: must be an array of strings"},
+      {rule("match = [\".\"]\nkeys = [\"rsa\"]\noversign = [\"\"]\n"),
+       "t.toml:16:signing[0].oversign: '' is not a header field name"},
+      {rule("match = [\".\"]\nkeys = [\"rsa\"]\nheaders = [\"From\"]\noversign = [\"Subject\"]\n"),
+       "t.toml:17:signing[0].oversign: 'Subject' is not among the signed headers"},
+      {rule("match = [\".\"]\nkeys = [\"rsa\"]\nexpire = -5\n"), "t.toml:16:signing[0].expire: out of range"},
+      {rule("match = [\".\"]\nkeys = [\"rsa\"]\nexpire = \"1w\"\n"), "t.toml:16:signing[0].expire: must be an integer"},
+      {rule("match = [\".\"]\nkeys = [\"rsa\"]\nidentity = \"example.com\"\n"),
+       "t.toml:16:signing[0].identity: 'example.com': must be \"@domain\" or \"user@domain\""},
+      {rule("match = [\".\"]\nkeys = [\"rsa\"]\nidentity = \"a b@example.com\"\n"),
+       "t.toml:16:signing[0].identity: 'a b@example.com': the local part must be a dot-atom"},
+      {rule("match = [\".\"]\nkeys = [\"rsa\"]\nidentity = \"@bad_domain\"\n"),
+       "t.toml:16:signing[0].identity: '@bad_domain': 'bad_domain' is not a valid domain name"},
+      {rule("match = [\".\"]\nkeys = [\"rsa\"]\nidentity = \"@example.org\"\n"),
+       "t.toml:16:signing[0].identity: identity '@example.org' is outside key 'rsa''s domain example.com"},
+      {rule("match = [\".\"]\nkeys = [\"rsa\"]\nidentity = \"@badexample.com\"\n"),
+       "t.toml:16:signing[0].identity: identity '@badexample.com' is outside key 'rsa''s domain"},
+      {rule("match = [\".\"]\nkeys = [\"rsa\"]\nsign_if_signed = 1\n"),
+       "t.toml:16:signing[0].sign_if_signed: must be true or false"},
+      // [[signing.signature]]
+      {rule("match = [\".\"]\n[[signing.signature]]\ncanonicalization = \"simple\"\n"),
+       "t.toml:15:signing[0].signature[0].key: missing"},
+      {rule("match = [\".\"]\n[[signing.signature]]\nkey = \"ghost\"\n"),
+       "t.toml:16:signing[0].signature[0].key: no [[key]] named 'ghost'"},
+      {rule("match = [\".\"]\n[[signing.signature]]\nkey = \"rsa\"\nmatch = [\".\"]\n"),
+       "t.toml:17:signing[0].signature[0].match: unknown key"},
+      {rule("match = [\".\"]\n[[signing.signature]]\nkey = \"rsa\"\nheaders = [\"To\"]\n"),
+       "t.toml:17:signing[0].signature[0].headers: must include From"},
+      {rule("match = [\".\"]\nkeys = [\"rsa\"]\n[[signing.signature]]\nkey = \"rsa\"\n"),
+       "t.toml:17:signing[0].signature[0].key: key 'rsa' signs twice"},
+      {rule("match = [\".\"]\nidentity = \"@example.com\"\n[[signing.signature]]\nkey = \"rsa\"\n"
+            "identity = \"@example.org\"\n"),
+       "t.toml:18:signing[0].signature[0].identity: identity '@example.org' is outside key 'rsa''s"},
+      {rule("match = [\".\"]\noversign = [\"X-Mine\"]\n[[signing.signature]]\nkey = \"rsa\"\n"
+            "headers = [\"From\", \"X-Mine\"]\n[[signing.signature]]\nkey = \"ed\"\n"),
+       "t.toml:15:signing[0].oversign: 'X-Mine' is not among the signed headers"},
+      {"signing = [\"x\"]\n" + std::string(kKeys),
+       "t.toml:1:signing: must be an array of tables ([[signing]])"},
+  };
+  for (auto& c : cases) {
+    std::string got = load_error(c.text);
+    EXPECT_NE(got.find(c.want), std::string::npos) << "config:\n" << c.text << "\ngot: " << got
+                                                   << "\nwant substring: " << c.want;
+  }
+}
+
+TEST(ConfigSigning, EveryProblemIsReportedNotOnlyTheFirst) {
+  std::string got = load_error(rule("match = [\"bad..x\"]\nkeys = [\"ghost\"]\n"
+                                    "canonicalization = \"fast\"\nexpire = -1\n"));
+  for (const char* want : {"t.toml:14:signing[0].match", "t.toml:15:signing[0].keys",
+                           "t.toml:16:signing[0].canonicalization", "t.toml:17:signing[0].expire"})
+    EXPECT_NE(got.find(want), std::string::npos) << "got:\n" << got << "\nwant substring: " << want;
+  EXPECT_EQ(std::count(got.begin(), got.end(), '\n'), 3) << "got:\n" << got << "\nwant 4 lines";
+}
+
+TEST(ConfigSigning, OversignErrorIsReportedOnceForAllKeysOfARule) {
+  std::string got = load_error(
+      rule("match = [\".\"]\nkeys = [\"rsa\", \"ed\"]\nheaders = [\"From\"]\noversign = [\"To\"]\n"));
+  EXPECT_EQ(std::count(got.begin(), got.end(), '\n'), 0) << "got:\n" << got << "\nwant one line";
+}
+
+TEST(ConfigSigning, CanonicalizationForms) {
+  struct Case {
+    std::string in;
+    Canon header, body;
+  } cases[] = {
+      {"simple", Canon::Simple, Canon::Simple},
+      {"relaxed", Canon::Relaxed, Canon::Simple},
+      {"simple/simple", Canon::Simple, Canon::Simple},
+      {"simple/relaxed", Canon::Simple, Canon::Relaxed},
+      {"relaxed/simple", Canon::Relaxed, Canon::Simple},
+      {"relaxed/relaxed", Canon::Relaxed, Canon::Relaxed},
+  };
+  for (auto& c : cases) {
+    auto r = load_string(rule("match = [\".\"]\nkeys = [\"rsa\"]\ncanonicalization = \"" + c.in + "\"\n"),
+                         "t.toml");
+    ASSERT_TRUE(r.ok()) << c.in << ": " << r.error().message;
+    EXPECT_EQ(r->signing[0].options.header_canon, c.header) << c.in;
+    EXPECT_EQ(r->signing[0].options.body_canon, c.body) << c.in;
+  }
+}
+
+TEST(ConfigSigning, ResolveOptions) {
+  SignatureOptions none;
+  auto d = resolve_options(none, none);
+  EXPECT_EQ(d.header_canon, Canon::Relaxed);
+  EXPECT_EQ(d.body_canon, Canon::Relaxed);
+  EXPECT_EQ(*d.headers, default_signed_headers());
+  EXPECT_EQ(*d.oversign, default_oversigned_headers());
+  EXPECT_EQ(d.expire, Seconds(0));
+  EXPECT_EQ(d.identity, "");
+  EXPECT_EQ(d.sign_if_signed, true);
+
+  SignatureOptions rule_o;
+  rule_o.header_canon = Canon::Simple;
+  rule_o.headers = std::vector<std::string>{"From", "subject", "X-Custom"};
+  rule_o.expire = Seconds(60);
+  rule_o.identity = "@example.com";
+  SignatureOptions sig_o;
+  sig_o.header_canon = Canon::Relaxed;
+  sig_o.expire = Seconds(0);
+  sig_o.sign_if_signed = false;
+  auto r = resolve_options(sig_o, rule_o);
+  EXPECT_EQ(r.header_canon, Canon::Relaxed) << "the signature's own value wins";
+  EXPECT_EQ(r.body_canon, Canon::Relaxed) << "built-in default";
+  EXPECT_EQ(*r.headers, *rule_o.headers) << "the rule's value";
+  std::vector<std::string> want_over = {"From", "Subject"};
+  EXPECT_EQ(*r.oversign, want_over) << "default oversign restricted to the signed names";
+  EXPECT_EQ(r.expire, Seconds(0)) << "an explicit 0 at the signature overrides the rule";
+  EXPECT_EQ(r.identity, "@example.com");
+  EXPECT_EQ(r.sign_if_signed, false);
+
+  sig_o.oversign = std::vector<std::string>{};
+  EXPECT_TRUE(resolve_options(sig_o, rule_o).oversign->empty()) << "an empty list turns it off";
+}
+
+TEST(ConfigSigning, EmptyIdentityDropsTheRulesOne) {
+  auto r = load_string(rule("match = [\".\"]\nidentity = \"@example.com\"\nkeys = [\"rsa\"]\n"
+                            "[[signing.signature]]\nkey = \"ed\"\nidentity = \"\"\n"),
+                       "t.toml");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  auto o = resolve_options(r->signing[0].signatures[1].options, r->signing[0].options);
+  EXPECT_EQ(*o.identity, "") << "got i= " << *o.identity << ", want none";
+}
+
+// The commented-out signing example in conf/sigil.toml, uncommented, loads
+// (with the third-party key it mentions defined).
+TEST(ConfigSigning, CommentedExampleInDefaultConfigLoads) {
+  std::ifstream in(std::string(SIGIL_SOURCE_DIR) + "/conf/sigil.toml");
+  std::string line, text =
+                        "[[listener]]\naddress = \"127.0.0.1:10024\"\n"
+                        "[[key]]\nname = \"thirdparty-ed\"\nfile = \"/k/t.pem\"\n"
+                        "domain = \"signer.example\"\nselector = \"t1\"\n";
+  bool on = false;
+  int n = 0;
+  while (std::getline(in, line)) {
+    if (line == "# [[key]]") on = true;
+    if (!on) continue;
+    if (line.starts_with("# and add")) break;
+    if (line.starts_with("# ")) text += line.substr(2) + "\n", ++n;
+    else if (line == "#") text += "\n";
+  }
+  ASSERT_GT(n, 10) << "the commented example was not found in conf/sigil.toml";
+  auto r = load_string(text, "sigil.toml(uncommented)");
+  ASSERT_TRUE(r.ok()) << r.error().message << "\n" << text;
+  EXPECT_EQ(r->keys.size(), 2u);
+  ASSERT_EQ(r->signing.size(), 1u);
+  EXPECT_EQ(r->signing[0].signatures.size(), 2u);
+}
+
+TEST(ConfigSigning, SigningRelayExampleSigns) {
+  auto r = load_file(std::string(SIGIL_SOURCE_DIR) + "/conf/examples/signing-relay.toml");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->keys.size(), 3u);
+  ASSERT_EQ(r->signing.size(), 3u);
+  EXPECT_EQ(r->signing.back().match, std::vector<std::string>{"."}) << "a catch-all last";
 }

@@ -5,7 +5,8 @@
 //       [,h=From:To][,o=From:Subject][,i=@d][,x=SECONDS]' [--sig ...]
 //       < message > signed
 //
-// The message may use LF or CRLF; the output is CRLF with one DKIM-Signature
+// The message may use LF or CRLF (a missing final line end is added, as SMTP
+// transport does); the output is CRLF with one DKIM-Signature
 // per --sig prepended (the last --sig on top, as each signer adds its field
 // at the top).  h= defaults to the built-in signed header set, o= to the
 // built-in oversigned set (give "o=" empty for none).  Exit 0 ok, 1 error,
@@ -66,6 +67,9 @@ int main(int argc, char** argv) {
     if (raw[i] == '\n' && (i == 0 || raw[i - 1] != '\r')) msg += '\r';
     msg += raw[i];
   }
+  // SMTP always ends the data with CRLF (the final "." line follows one):
+  // a message whose last line lacks it is sent, and so signed, with it.
+  if (!msg.empty() && (msg.size() < 2 || msg.compare(msg.size() - 2, 2, "\r\n") != 0)) msg += "\r\n";
   // Header fields and body, as filter/message_store indexes them.
   std::vector<std::string> fields;
   std::size_t pos = 0, body = msg.size();
