@@ -343,6 +343,13 @@ asio::awaitable<DeliveryResult> SmtpBackend::attempt(Connection& c, const Delive
     first_read = false;
     co_return r;
   };
+  // With PIPELINING, DATA goes in the same batch as MAIL and RCPT (RFC 2920
+  // §3.1 allows it as the last command of a group): one write and one read
+  // fewer per message.  If the envelope then turns out unusable while DATA
+  // got 354, the transaction is abandoned by dropping the connection before
+  // any data, never by sending an empty message (see abandon below).
+  const bool data_pipelined = c.pipelining;
+  if (data_pipelined) cmds.push_back("DATA\r\n");
   if (c.pipelining) {
     std::string all;
     for (auto& s : cmds) all += s;
@@ -368,7 +375,18 @@ asio::awaitable<DeliveryResult> SmtpBackend::attempt(Connection& c, const Delive
     }
   }
 
+  std::optional<Reply> data_go;  // the pipelined DATA's reply
+  if (data_pipelined) {
+    data_go = std::move(replies.back());
+    replies.pop_back();
+  }
   auto rset = [&]() -> asio::awaitable<void> {
+    if (data_go && data_go->code == 354) {
+      // DATA was accepted although the transaction is being given up: a
+      // connection closed before the final dot delivers nothing.
+      c.broken = true;
+      co_return;
+    }
     if (!(co_await write_all(c, "RSET\r\n", cfg_.reply_timeout))) co_return;
     auto r = co_await read_reply(c, cfg_.reply_timeout);
     if (!r || !r->positive()) c.broken = true;
@@ -406,14 +424,19 @@ asio::awaitable<DeliveryResult> SmtpBackend::attempt(Connection& c, const Delive
     co_return fail_all(t);
   }
 
-  // ---- DATA
-  if (auto s = co_await write_all(c, "DATA\r\n", cfg_.reply_timeout); !s) {
-    Reply f = failure_reply(s.error(), "DATA");
-    for (auto i : accepted) res.rcpt[i] = f;
-    res.decisive = f;
-    co_return res;
+  // ---- DATA (already sent and answered when pipelined)
+  Result<Reply> go = make_reply(0, "", "");
+  if (data_go) {
+    go = *data_go;
+  } else {
+    if (auto s = co_await write_all(c, "DATA\r\n", cfg_.reply_timeout); !s) {
+      Reply f = failure_reply(s.error(), "DATA");
+      for (auto i : accepted) res.rcpt[i] = f;
+      res.decisive = f;
+      co_return res;
+    }
+    go = co_await read_reply(c, cfg_.reply_timeout);
   }
-  auto go = co_await read_reply(c, cfg_.reply_timeout);
   if (!go || go->code != 354) {
     Reply f = go ? go.value() : failure_reply(go.error(), "DATA");
     if (go) co_await rset();

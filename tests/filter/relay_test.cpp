@@ -267,9 +267,17 @@ TEST(Relay, SmtpFrontOneRecipientDeferredTempfailsAllAndSendsNoData) {
   EXPECT_NE(r[0].text().find("mailbox busy"), std::string::npos) << r[0].text();
   // Nothing was delivered, so the front MTA's retry cannot duplicate anything.
   EXPECT_EQ(be.completed(), 0u);
+  // The back-end offers PIPELINING, so DATA went in the envelope batch and
+  // got 354: the transaction is abandoned by closing that connection before
+  // any data (an RSET is impossible inside DATA; a lone dot would deliver).
   auto cmds = be.commands();
-  EXPECT_TRUE(has(cmds, "RSET"));
-  EXPECT_FALSE(has(cmds, "DATA"));
+  EXPECT_TRUE(has(cmds, "DATA"));
+  EXPECT_FALSE(has(cmds, "RSET"));
+  // The next message gets a fresh, working connection.
+  auto again = send_txn(c, {.rcpts = {"ok@x.test"}});
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].code, 250) << again[0].text();
+  EXPECT_EQ(be.completed(), 1u);
 }
 
 TEST(Relay, SmtpFrontSomeRecipientsRefusedFiveHundredDeliversTheRest) {
