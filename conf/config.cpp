@@ -696,7 +696,7 @@ class Loader {
     if (auto t = table(root, "daemon")) {
       const char* p = "daemon";
       check_keys(*t, p, {"log_level", "log_json", "drain_timeout", "spool_dir",
-                         "memory_threshold"});
+                         "memory_threshold", "crypto_threads"});
       if (get_string(*t, p, "log_level", c.daemon.log_level)) {
         static const std::initializer_list<std::string_view> levels = {
             "trace", "debug", "info", "warn", "error"};
@@ -710,6 +710,11 @@ class Loader {
           (c.daemon.spool_dir.empty() || c.daemon.spool_dir.front() != '/'))
         error(t->get("spool_dir"), "daemon.spool_dir", "must be an absolute path");
       get_uint(*t, p, "memory_threshold", c.daemon.memory_threshold, 4096, 1ull << 30);
+      if (t->get("crypto_threads")) {
+        std::size_t n = 0;
+        get_uint(*t, p, "crypto_threads", n, 0, 64);
+        c.daemon.crypto_threads = n;
+      }
     }
 
     if (auto t = table(root, "smtp")) {

@@ -34,6 +34,10 @@ struct DaemonConfig {
   Seconds drain_timeout{30};
   std::string spool_dir = "/var/tmp";
   std::size_t memory_threshold = 256 * 1024;
+  // Threads for private-key operations (DKIM signatures), so the event loop
+  // never waits for one and signatures use every core.  Unset: one per CPU.
+  // 0: sign on the event-loop thread.  Fixed at start (a reload keeps it).
+  std::optional<std::size_t> crypto_threads;
 };
 
 struct SmtpConfig {

@@ -313,7 +313,7 @@ Result<std::string> sign_hash_input(const keys::PrivateKey& key, std::string_vie
   return base64(reinterpret_cast<const unsigned char*>(sig->data()), sig->size());
 }
 
-Result<std::string> sign(const SignatureSpec& spec, const FieldList& fields,
+Result<Prepared> prepare(const SignatureSpec& spec, const FieldList& fields,
                          std::string_view body_hash) {
   if (!spec.key) return make_error(ErrorKind::Internal, "key unavailable: no key");
   auto names = signed_header_names(spec, fields);
@@ -333,17 +333,24 @@ Result<std::string> sign(const SignatureSpec& spec, const FieldList& fields,
     f.add((i == 0 ? "h=" : "") + names[i], i == 0 ? "; " : ":");
   f.add("bh=" + std::string(body_hash), "; ");
   f.add("b=", "; ");
-  std::string unsigned_field = f.text;
 
-  std::string input = header_hash_input(fields, names, unsigned_field, spec.header_canon);
-  auto b = sign_hash_input(*spec.key, input);
-  if (!b) return b.error();
+  Prepared p;
+  p.key = spec.key;
+  std::string input = header_hash_input(fields, names, f.text, spec.header_canon);
+  unsigned dlen = 0;
+  if (EVP_Digest(input.data(), input.size(), p.digest.data(), &dlen, EVP_sha256(), nullptr) != 1)
+    return make_error(ErrorKind::Internal, "SHA-256 failed");
+  p.field = std::move(f.text);
+  return p;
+}
 
+std::string finish(const Prepared& p, std::string_view raw_signature) {
   // b= is last; its value is folded inside (verifiers delete the whole
   // value, FWS included, before hashing: §3.5, §3.7).
-  std::string out = std::move(unsigned_field);
+  std::string bv = base64(reinterpret_cast<const unsigned char*>(raw_signature.data()),
+                          raw_signature.size());
+  std::string out = p.field;
   std::size_t col = out.size() - out.rfind('\n');
-  const std::string& bv = *b;
   std::size_t pos = 0;
   while (pos < bv.size()) {
     std::size_t room = col >= 76 ? 1 : 77 - col;
@@ -352,13 +359,22 @@ Result<std::string> sign(const SignatureSpec& spec, const FieldList& fields,
       col = 1;
       room = 76;
     }
-    auto part = bv.substr(pos, room);
+    auto part = std::string_view(bv).substr(pos, room);
     out += part;
     col += part.size();
     pos += part.size();
   }
   out += "\r\n";
   return out;
+}
+
+Result<std::string> sign(const SignatureSpec& spec, const FieldList& fields,
+                         std::string_view body_hash) {
+  auto p = prepare(spec, fields, body_hash);
+  if (!p) return p.error();
+  auto sig = p->key->sign_digest(p->digest.data(), p->digest.size());
+  if (!sig) return make_error(ErrorKind::Internal, "key unavailable: " + sig.error().message);
+  return finish(*p, *sig);
 }
 
 }  // namespace sigil::dkim

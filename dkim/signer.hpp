@@ -120,6 +120,20 @@ Result<std::string> sign_hash_input(const keys::PrivateKey& key, std::string_vie
 Result<std::string> sign(const SignatureSpec& spec, const FieldList& fields,
                          std::string_view body_hash);
 
+// sign() in two steps, so that the costly part — the private-key operation —
+// can run on another thread with nothing but owned data:
+//   prepare(): canonicalization, the field without b=, its SHA-256 digest;
+//   key->sign_digest(digest) anywhere;
+//   finish(): the field with b= folded in.
+struct Prepared {
+  keys::KeyPtr key;
+  std::string field;  // the DKIM-Signature field up to and including "b="
+  std::array<unsigned char, 32> digest{};
+};
+Result<Prepared> prepare(const SignatureSpec& spec, const FieldList& fields,
+                         std::string_view body_hash);
+std::string finish(const Prepared& p, std::string_view raw_signature);
+
 // "rsa-sha256" or "ed25519-sha256".
 const char* algorithm(keys::KeyType t) noexcept;
 

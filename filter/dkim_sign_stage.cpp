@@ -1,7 +1,13 @@
 // filter/dkim_sign_stage.cpp — see dkim_sign_stage.hpp.
 #include "filter/dkim_sign_stage.hpp"
 
+#include <array>
 #include <ctime>
+#include <mutex>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <optional>
 
 #include "dkim/signer.hpp"
@@ -56,6 +62,41 @@ std::string signature_domain(std::string_view field) {
   return {};
 }
 
+// The process-wide pool for private-key operations, built on first use with
+// the size the first configuration asked for (a reload keeps it).  Never
+// destroyed: a signature in flight at exit must not join its own thread.
+boost::asio::thread_pool* crypto_pool(std::size_t threads) {
+  static std::once_flag once;
+  static boost::asio::thread_pool* pool = nullptr;
+  std::call_once(once, [&] { pool = new boost::asio::thread_pool(threads); });
+  return pool;
+}
+
+using Signatures = std::vector<Result<std::string>>;
+
+// One private-key operation: all a pool thread needs, owned.
+struct KeyJob {
+  keys::KeyPtr key;
+  std::array<unsigned char, 32> digest;
+};
+
+std::vector<KeyJob> key_jobs(const std::vector<dkim::Prepared>& prepared) {
+  std::vector<KeyJob> jobs;
+  jobs.reserve(prepared.size());
+  for (const auto& p : prepared) jobs.push_back({p.key, p.digest});
+  return jobs;
+}
+
+Signatures sign_now(const std::vector<KeyJob>& jobs) {
+  Signatures out;
+  out.reserve(jobs.size());
+  for (const auto& j : jobs) out.push_back(j.key->sign_digest(j.digest.data(), j.digest.size()));
+  return out;
+}
+
+// Runs on the crypto pool; owns everything it touches.
+asio::awaitable<Signatures> sign_on_pool(std::vector<KeyJob> jobs) { co_return sign_now(jobs); }
+
 }  // namespace
 
 bool authenticated_proto(std::string_view proto) {
@@ -64,14 +105,41 @@ bool authenticated_proto(std::string_view proto) {
          p == "UTF8SMTPSA" || p == "UTF8LMTPA" || p == "UTF8LMTPSA";
 }
 
-DkimSignStage::DkimSignStage(std::shared_ptr<const keys::SigningTable> table)
-    : table_(std::move(table)) {}
+DkimSignStage::DkimSignStage(std::shared_ptr<const keys::SigningTable> table,
+                             std::size_t crypto_threads)
+    : table_(std::move(table)), crypto_threads_(crypto_threads) {}
 
-asio::awaitable<Verdict> DkimSignStage::run(MessageContext& ctx) { co_return sign(ctx); }
+asio::awaitable<Verdict> DkimSignStage::run(MessageContext& ctx) {
+  Plan plan = plan_signatures(ctx);
+  if (plan.done) co_return plan.verdict;
+  Signatures raw;
+  if (crypto_threads_ > 0) {
+    // The event loop goes on serving other sessions meanwhile.  The job is
+    // not cancellable, so the pipeline's deadline waits for it (a signature
+    // takes a millisecond); nothing of the session is touched off-thread.
+    raw = co_await asio::co_spawn(crypto_pool(crypto_threads_)->get_executor(),
+                                  sign_on_pool(key_jobs(plan.prepared)), asio::use_awaitable);
+  } else {
+    raw = sign_now(key_jobs(plan.prepared));
+  }
+  co_return complete(ctx, plan, raw);
+}
 
 Verdict DkimSignStage::sign(MessageContext& ctx) const {
-  auto note = [&](std::string v) { ctx.notes.emplace_back("dkim", std::move(v)); };
+  Plan plan = plan_signatures(ctx);
+  if (plan.done) return plan.verdict;
+  auto raw = sign_now(key_jobs(plan.prepared));
+  return complete(ctx, plan, raw);
+}
 
+DkimSignStage::Plan DkimSignStage::plan_signatures(MessageContext& ctx) const {
+  Plan plan;
+  auto note = [&](std::string v) { ctx.notes.emplace_back("dkim", std::move(v)); };
+  auto done = [&](Verdict v = {}) {
+    plan.done = true;
+    plan.verdict = std::move(v);
+    return std::move(plan);
+  };
   bool originating = ctx.originating;
   if (!originating) {
     for (const auto& [k, v] : ctx.envelope.xforward)
@@ -79,7 +147,7 @@ Verdict DkimSignStage::sign(MessageContext& ctx) const {
   }
   if (!originating) {
     note("unsigned: not originating");
-    return {};
+    return done();
   }
 
   // The header fields as the back-end will receive them.
@@ -101,8 +169,10 @@ Verdict DkimSignStage::sign(MessageContext& ctx) const {
   if (!rule) {
     note("unsigned: no signing rule for author <" + author + "> sender <" + sender +
          "> envelope <" + ctx.envelope.sender + ">");
-    return {};
+    return done();
   }
+  plan.rule = rule;
+  plan.which = which;
 
   // Body hashes, at most one per canonicalization, over the stored body.
   std::optional<std::string> bh_simple, bh_relaxed;
@@ -131,8 +201,6 @@ Verdict DkimSignStage::sign(MessageContext& ctx) const {
     return slot;
   };
 
-  std::vector<std::string> made, skipped, errors;
-  std::vector<std::string> sig_fields;
   std::int64_t now = std::time(nullptr);
   for (const auto& s : rule->signatures) {
     if (!s.sign_if_signed) {
@@ -140,13 +208,13 @@ Verdict DkimSignStage::sign(MessageContext& ctx) const {
       for (auto f : fields)
         if (name_is(f, "DKIM-Signature") && signature_domain(f) == s.domain) present = true;
       if (present) {
-        skipped.push_back("already signed by d=" + s.domain);
+        plan.skipped.push_back("already signed by d=" + s.domain);
         continue;
       }
     }
     auto bh = body_hash(s.body_canon);
     if (!bh) {
-      errors.push_back("spool read failed: " + read_error);
+      plan.errors.push_back("spool read failed: " + read_error);
       continue;
     }
     dkim::SignatureSpec spec;
@@ -160,34 +228,54 @@ Verdict DkimSignStage::sign(MessageContext& ctx) const {
     spec.identity = s.identity;
     spec.timestamp = now;
     spec.expire_after = s.expire.count();
-    auto field = dkim::sign(spec, fields, *bh);
-    if (!field) {
-      errors.push_back(field.error().message + " (key " + s.key_name + ")");
+    auto p = dkim::prepare(spec, fields, *bh);
+    if (!p) {
+      plan.errors.push_back(p.error().message + " (key " + s.key_name + ")");
       continue;
     }
-    sig_fields.push_back(std::move(*field));
-    made.push_back("d=" + s.domain + " s=" + s.selector + " a=" +
-                   dkim::algorithm(s.key->type()));
+    plan.prepared.push_back(std::move(*p));
+    plan.names.push_back("d=" + s.domain + " s=" + s.selector + " a=" +
+                         dkim::algorithm(s.key->type()) + "|" + s.key_name);
+  }
+  if (plan.prepared.empty()) {
+    // Nothing to sign: report why (complete() does the same with no jobs).
+    auto v = complete(ctx, plan, {});
+    return done(std::move(v));
+  }
+  return plan;
+}
+
+Verdict DkimSignStage::complete(MessageContext& ctx, const Plan& plan,
+                                const std::vector<Result<std::string>>& raw) const {
+  auto note = [&](std::string v) { ctx.notes.emplace_back("dkim", std::move(v)); };
+  std::vector<std::string> errors = plan.errors, made, fields;
+  for (std::size_t i = 0; i < raw.size() && i < plan.prepared.size(); ++i) {
+    auto bar = plan.names[i].rfind('|');
+    if (!raw[i]) {
+      errors.push_back("key unavailable: " + raw[i].error().message + " (key " +
+                       plan.names[i].substr(bar + 1) + ")");
+      continue;
+    }
+    fields.push_back(dkim::finish(plan.prepared[i], *raw[i]));
+    made.push_back(plan.names[i].substr(0, bar));
   }
   if (!errors.empty()) {
-    std::string why = "unsigned: " + errors.front();
-    note(why);
-    if (on_error == OnError::Continue) {
-      // Sign with what worked.
-    } else {
+    note("unsigned: " + errors.front());
+    if (on_error != OnError::Continue)
       return {on_error == OnError::Reject ? Action::Reject : Action::TempFail,
               "DKIM signing failed: " + errors.front()};
-    }
+    // on_error = continue: sign with what worked.
   }
   if (made.empty()) {
-    if (errors.empty()) note("unsigned: " + (skipped.empty() ? "no signature" : skipped.front()));
+    if (errors.empty())
+      note("unsigned: " + (plan.skipped.empty() ? std::string("no signature") : plan.skipped.front()));
     return {};
   }
-  std::string v = "signed (" + which + " rule " + rule->pattern + ")";
+  std::string v = "signed (" + plan.which + " rule " + plan.rule->pattern + ")";
   for (const auto& m : made) v += "; " + m;
-  for (const auto& m : skipped) v += "; " + m;
+  for (const auto& m : plan.skipped) v += "; " + m;
   note(v);
-  ctx.edits.prepend.insert(ctx.edits.prepend.begin(), sig_fields.begin(), sig_fields.end());
+  ctx.edits.prepend.insert(ctx.edits.prepend.begin(), fields.begin(), fields.end());
   return {};
 }
 

@@ -29,6 +29,7 @@
 
 #include <memory>
 
+#include "dkim/signer.hpp"
 #include "filter/pipeline.hpp"
 #include "keys/signing_table.hpp"
 
@@ -36,16 +37,35 @@ namespace sigil::filter {
 
 class DkimSignStage : public Stage {
  public:
-  explicit DkimSignStage(std::shared_ptr<const keys::SigningTable> table);
+  // crypto_threads > 0: private-key operations run on a process-wide pool of
+  // that many threads ([daemon] crypto_threads), off the event loop.
+  DkimSignStage(std::shared_ptr<const keys::SigningTable> table, std::size_t crypto_threads);
   std::string_view name() const override { return "dkim-sign"; }
   Phase phase() const override { return Phase::Seal; }
   boost::asio::awaitable<Verdict> run(MessageContext& ctx) override;
 
-  // Synchronous core (the stage does no I/O but reading a spooled body).
+  // The same, all on the calling thread (tests).
   Verdict sign(MessageContext& ctx) const;
 
  private:
+  // On the event loop: who is signed, canonicalization, hashing, each
+  // signature prepared up to its digest.  `done` when nothing is to sign.
+  struct Plan {
+    bool done = false;
+    Verdict verdict;
+    const keys::SigningRuleView* rule = nullptr;
+    std::string which;
+    std::vector<dkim::Prepared> prepared;
+    std::vector<std::string> names;  // "d=.. s=.. a=..|keyname", one per prepared
+    std::vector<std::string> skipped, errors;
+  };
+  Plan plan_signatures(MessageContext& ctx) const;
+  // Back on the event loop: the fields, the note, the verdict.
+  Verdict complete(MessageContext& ctx, const Plan& plan,
+                   const std::vector<Result<std::string>>& raw) const;
+
   std::shared_ptr<const keys::SigningTable> table_;
+  std::size_t crypto_threads_ = 0;
 };
 
 // True when XFORWARD PROTO says the client authenticated (RFC 3848/6531).

@@ -2,6 +2,7 @@
 #include "filter/pipeline.hpp"
 
 #include <stdexcept>
+#include <thread>
 
 #include "filter/dkim_sign_stage.hpp"
 #include "filter/log.hpp"
@@ -125,7 +126,9 @@ const StageFactory& builtin_stages() {
                });
            for (const auto& w : table->warnings()) log::main().warn("dkim-sign: {}", w);
          }
-         return std::make_shared<DkimSignStage>(std::move(table));
+         std::size_t threads = cfg.daemon.crypto_threads.value_or(
+             std::max(1u, std::thread::hardware_concurrency()));
+         return std::make_shared<DkimSignStage>(std::move(table), threads);
        }},
   };
   return f;

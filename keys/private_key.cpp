@@ -4,6 +4,7 @@
 #include <openssl/rsa.h>
 
 #include <mutex>
+#include <vector>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -50,7 +51,10 @@ struct CtxFree {
 
 struct PrivateKey::SignCache {
   std::mutex m;
-  std::unique_ptr<EVP_PKEY_CTX, CtxFree> rsa;  // prepared on first use
+  // Prepared RSA contexts not in use.  Each signing thread takes one (or
+  // prepares a new one) and gives it back, so threads never share a context
+  // and never wait for each other's signature.
+  std::vector<std::unique_ptr<EVP_PKEY_CTX, CtxFree>> rsa;
 };
 
 Result<std::string> PrivateKey::sign_digest(const unsigned char* digest, std::size_t len) const {
@@ -61,19 +65,25 @@ Result<std::string> PrivateKey::sign_digest(const unsigned char* digest, std::si
   std::size_t siglen = sig.size();
   auto* out = reinterpret_cast<unsigned char*>(sig.data());
   if (type_ == KeyType::Rsa) {
-    std::lock_guard lock(cache_->m);
-    if (!cache_->rsa) {
-      std::unique_ptr<EVP_PKEY_CTX, CtxFree> ctx(EVP_PKEY_CTX_new(pkey_.get(), nullptr));
+    std::unique_ptr<EVP_PKEY_CTX, CtxFree> ctx;
+    {
+      std::lock_guard lock(cache_->m);
+      if (!cache_->rsa.empty()) {
+        ctx = std::move(cache_->rsa.back());
+        cache_->rsa.pop_back();
+      }
+    }
+    if (!ctx) {
+      ctx.reset(EVP_PKEY_CTX_new(pkey_.get(), nullptr));
       if (!ctx || EVP_PKEY_sign_init(ctx.get()) != 1 ||
           EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) != 1 ||
           EVP_PKEY_CTX_set_signature_md(ctx.get(), EVP_sha256()) != 1)
         return fail("RSA signing setup failed");
-      cache_->rsa = std::move(ctx);
     }
-    if (EVP_PKEY_sign(cache_->rsa.get(), out, &siglen, digest, len) != 1) {
-      cache_->rsa.reset();  // rebuilt next time
-      return fail("RSA signing failed");
-    }
+    if (EVP_PKEY_sign(ctx.get(), out, &siglen, digest, len) != 1)
+      return fail("RSA signing failed");  // the context is dropped, not reused
+    std::lock_guard lock(cache_->m);
+    cache_->rsa.push_back(std::move(ctx));
   } else {
     std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> md(EVP_MD_CTX_new(), EVP_MD_CTX_free);
     if (!md || EVP_DigestSignInit(md.get(), nullptr, nullptr, nullptr, pkey_.get()) != 1 ||

@@ -46,8 +46,9 @@ class PrivateKey {
   // Signs a SHA-256 digest and returns the raw signature bytes:
   // RSASSA-PKCS1-v1_5 with the SHA-256 DigestInfo (RSA), or Ed25519 over the
   // 32 digest bytes (RFC 8463 §3: PureEdDSA of the SHA-256 hash).  The RSA
-  // signing context (padding, digest) is prepared once per key and reused,
-  // under a mutex, so a message costs only the signature itself.
+  // signing contexts (padding, digest) are prepared once and reused, one per
+  // concurrent signer, so a message costs only the signature itself.
+  // Thread-safe: several threads may sign with one key at once.
   // Failure (Internal): OpenSSL refused (message names the key's source).
   Result<std::string> sign_digest(const unsigned char* digest, std::size_t len) const;
 
