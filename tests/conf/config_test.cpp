@@ -31,6 +31,12 @@ TEST(Config, EmbeddedDefaultLoads) {
   EXPECT_EQ(r->listeners[0].address.port, 10024);
   EXPECT_TRUE(r->banks.count("mynets"));
   EXPECT_TRUE(r->banks.at("mynets").originating.value_or(false));
+  EXPECT_FALSE(r->daemon.crypto_threads.has_value()) << "unset: one thread per CPU";
+  auto t = load_string("[daemon]\ncrypto_threads = 0\n[[listener]]\nname = \"a\"\n"
+                       "address = \"127.0.0.1:10024\"\n",
+                       "t.toml");
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  EXPECT_EQ(t->daemon.crypto_threads, std::optional<std::size_t>(0));
 }
 
 TEST(Config, EverySampleFileLoads) {
@@ -52,6 +58,7 @@ TEST(Config, ErrorsNameFileLineAndKey) {
       {std::string(kMinimal) + "[daemon]\nlog_levle = \"info\"\n", "t.toml:4:daemon.log_levle: unknown key"},
       {std::string(kMinimal) + "[smtp]\nmax_recipients = \"many\"\n", "t.toml:4:smtp.max_recipients: must be an integer"},
       {std::string(kMinimal) + "[smtp]\nmax_recipients = 0\n", "t.toml:4:smtp.max_recipients: out of range"},
+      {std::string(kMinimal) + "[daemon]\ncrypto_threads = 65\n", "t.toml:4:daemon.crypto_threads: out of range"},
       {std::string(kMinimal) + "[forward]\ntarget = \"smtp:localhost:25\"\n", "t.toml:4:forward.target: bad [host]:port"},
       {std::string(kMinimal) + "[daemon]\nlog_level = \"loud\"\n", "t.toml:4:daemon.log_level: must be one of"},
       {std::string(kMinimal) + "[bank.x]\nstages = [\"dkim-sing\"]\n", "t.toml:4:bank.x.stages: unknown stage 'dkim-sing'"},
