@@ -75,7 +75,12 @@ static asio::awaitable<Guarded> run_guarded(Stage& s, MessageContext& ctx) {
 asio::awaitable<Verdict> Pipeline::run(MessageContext& ctx,
                                        std::vector<StageRecord>& records) const {
   auto ex = co_await asio::this_coro::executor;
+  // Accept ends the checks but not the Seal phase: an accepted message is
+  // still delivered, so it must still be signed (dkim-sign runs last over
+  // what is sent).  Every other verdict ends the run.
+  std::optional<Verdict> accepted;
   for (const auto& stage : stages_) {
+    if (accepted && stage->phase() != Phase::Seal) continue;
     auto t0 = std::chrono::steady_clock::now();
     Verdict v;
     std::string outcome;
@@ -100,9 +105,13 @@ asio::awaitable<Verdict> Pipeline::run(MessageContext& ctx,
     records.push_back({std::string(stage->name()), outcome,
                        std::chrono::duration_cast<std::chrono::microseconds>(
                            std::chrono::steady_clock::now() - t0)});
+    if (v.action == Action::Accept && !accepted && stage->phase() != Phase::Seal) {
+      accepted = std::move(v);
+      continue;
+    }
     if (v.action != Action::Continue) co_return v;
   }
-  co_return Verdict{};
+  co_return accepted ? *accepted : Verdict{};
 }
 
 std::vector<std::string> Components::built() const {

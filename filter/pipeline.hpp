@@ -2,7 +2,9 @@
 //
 // A Stage runs in one of four phases, always in the order
 // Verify → Inspect → Modify → Seal (DESIGN.md §2).  Each returns a Verdict;
-// the first verdict other than Continue ends the run.  Every stage has a
+// the first verdict other than Continue ends the run, except Accept, which
+// skips the remaining checks but still runs the Seal phase (an accepted
+// message is delivered, so it is still signed).  Every stage has a
 // deadline; on timeout or an internal error its `on_error` decides.
 // Stages never rewrite raw bytes: they record HeaderEdits, applied on output.
 //

@@ -35,6 +35,7 @@
 #      whose back-end is a maildir (smtp-sink offers no SMTPUTF8): verifies.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/relay_lib.sh"
+source "$(dirname "$0")/signing_lib.sh"
 
 # dkimpy is the system package: use the system interpreter, not whatever
 # python3 comes first on PATH.
@@ -156,71 +157,10 @@ DNS="$E2E_DIR/dns.txt"
 cp -p "$K/rsa.pem" "$K/rsa.pem.orig"
 
 # ---------------------------------------------------------------- sigild
-# write_config FILE LISTEN_OUT LISTEN_IN TARGET [RULE_EXTRA]
-write_config() {
-  local in_listener=""
-  if [ -n "$3" ]; then
-    in_listener="[[listener]]
-name = \"in\"
-address = \"127.0.0.1:$3\"
-bank = \"in\""
-  fi
-  cat >"$1" <<EOF
-[daemon]
-log_level = "info"
-drain_timeout = 5
-spool_dir = "$E2E_DIR"
-memory_threshold = 65536
-crypto_threads = ${CRYPTO_THREADS:-2}
-
-[smtp]
-hostname = "sigil.e2e.test"
-
-[forward]
-target = "$4"
-connect_timeout = 5
-reply_timeout = 30
-
-[[key]]
-name = "ex-rsa"
-file = "$K/rsa.pem"
-domain = "example.com"
-selector = "rsa2026"
-
-[[key]]
-name = "ex-ed"
-file = "$K/ed.pem"
-domain = "example.com"
-selector = "ed2026"
-
-[[signing]]
-match = ["example.com", ".example.com"]
-keys = ["ex-rsa", "ex-ed"]
-${5:-}
-
-[bank.default]
-stages = []
-
-[bank.out]
-stages = ["dkim-sign"]
-originating = true
-
-[bank.in]
-stages = ["dkim-sign"]
-originating = false
-
-[[listener]]
-name = "out"
-address = "127.0.0.1:$2"
-bank = "out"
-
-$in_listener
-EOF
-}
 
 run_sink sink "$P_SINK"
 CFG="$E2E_DIR/sigil.toml"
-write_config "$CFG" "$P_OUT" "$P_IN" "smtp:[127.0.0.1]:$P_SINK"
+signing_config "$CFG" "$P_OUT" "$P_IN" "smtp:[127.0.0.1]:$P_SINK"
 "$SIGIL" check-config "$CFG" >"$E2E_DIR/check-config.out" 2>&1 ||
   fail "sigil check-config refused $CFG: $(cat "$E2E_DIR/check-config.out")"
 run_sigild sigild "$CFG" "$P_OUT"
@@ -436,7 +376,7 @@ check_signed m8b
 pass "SIGHUP with the key file corrupted: reload refused, still signed with the running key"
 
 cp -p "$K/rsa.pem.orig" "$K/rsa.pem"
-write_config "$CFG" "$P_OUT" "$P_IN" "smtp:[127.0.0.1]:$P_SINK" \
+signing_config "$CFG" "$P_OUT" "$P_IN" "smtp:[127.0.0.1]:$P_SINK" \
   'canonicalization = "simple/simple"
 sign_if_signed = false'
 hup_expect reloaded
@@ -457,7 +397,7 @@ MD="$E2E_DIR/maildir"
 CFG2="$E2E_DIR/sigil-utf8.toml"
 # This sigild signs on its event-loop thread (crypto_threads = 0), the first
 # one on its crypto pool: both paths make verifying signatures.
-CRYPTO_THREADS=0 write_config "$CFG2" "$P_UTF" "" "maildir:$MD"
+CRYPTO_THREADS=0 signing_config "$CFG2" "$P_UTF" "" "maildir:$MD"
 sed -i "s|^spool_dir = .*|spool_dir = \"$E2E_DIR/spool2\"|" "$CFG2"
 mkdir -p "$E2E_DIR/spool2"
 run_sigild sigild_utf8 "$CFG2" "$P_UTF"

@@ -14,6 +14,21 @@ pf_require() {
   command -v postfix >/dev/null || fail "postfix is not installed (scripts/test installs it)"
 }
 
+# pf_mailbox_conf DIR: main.cf lines for final delivery of every address of
+# example.net into one Maildir mailbox, DIR/mail/rcpt/ (virtual(8); the limit
+# must be 0 when message_size_limit is set).
+pf_mailbox_conf() {
+  cat <<CONF
+# Final delivery: every address of example.net into one Maildir mailbox.
+virtual_mailbox_domains = example.net
+virtual_mailbox_base = $1/mail
+virtual_mailbox_maps = static:rcpt/
+virtual_uid_maps = static:$(id -u nobody)
+virtual_gid_maps = static:$(id -g nobody)
+virtual_mailbox_limit = 0
+CONF
+}
+
 # pf_setup DIR IN_PORT REINJECT_PORT FILTER_SERVICE MAIN_EXTRA
 #   FILTER_SERVICE: master.cf lines of the transport that hands mail to sigild
 #   MAIN_EXTRA: main.cf lines (content_filter, final delivery, retry timing);

@@ -27,13 +27,7 @@ sigil     unix  -       -       n       -       4       smtp
   -o max_use=20" "\
 content_filter = sigil:[127.0.0.1]:$S
 relay_domains =
-# Final delivery: every address of example.net into one Maildir mailbox.
-virtual_mailbox_domains = example.net
-virtual_mailbox_base = $PF/mail
-virtual_mailbox_maps = static:rcpt/
-virtual_uid_maps = static:$(id -u nobody)
-virtual_gid_maps = static:$(id -g nobody)
-virtual_mailbox_limit = 0
+$(pf_mailbox_conf "$PF")
 # Retry soon: the test waits for deferred mail to go out by itself.
 queue_run_delay = 1s
 minimal_backoff_time = 1s

@@ -69,6 +69,7 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/relay_lib.sh"
 source "$(dirname "$0")/postfix_lib.sh"
+source "$(dirname "$0")/signing_lib.sh"
 
 pf_require
 PY=/usr/bin/python3
@@ -170,13 +171,7 @@ sigil-out unix  -       -       n       -       4       smtp
 $SIGIL_TRANSPORT_OPTS" "\
 content_filter = sigil-in:[127.0.0.1]:$S_IN
 relay_domains =
-# Final delivery: every address of example.net into one Maildir mailbox.
-virtual_mailbox_domains = example.net
-virtual_mailbox_base = $PF/mail
-virtual_mailbox_maps = static:rcpt/
-virtual_uid_maps = static:$(id -u nobody)
-virtual_gid_maps = static:$(id -g nobody)
-virtual_mailbox_limit = 0
+$(pf_mailbox_conf "$PF")
 smtputf8_enable = yes
 queue_run_delay = 1s
 minimal_backoff_time = 1s
@@ -187,57 +182,7 @@ wait_port "$SUB"
 
 # ---------------------------------------------------------------- sigild
 CFG="$E2E_DIR/sigil.toml"
-cat >"$CFG" <<EOF
-[daemon]
-log_level = "info"
-drain_timeout = 5
-spool_dir = "$E2E_DIR"
-
-[smtp]
-hostname = "sigil.e2e.test"
-
-[forward]
-target = "smtp:[127.0.0.1]:$R"
-connect_timeout = 5
-reply_timeout = 30
-
-[[key]]
-name = "ex-rsa"
-file = "$K/rsa.pem"
-domain = "example.com"
-selector = "rsa2026"
-
-[[key]]
-name = "ex-ed"
-file = "$K/ed.pem"
-domain = "example.com"
-selector = "ed2026"
-
-[[signing]]
-match = ["example.com", ".example.com"]
-keys = ["ex-rsa", "ex-ed"]
-
-[bank.default]
-stages = []
-
-[bank.out]
-stages = ["dkim-sign"]
-originating = true
-
-[bank.in]
-stages = ["dkim-sign"]
-originating = false
-
-[[listener]]
-name = "out"
-address = "127.0.0.1:$S_OUT"
-bank = "out"
-
-[[listener]]
-name = "in"
-address = "127.0.0.1:$S_IN"
-bank = "in"
-EOF
+signing_config "$CFG" "$S_OUT" "$S_IN" "smtp:[127.0.0.1]:$R"
 "$SIGIL" check-config "$CFG" >"$E2E_DIR/check-config.out" 2>&1 ||
   fail "sigil check-config refused $CFG: $(cat "$E2E_DIR/check-config.out")"
 run_sigild sigild "$CFG" "$S_OUT"

@@ -1,0 +1,67 @@
+# tests/e2e/signing_lib.sh — the sigild signing configuration shared by
+# e2e.dkim_sign and e2e.postfix_signing (sourced after lib.sh).
+# signing_config FILE LISTEN_OUT LISTEN_IN TARGET [RULE_EXTRA]: sigild
+# signing for example.com with the keys $K/rsa.pem (s=rsa2026) and $K/ed.pem
+# (s=ed2026): listener `out` (bank originating) on LISTEN_OUT and, unless
+# LISTEN_IN is empty, `in` (not originating) on LISTEN_IN.  RULE_EXTRA is
+# added to the [[signing]] rule; CRYPTO_THREADS sets [daemon] crypto_threads.
+signing_config() {
+  local in_listener=""
+  if [ -n "$3" ]; then
+    in_listener="[[listener]]
+name = \"in\"
+address = \"127.0.0.1:$3\"
+bank = \"in\""
+  fi
+  cat >"$1" <<EOF
+[daemon]
+log_level = "info"
+drain_timeout = 5
+spool_dir = "$E2E_DIR"
+memory_threshold = 65536
+crypto_threads = ${CRYPTO_THREADS:-2}
+
+[smtp]
+hostname = "sigil.e2e.test"
+
+[forward]
+target = "$4"
+connect_timeout = 5
+reply_timeout = 30
+
+[[key]]
+name = "ex-rsa"
+file = "$K/rsa.pem"
+domain = "example.com"
+selector = "rsa2026"
+
+[[key]]
+name = "ex-ed"
+file = "$K/ed.pem"
+domain = "example.com"
+selector = "ed2026"
+
+[[signing]]
+match = ["example.com", ".example.com"]
+keys = ["ex-rsa", "ex-ed"]
+${5:-}
+
+[bank.default]
+stages = []
+
+[bank.out]
+stages = ["dkim-sign"]
+originating = true
+
+[bank.in]
+stages = ["dkim-sign"]
+originating = false
+
+[[listener]]
+name = "out"
+address = "127.0.0.1:$2"
+bank = "out"
+
+$in_listener
+EOF
+}
