@@ -234,8 +234,9 @@ DkimSignStage::Plan DkimSignStage::plan_signatures(MessageContext& ctx) const {
       continue;
     }
     plan.prepared.push_back(std::move(*p));
-    plan.names.push_back("d=" + s.domain + " s=" + s.selector + " a=" +
-                         dkim::algorithm(s.key->type()) + "|" + s.key_name);
+    plan.names.push_back({"d=" + s.domain + " s=" + s.selector + " a=" +
+                              dkim::algorithm(s.key->type()),
+                          s.key_name});
   }
   if (plan.prepared.empty()) {
     // Nothing to sign: report why (complete() does the same with no jobs).
@@ -250,14 +251,13 @@ Verdict DkimSignStage::complete(MessageContext& ctx, const Plan& plan,
   auto note = [&](std::string v) { ctx.notes.emplace_back("dkim", std::move(v)); };
   std::vector<std::string> errors = plan.errors, made, fields;
   for (std::size_t i = 0; i < raw.size() && i < plan.prepared.size(); ++i) {
-    auto bar = plan.names[i].rfind('|');
     if (!raw[i]) {
       errors.push_back("key unavailable: " + raw[i].error().message + " (key " +
-                       plan.names[i].substr(bar + 1) + ")");
+                       plan.names[i].key_name + ")");
       continue;
     }
     fields.push_back(dkim::finish(plan.prepared[i], *raw[i]));
-    made.push_back(plan.names[i].substr(0, bar));
+    made.push_back(plan.names[i].what);
   }
   if (!errors.empty()) {
     note("unsigned: " + errors.front());

@@ -56,7 +56,11 @@ class DkimSignStage : public Stage {
     const keys::SigningRuleView* rule = nullptr;
     std::string which;
     std::vector<dkim::Prepared> prepared;
-    std::vector<std::string> names;  // "d=.. s=.. a=..|keyname", one per prepared
+    struct Name {
+      std::string what;      // "d=example.com s=sel a=rsa-sha256", for the log
+      std::string key_name;  // the [[key]]
+    };
+    std::vector<Name> names;  // one per prepared
     std::vector<std::string> skipped, errors;
   };
   Plan plan_signatures(MessageContext& ctx) const;
