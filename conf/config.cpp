@@ -143,6 +143,24 @@ Result<ForwardTarget> parse_forward_target(std::string_view s) {
   return bad("unknown target type");
 }
 
+Result<DnsServer> parse_dns_server(std::string_view s) {
+  DnsServer d;
+  d.text = std::string(s);
+  // Bare addresses take port 53; IPv6 needs brackets ("::1:53" is an address).
+  if (s.find(':') == std::string_view::npos && parse_ip(s)) {
+    d.host = std::string(s);
+    return d;
+  }
+  if (s.size() > 2 && s.front() == '[' && s.back() == ']' && parse_ip(s.substr(1, s.size() - 2))) {
+    d.host = std::string(s.substr(1, s.size() - 2));
+    return d;
+  }
+  if (!split_host_port(s, d.host, d.port, false))
+    return make_error(ErrorKind::Config, "bad DNS server '" + std::string(s) +
+                                             "' (want 127.0.0.1, 127.0.0.1:53, [::1] or [::1]:53)");
+  return d;
+}
+
 Result<ListenAddress> parse_listen_address(std::string_view s) {
   ListenAddress a;
   a.text = std::string(s);
@@ -262,6 +280,25 @@ std::string check_identity(std::string& id) {
   if (!valid_dns_name(domain, true)) return "'" + domain + "' is not a valid domain name";
   id = std::string(local) + "@" + domain;
   return "";
+}
+
+// A DNS name to look up: labels of letters, digits, '-' and '_' (DKIM's
+// "_domainkey"), RFC 1035 §2.3.4 lengths, one trailing dot allowed.
+bool valid_lookup_name(std::string_view d) {
+  if (d.ends_with('.')) d.remove_suffix(1);
+  if (d.empty() || d.size() > 253) return false;
+  for (std::size_t start = 0;;) {
+    auto dot = d.find('.', start);
+    auto label = d.substr(start, dot == std::string_view::npos ? std::string_view::npos
+                                                               : dot - start);
+    if (label.empty() || label.size() > 63) return false;
+    for (char c : label)
+      if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_'))
+        return false;
+    if (dot == std::string_view::npos) return true;
+    start = dot + 1;
+  }
 }
 
 std::string_view identity_domain(std::string_view id) {
@@ -687,11 +724,61 @@ class Loader {
     }
   }
 
+  // [dns] with its [[dns.static_records]] (or static_records = [ {...}, ... ]).
+  void load_dns(const toml::table& root, Config& c) {
+    auto t = table(root, "dns");
+    if (!t) return;
+    const char* p = "dns";
+    check_keys(*t, p, {"servers", "timeout_ms", "attempts", "max_concurrent", "negative_ttl",
+                       "max_ttl", "cache_entries", "static_records"});
+    if (auto ss = get_strings(*t, p, "servers")) {
+      for (std::size_t i = 0; i < ss->size(); ++i) {
+        auto r = parse_dns_server((*ss)[i]);
+        if (r) c.dns.servers.push_back(r.value());
+        else error(element(*t, "servers", i), "dns.servers", r.error().message);
+      }
+    }
+    std::uint64_t ms = static_cast<std::uint64_t>(c.dns.timeout.count());
+    get_uint(*t, p, "timeout_ms", ms, 1, 60000);
+    c.dns.timeout = std::chrono::milliseconds(ms);
+    get_uint(*t, p, "attempts", c.dns.attempts, 1, 10);
+    get_uint(*t, p, "max_concurrent", c.dns.max_concurrent, 1, 65536);
+    get_seconds(*t, p, "negative_ttl", c.dns.negative_ttl, 0, 7 * 86400);
+    get_seconds(*t, p, "max_ttl", c.dns.max_ttl, 0, 7 * 86400);
+    get_uint(*t, p, "cache_entries", c.dns.cache_entries, 0, 10000000);
+    if (const toml::node* n = t->get("static_records")) {
+      auto arr = n->as_array();
+      if (!arr || !arr->is_array_of_tables()) {
+        error(n, "dns.static_records",
+              "must be an array of tables ([ { name = \"...\", txt = \"...\" }, ... ])");
+        return;
+      }
+      std::size_t i = 0;
+      for (auto&& e : *arr) {
+        const toml::table& st = *e.as_table();
+        std::string sp = "dns.static_records[" + std::to_string(i++) + "]";
+        check_keys(st, sp, {"name", "txt"});
+        StaticTxt r;
+        bool named = required_string(st, sp, "name", r.name);
+        if (named && !valid_lookup_name(r.name)) {
+          error(st.get("name"), sp + ".name", "'" + r.name + "' is not a valid DNS name");
+          named = false;
+        }
+        bool has_txt = get_string(st, sp, "txt", r.txt);
+        if (!has_txt && !st.get("txt")) error(&st, sp + ".txt", "missing");
+        if (!named || !has_txt) continue;
+        r.name = ascii_lower(r.name);
+        if (r.name.ends_with('.')) r.name.pop_back();
+        c.dns.static_records.push_back(std::move(r));
+      }
+    }
+  }
+
   Config load(const toml::table& root) {
     Config c;
     c.source = source_;
     check_keys(root, "", {"daemon", "smtp", "forward", "listener", "bank", "network", "key",
-                          "signing"});
+                          "signing", "dns"});
 
     if (auto t = table(root, "daemon")) {
       const char* p = "daemon";
@@ -857,6 +944,7 @@ class Loader {
 
     load_keys(root, c);
     load_signing(root, c);
+    load_dns(root, c);
 
     if (c.listeners.empty()) error_at(1, "listener", "at least one [[listener]] is required");
     for (std::size_t i = 0; i < c.listeners.size(); ++i) {

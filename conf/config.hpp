@@ -178,6 +178,36 @@ struct NetworkRule {
   std::string bank;
 };
 
+// ------------------------------------------------------------------ DNS
+// [dns]: the resolver of dns/ (DKIM keys, later SPF/DMARC).
+struct DnsServer {
+  std::string host;        // numeric IPv4 or IPv6 (without brackets)
+  std::uint16_t port = 53;
+  std::string text;        // as written, for logs
+};
+
+// A fixed TXT answer served without any network (tests, air-gapped setups).
+// Several entries with the same name give several records.
+struct StaticTxt {
+  std::string name;  // lower-cased, no trailing dot
+  std::string txt;   // the record's text (split into character-strings on the wire)
+};
+
+struct DnsConfig {
+  std::vector<DnsServer> servers;  // empty: the nameserver lines of /etc/resolv.conf
+  std::chrono::milliseconds timeout{2000};  // per attempt (`timeout_ms`)
+  unsigned attempts = 2;                    // tries per query, rotating servers
+  std::size_t max_concurrent = 256;         // queries in flight; more wait
+  Seconds negative_ttl{300};    // NXDOMAIN/NODATA cache time when no SOA says
+  Seconds max_ttl{86400};       // cap on every cached TTL
+  std::size_t cache_entries = 10000;  // 0 disables the cache
+  std::vector<StaticTxt> static_records;
+};
+
+// Parses "127.0.0.1:53", "[::1]:53", or "127.0.0.1" / "[::1]" (port 53).
+// Numeric addresses only; IPv6 always in brackets.
+Result<DnsServer> parse_dns_server(std::string_view s);
+
 struct Config {
   std::string source;  // file name, or "<embedded>"
   DaemonConfig daemon;
@@ -188,6 +218,7 @@ struct Config {
   std::vector<NetworkRule> networks;
   std::vector<KeyConfig> keys;
   std::vector<SigningRule> signing;
+  DnsConfig dns;
 };
 
 // Loads and validates.  Failure: ErrorKind::Config, message has one line per

@@ -1,0 +1,465 @@
+// dns/resolver.cpp — see resolver.hpp.
+#include "dns/resolver.hpp"
+
+#include <sys/random.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <fstream>
+#include <optional>
+#include <random>
+#include <sstream>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <ldns/ldns.h>
+
+namespace sigil::dns {
+
+namespace asio = boost::asio;
+using namespace boost::asio::experimental::awaitable_operators;
+using asio::ip::tcp;
+using asio::ip::udp;
+using Clock = std::chrono::steady_clock;
+
+const char* to_string(Status s) noexcept {
+  switch (s) {
+    case Status::Ok: return "ok";
+    case Status::NotFound: return "notfound";
+    case Status::Retry: return "retry";
+    case Status::Fail: return "fail";
+  }
+  return "?";
+}
+
+std::vector<Server> parse_resolv_conf(std::string_view text) {
+  std::vector<Server> out;
+  std::istringstream in{std::string(text)};
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string word, addr;
+    if (!(ls >> word) || word != "nameserver" || !(ls >> addr)) continue;
+    boost::system::error_code ec;
+    auto a = asio::ip::make_address(addr, ec);
+    if (ec || addr.find('%') != std::string::npos) continue;
+    out.push_back(Server{a, 53});
+  }
+  return out;
+}
+
+namespace {
+
+// ------------------------------------------------------------ ldns wrappers
+
+struct PktFree {
+  void operator()(ldns_pkt* p) const noexcept { ldns_pkt_free(p); }
+};
+using Pkt = std::unique_ptr<ldns_pkt, PktFree>;
+struct RdfFree {
+  void operator()(ldns_rdf* r) const noexcept { ldns_rdf_deep_free(r); }
+};
+using Rdf = std::unique_ptr<ldns_rdf, RdfFree>;
+
+std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+// Lower-cased, without the trailing dot; nullopt if not a name we look up:
+// labels of letters, digits, '-' and '_' (RFC 1035 §2.3.4 lengths).  No
+// escapes, so the text we check is the name on the wire.
+std::optional<std::string> normalize(std::string_view d) {
+  if (d.ends_with('.')) d.remove_suffix(1);
+  if (d.empty() || d.size() > 253) return std::nullopt;
+  for (std::size_t start = 0;;) {
+    auto dot = d.find('.', start);
+    auto label = d.substr(start, dot == std::string_view::npos ? std::string_view::npos
+                                                               : dot - start);
+    if (label.empty() || label.size() > 63) return std::nullopt;
+    for (char c : label)
+      if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_'))
+        return std::nullopt;
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  return ascii_lower(d);
+}
+
+std::uint16_t random_id() {
+  std::uint16_t id = 0;
+  if (getrandom(&id, sizeof id, 0) == static_cast<ssize_t>(sizeof id)) return id;
+  // XXX: getrandom cannot fail on Linux >= 3.17 for 2 bytes; kept as a fallback.
+  static std::random_device rd;
+  return static_cast<std::uint16_t>(rd());
+}
+
+std::string server_text(const Server& s) {
+  if (s.address.is_v6()) return "[" + s.address.to_string() + "]:" + std::to_string(s.port);
+  return s.address.to_string() + ":" + std::to_string(s.port);
+}
+
+TxtAnswer answer(Status st, std::string reason) {
+  TxtAnswer a;
+  a.status = st;
+  a.reason = std::move(reason);
+  return a;
+}
+
+// The query for TXT/IN of `name` with id `id`, in wire format (RD set).
+std::optional<std::vector<std::uint8_t>> build_query(const std::string& name, std::uint16_t id) {
+  ldns_rdf* qname = ldns_dname_new_frm_str((name + ".").c_str());
+  if (!qname) return std::nullopt;
+  Pkt q(ldns_pkt_query_new(qname, LDNS_RR_TYPE_TXT, LDNS_RR_CLASS_IN, LDNS_RD));
+  if (!q) return std::nullopt;
+  ldns_pkt_set_id(q.get(), id);
+  std::uint8_t* wire = nullptr;
+  std::size_t size = 0;
+  if (ldns_pkt2wire(&wire, q.get(), &size) != LDNS_STATUS_OK) return std::nullopt;
+  std::vector<std::uint8_t> out(wire, wire + size);
+  std::free(wire);
+  return out;
+}
+
+// Does the reply's question section equal ours (one question, same name
+// case-insensitively, TXT, IN)?
+bool question_matches(const ldns_pkt* p, const ldns_rdf* qname) {
+  const ldns_rr_list* q = ldns_pkt_question(p);
+  if (!q || ldns_rr_list_rr_count(q) != 1) return false;
+  const ldns_rr* rr = ldns_rr_list_rr(q, 0);
+  return ldns_rr_get_type(rr) == LDNS_RR_TYPE_TXT && ldns_rr_get_class(rr) == LDNS_RR_CLASS_IN &&
+         ldns_rr_owner(rr) && ldns_dname_compare(ldns_rr_owner(rr), qname) == 0;
+}
+
+std::uint32_t cap(std::uint32_t ttl, const conf::DnsConfig& cfg) {
+  return static_cast<std::uint32_t>(
+      std::min<std::uint64_t>(ttl, static_cast<std::uint64_t>(cfg.max_ttl.count())));
+}
+
+// RFC 2308 §5: the negative TTL is min(SOA TTL, SOA MINIMUM) of the SOA in
+// the authority section; without one, the configured negative_ttl.
+std::uint32_t negative_ttl(const ldns_pkt* p, const conf::DnsConfig& cfg) {
+  std::uint32_t ttl = static_cast<std::uint32_t>(cfg.negative_ttl.count());
+  const ldns_rr_list* auth = ldns_pkt_authority(p);
+  for (std::size_t i = 0; auth && i < ldns_rr_list_rr_count(auth); ++i) {
+    const ldns_rr* rr = ldns_rr_list_rr(auth, i);
+    if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_SOA || ldns_rr_rd_count(rr) < 7) continue;
+    const ldns_rdf* min = ldns_rr_rdf(rr, 6);
+    if (!min || ldns_rdf_size(min) != 4) continue;
+    ttl = std::min(ldns_rr_ttl(rr), ldns_rdf2native_int32(min));
+    break;
+  }
+  return cap(ttl, cfg);
+}
+
+// What a matching reply means.  Follows a CNAME chain inside the answer
+// section (a recursive resolver puts it there), at most 8 links.
+TxtAnswer interpret(const ldns_pkt* p, const ldns_rdf* qname, const std::string& name,
+                    const std::string& from, const conf::DnsConfig& cfg) {
+  switch (ldns_pkt_get_rcode(p)) {
+    case LDNS_RCODE_NOERROR: break;
+    case LDNS_RCODE_NXDOMAIN: {
+      TxtAnswer a = answer(Status::NotFound, name + ": NXDOMAIN from " + from);
+      a.ttl = negative_ttl(p, cfg);
+      return a;
+    }
+    case LDNS_RCODE_SERVFAIL: return answer(Status::Retry, "SERVFAIL from " + from);
+    case LDNS_RCODE_REFUSED: return answer(Status::Retry, "REFUSED from " + from);
+    default:
+      return answer(Status::Fail,
+                    "rcode " + std::to_string(ldns_pkt_get_rcode(p)) + " from " + from);
+  }
+  const ldns_rr_list* ans = ldns_pkt_answer(p);
+  std::size_t n = ans ? ldns_rr_list_rr_count(ans) : 0;
+  const ldns_rdf* owner = qname;
+  TxtAnswer a;
+  a.status = Status::Ok;
+  std::uint32_t ttl = UINT32_MAX;
+  for (int link = 0; link < 8; ++link) {
+    const ldns_rdf* next = nullptr;
+    for (std::size_t i = 0; i < n; ++i) {
+      const ldns_rr* rr = ldns_rr_list_rr(ans, i);
+      if (ldns_rr_get_class(rr) != LDNS_RR_CLASS_IN || !ldns_rr_owner(rr) ||
+          ldns_dname_compare(ldns_rr_owner(rr), owner) != 0)
+        continue;
+      if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_CNAME && ldns_rr_rd_count(rr) == 1) {
+        next = ldns_rr_rdf(rr, 0);
+        ttl = std::min(ttl, ldns_rr_ttl(rr));
+      } else if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_TXT) {
+        std::string text;
+        for (std::size_t j = 0; j < ldns_rr_rd_count(rr); ++j) {
+          const ldns_rdf* s = ldns_rr_rdf(rr, j);
+          const std::uint8_t* d = ldns_rdf_data(s);
+          std::size_t size = ldns_rdf_size(s);
+          if (!d || size == 0) continue;
+          std::size_t len = std::min<std::size_t>(d[0], size - 1);
+          text.append(reinterpret_cast<const char*>(d + 1), len);
+        }
+        a.records.push_back(std::move(text));
+        ttl = std::min(ttl, ldns_rr_ttl(rr));
+      }
+    }
+    if (!a.records.empty() || !next) break;
+    owner = next;
+  }
+  if (a.records.empty()) {
+    TxtAnswer nd = answer(Status::NotFound, name + ": no TXT record (NODATA) from " + from);
+    nd.ttl = negative_ttl(p, cfg);
+    return nd;
+  }
+  a.ttl = cap(ttl, cfg);
+  a.reason = std::to_string(a.records.size()) + " TXT record(s) from " + from;
+  return a;
+}
+
+struct TcpResult {
+  boost::system::error_code ec;
+  const char* step = "";
+  std::vector<std::uint8_t> reply;
+};
+
+// One DNS exchange over TCP (RFC 1035 §4.2.2, RFC 7766): two-byte length,
+// then the message, both ways.
+asio::awaitable<TcpResult> tcp_exchange(tcp::socket& sock, tcp::endpoint ep,
+                                        const std::vector<std::uint8_t>& query) {
+  TcpResult r;
+  auto [cec] = co_await sock.async_connect(ep, asio::as_tuple(asio::use_awaitable));
+  if (cec) {
+    r.ec = cec;
+    r.step = "connect";
+    co_return r;
+  }
+  std::vector<std::uint8_t> out(query.size() + 2);
+  out[0] = static_cast<std::uint8_t>(query.size() >> 8);
+  out[1] = static_cast<std::uint8_t>(query.size() & 0xff);
+  std::copy(query.begin(), query.end(), out.begin() + 2);
+  auto [wec, wn] = co_await asio::async_write(sock, asio::buffer(out),
+                                              asio::as_tuple(asio::use_awaitable));
+  if (wec) {
+    r.ec = wec;
+    r.step = "write";
+    co_return r;
+  }
+  std::array<std::uint8_t, 2> len{};
+  auto [lec, ln] = co_await asio::async_read(sock, asio::buffer(len),
+                                             asio::as_tuple(asio::use_awaitable));
+  if (lec) {
+    r.ec = lec;
+    r.step = "read";
+    co_return r;
+  }
+  r.reply.resize(static_cast<std::size_t>(len[0]) << 8 | len[1]);
+  auto [rec, rn] = co_await asio::async_read(sock, asio::buffer(r.reply),
+                                             asio::as_tuple(asio::use_awaitable));
+  if (rec) {
+    r.ec = rec;
+    r.step = "read";
+  }
+  co_return r;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ Resolver
+
+// An identical query in flight: the first caller does the work, the others
+// wait on `done` (never expires; cancelled when `result` is set).
+struct Resolver::Pending {
+  explicit Pending(const asio::any_io_executor& ex)
+      : done(ex, Clock::time_point::max()) {}
+  std::optional<TxtAnswer> result;
+  asio::steady_timer done;
+};
+
+Resolver::Resolver(asio::any_io_executor ex, conf::DnsConfig cfg,
+                   const std::string& resolv_conf)
+    : ex_(ex), cfg_(std::move(cfg)), slot_freed_(ex, Clock::time_point::max()) {
+  for (const auto& s : cfg_.servers) {
+    boost::system::error_code ec;
+    auto a = asio::ip::make_address(s.host, ec);
+    if (!ec) servers_.push_back(Server{a, s.port});
+  }
+  if (servers_.empty()) {
+    std::ifstream in(resolv_conf);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    servers_ = parse_resolv_conf(ss.str());
+  }
+  for (const auto& r : cfg_.static_records)
+    if (auto n = normalize(r.name)) static_[*n].push_back(r.txt);
+}
+
+Resolver::~Resolver() = default;
+
+asio::awaitable<TxtAnswer> Resolver::txt(std::string name) {
+  auto key = normalize(name);
+  if (!key) co_return answer(Status::Fail, "bad DNS name '" + name + "'");
+
+  if (auto s = static_.find(*key); s != static_.end()) {
+    TxtAnswer a = answer(Status::Ok, *key + ": static_records");
+    a.records = s->second;
+    a.from_cache = true;
+    co_return a;
+  }
+
+  if (auto c = cache_.find(*key); c != cache_.end()) {
+    auto now = Clock::now();
+    if (c->second.expires > now) {
+      ++stats_.cache_hits;
+      TxtAnswer a = c->second.answer;
+      a.from_cache = true;
+      a.ttl = static_cast<std::uint32_t>(
+          std::chrono::ceil<std::chrono::seconds>(c->second.expires - now).count());
+      co_return a;
+    }
+    cache_order_.erase(c->second.order);
+    cache_.erase(c);
+  }
+
+  if (auto p = pending_.find(*key); p != pending_.end()) {
+    ++stats_.merged;
+    std::shared_ptr<Pending> pending = p->second;
+    while (!pending->result)
+      co_await pending->done.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_return *pending->result;
+  }
+
+  auto pending = std::make_shared<Pending>(ex_);
+  pending_.emplace(*key, pending);
+  // Whatever happens below, the waiters get a result and the slot is freed.
+  struct Finish {
+    Resolver& r;
+    const std::string& key;
+    std::shared_ptr<Pending>& p;
+    bool holds_slot = false;
+    ~Finish() {
+      if (holds_slot) {
+        --r.in_flight_;
+        r.slot_freed_.cancel_one();
+      }
+      if (!p->result) p->result = answer(Status::Fail, key + ": lookup abandoned");
+      r.pending_.erase(key);
+      p->done.cancel();
+    }
+  } finish{*this, *key, pending};
+
+  while (in_flight_ >= cfg_.max_concurrent)
+    co_await slot_freed_.async_wait(asio::as_tuple(asio::use_awaitable));
+  ++in_flight_;
+  finish.holds_slot = true;
+
+  TxtAnswer a;
+  try {
+    a = co_await lookup(*key);
+  } catch (const std::exception& e) {
+    a = answer(Status::Fail, *key + ": internal error: " + e.what());
+  }
+  if (a.status == Status::Ok || a.status == Status::NotFound) store(*key, a);
+  pending->result = a;
+  co_return a;
+}
+
+asio::awaitable<TxtAnswer> Resolver::lookup(const std::string& name) {
+  if (servers_.empty()) co_return answer(Status::Retry, name + ": no DNS server configured");
+  std::string reasons;
+  for (unsigned i = 0; i < cfg_.attempts; ++i) {
+    const Server& s = servers_[i % servers_.size()];
+    TxtAnswer a = co_await attempt(name, s);
+    if (a.status != Status::Retry) co_return a;
+    if (!reasons.empty()) reasons += "; ";
+    reasons += a.reason;
+  }
+  co_return answer(Status::Retry, name + ": " + reasons);
+}
+
+asio::awaitable<TxtAnswer> Resolver::attempt(const std::string& name, const Server& server) {
+  const std::string from = server_text(server);
+  const std::uint16_t id = random_id();
+  auto query = build_query(name, id);
+  Rdf qname(ldns_dname_new_frm_str((name + ".").c_str()));
+  if (!query || !qname) co_return answer(Status::Fail, "cannot build a query for " + name);
+
+  // A new socket bound to port 0: the kernel picks a random ephemeral port
+  // for every query (RFC 5452 §9.2).
+  udp::endpoint ep(server.address, server.port);
+  udp::socket sock(ex_);
+  boost::system::error_code ec;
+  sock.open(ep.protocol(), ec);
+  if (!ec) sock.bind(udp::endpoint(ep.protocol(), 0), ec);
+  if (ec) co_return answer(Status::Retry, "UDP socket for " + from + ": " + ec.message());
+  auto [sec, sn] = co_await sock.async_send_to(asio::buffer(*query), ep,
+                                               asio::as_tuple(asio::use_awaitable));
+  ++stats_.queries_sent;
+  if (sec) co_return answer(Status::Retry, "send to " + from + ": " + sec.message());
+
+  asio::steady_timer deadline(ex_, cfg_.timeout);
+  std::vector<std::uint8_t> buf(65535);
+  Pkt reply;
+  for (;;) {
+    udp::endpoint sender;
+    auto r = co_await (sock.async_receive_from(asio::buffer(buf), sender,
+                                               asio::as_tuple(asio::use_awaitable)) ||
+                       deadline.async_wait(asio::as_tuple(asio::use_awaitable)));
+    if (r.index() == 1) co_return answer(Status::Retry, "timeout from " + from);
+    auto [rec, n] = std::get<0>(r);
+    if (rec) co_return answer(Status::Retry, "receive from " + from + ": " + rec.message());
+    // Spoofing defences: the queried address and port, our ID, our question.
+    if (sender != ep || n < 12 || buf[0] != (id >> 8) || buf[1] != (id & 0xff)) continue;
+    ldns_pkt* p = nullptr;
+    if (ldns_wire2pkt(&p, buf.data(), n) != LDNS_STATUS_OK || !p)
+      co_return answer(Status::Fail, "malformed reply from " + from);
+    reply.reset(p);
+    if (!ldns_pkt_qr(reply.get()) || !question_matches(reply.get(), qname.get())) continue;
+    break;
+  }
+  if (!ldns_pkt_tc(reply.get()))
+    co_return interpret(reply.get(), qname.get(), name, from, cfg_);
+
+  // Truncated: ask again over TCP, same ID and question, a fresh deadline.
+  tcp::socket tsock(ex_);
+  asio::steady_timer tdeadline(ex_, cfg_.timeout);
+  ++stats_.queries_sent;
+  auto tr = co_await (tcp_exchange(tsock, tcp::endpoint(server.address, server.port), *query) ||
+                      tdeadline.async_wait(asio::as_tuple(asio::use_awaitable)));
+  if (tr.index() == 1)
+    co_return answer(Status::Retry, "truncated, and TCP to " + from + " timed out");
+  TcpResult t = std::move(std::get<0>(tr));
+  if (t.ec)
+    co_return answer(Status::Retry, "truncated, and TCP " + std::string(t.step) + " to " + from +
+                                        ": " + t.ec.message());
+  ldns_pkt* p = nullptr;
+  if (ldns_wire2pkt(&p, t.reply.data(), t.reply.size()) != LDNS_STATUS_OK || !p)
+    co_return answer(Status::Fail, "malformed TCP reply from " + from);
+  Pkt treply(p);
+  if (ldns_pkt_id(treply.get()) != id || !ldns_pkt_qr(treply.get()) ||
+      !question_matches(treply.get(), qname.get()))
+    co_return answer(Status::Retry, "TCP reply from " + from + " does not match the query");
+  co_return interpret(treply.get(), qname.get(), name, from + " (TCP)", cfg_);
+}
+
+void Resolver::store(const std::string& name, const TxtAnswer& a) {
+  if (cfg_.cache_entries == 0 || a.ttl == 0) return;
+  if (auto c = cache_.find(name); c != cache_.end()) {
+    cache_order_.erase(c->second.order);
+    cache_.erase(c);
+  }
+  while (cache_.size() >= cfg_.cache_entries && !cache_order_.empty()) {
+    cache_.erase(cache_order_.front());
+    cache_order_.pop_front();
+  }
+  cache_order_.push_back(name);
+  CacheEntry e{a, Clock::now() + std::chrono::seconds(a.ttl), std::prev(cache_order_.end())};
+  e.answer.from_cache = false;
+  cache_.emplace(name, std::move(e));
+}
+
+}  // namespace sigil::dns

@@ -1,0 +1,129 @@
+// dns/resolver.hpp — Sigil's asynchronous DNS resolver (TXT lookups).
+//
+// ldns builds the query packets and parses the replies (wire format only);
+// Boost.Asio does the I/O: one UDP socket per query, bound to a fresh random
+// source port, and a retry over TCP when the reply is truncated (TC=1).
+// Answers are accepted only from the server queried, with the query's ID and
+// the query's question (name, type, class); anything else is ignored until
+// the attempt's timeout (RFC 5452 §4, §9.1).  Answers are cached for their TTL
+// (RFC 1035 §7.4), NXDOMAIN and NODATA for the SOA's negative TTL (RFC 2308
+// §5) or `negative_ttl`, all capped by `max_ttl`.  Identical concurrent
+// queries share one packet.  `static_records` answer without any network and
+// are checked before the cache.
+//
+// Each attempt has its own `timeout`; a TCP retry after TC=1 gets a fresh
+// one (so one attempt can take up to twice `timeout`).  Attempts rotate over
+// the servers in order, starting with the first.  A reply with the right ID
+// from the queried server that ldns cannot parse is a Fail, not ignored.
+//
+// Does not: recurse or validate DNSSEC (it talks to a recursive resolver), do
+// EDNS0 (replies over 512 bytes come truncated and are fetched over TCP),
+// search domains or ndots (names are absolute), or know anything of DKIM.
+// Only TXT lookups exist so far (issue 4, first piece).
+//
+// Threading: a Resolver and every coroutine it runs belong to one executor
+// that runs on one thread at a time (an io_context run by one thread, or a
+// strand).  The Resolver must outlive the coroutines of txt().
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "conf/config.hpp"
+
+namespace sigil::dns {
+
+enum class Status {
+  Ok,        // TXT records found
+  NotFound,  // NXDOMAIN, or the name exists without TXT data (NODATA)
+  Retry,     // temporary: timeout, SERVFAIL, REFUSED, truncated and TCP failed, no server
+  Fail,      // permanent: malformed reply, bad name, other rcodes (FORMERR, NOTIMP...)
+};
+const char* to_string(Status s) noexcept;
+
+struct TxtAnswer {
+  Status status = Status::Fail;
+  std::vector<std::string> records;  // Ok: one per TXT RR, its character-strings concatenated
+  std::string reason;                // human-readable, for logs and A-R comments
+  std::uint32_t ttl = 0;             // seconds the answer stays valid (remaining, if cached)
+  bool from_cache = false;           // served from the cache or static_records (no packet)
+};
+
+struct Server {
+  boost::asio::ip::address address;
+  std::uint16_t port = 53;
+};
+
+// The nameserver lines of a resolv.conf text (port 53; scoped IPv6 addresses
+// like fe80::1%eth0 are skipped).  Never fails: bad lines are ignored.
+std::vector<Server> parse_resolv_conf(std::string_view text);
+
+class Resolver {
+ public:
+  // Servers come from cfg.servers (already validated by conf/; an entry that
+  // is not a numeric address is skipped), else from the nameserver lines of
+  // `resolv_conf`, read once here.  Never throws for a missing or empty resolv.conf: every
+  // network lookup then answers Retry ("no DNS server configured").
+  Resolver(boost::asio::any_io_executor ex, conf::DnsConfig cfg,
+           const std::string& resolv_conf = "/etc/resolv.conf");
+  ~Resolver();
+  Resolver(const Resolver&) = delete;
+  Resolver& operator=(const Resolver&) = delete;
+
+  // Looks up the TXT records of `name` (absolute; one trailing dot allowed;
+  // case-insensitive).  Never throws for DNS trouble; the outcomes:
+  //   Ok        records found (from static_records, the cache, or the network)
+  //   NotFound  NXDOMAIN, or NOERROR with no TXT record for the name (NODATA)
+  //   Retry     every attempt timed out, or got SERVFAIL/REFUSED, or was
+  //             truncated and the TCP retry failed (or its reply did not
+  //             match), or a socket error; no server configured
+  //   Fail      the name is not a valid DNS name, a reply from the queried
+  //             server with our ID could not be parsed, or another rcode
+  // Ok and NotFound are cached; Retry and Fail are not.
+  boost::asio::awaitable<TxtAnswer> txt(std::string name);
+
+  struct Stats {
+    std::uint64_t queries_sent = 0;  // packets sent: UDP queries plus TCP retries
+    std::uint64_t cache_hits = 0;    // answers served from the cache (not static_records)
+    std::uint64_t merged = 0;        // calls that waited on an identical query in flight
+  };
+  Stats stats() const { return stats_; }
+
+  const std::vector<Server>& servers() const noexcept { return servers_; }
+
+ private:
+  struct Pending;
+  struct CacheEntry {
+    TxtAnswer answer;
+    std::chrono::steady_clock::time_point expires;
+    std::list<std::string>::iterator order;
+  };
+
+  boost::asio::awaitable<TxtAnswer> lookup(const std::string& name);
+  boost::asio::awaitable<TxtAnswer> attempt(const std::string& name, const Server& server);
+  void store(const std::string& name, const TxtAnswer& a);
+
+  boost::asio::any_io_executor ex_;
+  conf::DnsConfig cfg_;
+  std::vector<Server> servers_;
+  std::unordered_map<std::string, std::vector<std::string>> static_;
+  std::unordered_map<std::string, CacheEntry> cache_;
+  std::list<std::string> cache_order_;  // oldest first
+  std::unordered_map<std::string, std::shared_ptr<Pending>> pending_;
+  std::size_t in_flight_ = 0;
+  boost::asio::steady_timer slot_freed_;  // never expires; cancel_one() wakes a waiter
+  Stats stats_;
+};
+
+}  // namespace sigil::dns

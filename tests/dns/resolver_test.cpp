@@ -1,0 +1,652 @@
+// tests/dns/resolver_test.cpp — the resolver against a fake DNS server on
+// 127.0.0.1 (UDP and TCP on a port chosen at run time) and, if installed,
+// a real dnsmasq.
+//
+// The fake server exists for what a real server will not do on demand:
+// never answer, truncate, spoof IDs, questions and source ports, answer
+// with garbage (DESIGN.md §7: dnsmasq cannot simulate a timeout).
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <ldns/ldns.h>
+
+#include "conf/config.hpp"
+#include "dns/resolver.hpp"
+
+using namespace sigil;
+using namespace std::chrono_literals;
+
+namespace {
+
+class FakeDns {
+ public:
+  enum class Kind {
+    Txt,              // answer the rule's TXT records
+    NxDomain,         // NXDOMAIN (with an SOA if soa_min > 0)
+    NoData,           // NOERROR, no answer (with an SOA if soa_min > 0)
+    ServFail,
+    Refused,
+    Silent,           // never answer
+    Truncate,         // TC=1 over UDP, the full answer over TCP
+    TruncateTcpFail,  // TC=1 over UDP, TCP connection closed at once
+    SpoofId,          // first a reply with a wrong ID, then the right one
+    SpoofQuestion,    // first a reply for another name, then the right one
+    SpoofSource,      // first the right reply from another port, then the real one
+    Garbage,          // right ID, unparsable rest
+    NotImp,           // rcode NOTIMP
+  };
+  struct Rule {
+    Rule(Kind k = Kind::Txt, std::vector<std::vector<std::string>> t = {{"hello"}},
+         std::uint32_t ttl_ = 60, std::uint32_t soa = 0, std::string cn = "")
+        : kind(k), txt(std::move(t)), ttl(ttl_), soa_min(soa), cname(std::move(cn)) {}
+    Kind kind;
+    std::vector<std::vector<std::string>> txt;  // records of character-strings
+    std::uint32_t ttl;
+    std::uint32_t soa_min;  // 0: no SOA in the authority section
+    std::string cname;      // if set: answer "qname CNAME cname" and the TXT at cname
+  };
+
+  // Binds UDP and TCP on the same free port of 127.0.0.1 (or ::1).
+  explicit FakeDns(bool v6 = false) : v6_(v6) {
+    int family = v6 ? AF_INET6 : AF_INET;
+    for (int tries = 0; tries < 20 && port_ == 0; ++tries) {
+      udp_ = socket(family, SOCK_DGRAM, 0);
+      sockaddr_storage ss{};
+      socklen_t len = v6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+      if (v6) {
+        auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+        a->sin6_family = AF_INET6;
+        a->sin6_addr = in6addr_loopback;
+      } else {
+        auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+        a->sin_family = AF_INET;
+        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      }
+      if (bind(udp_, reinterpret_cast<sockaddr*>(&ss), len) != 0) std::abort();
+      getsockname(udp_, reinterpret_cast<sockaddr*>(&ss), &len);
+      tcp_ = socket(family, SOCK_STREAM, 0);
+      int one = 1;
+      setsockopt(tcp_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+      if (bind(tcp_, reinterpret_cast<sockaddr*>(&ss), len) == 0 && listen(tcp_, 16) == 0) {
+        port_ = port_of(ss);
+      } else {
+        close(udp_);
+        close(tcp_);
+      }
+    }
+    if (port_ == 0) std::abort();
+    spoof_ = socket(family, SOCK_DGRAM, 0);
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~FakeDns() {
+    stop_ = true;
+    thread_.join();
+    close(udp_);
+    close(tcp_);
+    close(spoof_);
+  }
+
+  std::uint16_t port() const { return port_; }
+  std::string address() const {
+    return (v6_ ? "[::1]:" : "127.0.0.1:") + std::to_string(port_);
+  }
+  void set(const std::string& name, Rule r) {
+    std::lock_guard l(mu_);
+    rules_[name] = std::move(r);
+  }
+  void set_default(Rule r) {
+    std::lock_guard l(mu_);
+    default_ = std::move(r);
+  }
+
+  std::atomic<int> udp_queries{0}, tcp_queries{0};
+
+  // (query ID, client port) of every UDP query received.
+  std::vector<std::pair<std::uint16_t, std::uint16_t>> seen() {
+    std::lock_guard l(mu_);
+    return seen_;
+  }
+
+ private:
+  static std::uint16_t port_of(const sockaddr_storage& ss) {
+    return ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_port
+                                          : reinterpret_cast<const sockaddr_in*>(&ss)->sin_port);
+  }
+
+  Rule rule_for(const std::string& name) {
+    std::lock_guard l(mu_);
+    auto it = rules_.find(name);
+    return it == rules_.end() ? default_ : it->second;
+  }
+
+  static std::vector<std::uint8_t> wire(ldns_pkt* p) {
+    std::uint8_t* w = nullptr;
+    std::size_t n = 0;
+    if (ldns_pkt2wire(&w, p, &n) != LDNS_STATUS_OK) std::abort();
+    std::vector<std::uint8_t> out(w, w + n);
+    std::free(w);
+    return out;
+  }
+
+  static void push(ldns_pkt* p, ldns_pkt_section s, const std::string& text) {
+    ldns_rr* rr = nullptr;
+    ldns_status st = s == LDNS_SECTION_QUESTION
+                         ? ldns_rr_new_question_frm_str(&rr, text.c_str(), nullptr, nullptr)
+                         : ldns_rr_new_frm_str(&rr, text.c_str(), 0, nullptr, nullptr);
+    if (st != LDNS_STATUS_OK) {
+      fprintf(stderr, "fake DNS: cannot build RR '%s': %s\n", text.c_str(),
+              ldns_get_errorstr_by_id(st));
+      std::abort();
+    }
+    ldns_pkt_push_rr(p, s, rr);
+  }
+
+  // The reply to `q` for `qname` (text with trailing dot), per rule.
+  static std::vector<std::uint8_t> reply(const ldns_pkt* q, const std::string& qname,
+                                         const Rule& r, bool truncated, std::uint16_t id,
+                                         const std::string& answer_name) {
+    ldns_pkt* p = ldns_pkt_new();
+    ldns_pkt_set_id(p, id);
+    ldns_pkt_set_qr(p, true);
+    ldns_pkt_set_rd(p, ldns_pkt_rd(q));
+    ldns_pkt_set_ra(p, true);
+    push(p, LDNS_SECTION_QUESTION, answer_name + " IN TXT");
+    switch (r.kind) {
+      case Kind::NxDomain: ldns_pkt_set_rcode(p, LDNS_RCODE_NXDOMAIN); break;
+      case Kind::ServFail: ldns_pkt_set_rcode(p, LDNS_RCODE_SERVFAIL); break;
+      case Kind::Refused: ldns_pkt_set_rcode(p, LDNS_RCODE_REFUSED); break;
+      case Kind::NotImp: ldns_pkt_set_rcode(p, LDNS_RCODE_NOTIMPL); break;
+      default: break;
+    }
+    bool answers = r.kind != Kind::NxDomain && r.kind != Kind::NoData &&
+                   r.kind != Kind::ServFail && r.kind != Kind::Refused &&
+                   r.kind != Kind::NotImp;
+    if (truncated) {
+      ldns_pkt_set_tc(p, true);
+    } else if (answers) {
+      std::string owner = qname;
+      if (!r.cname.empty()) {
+        push(p, LDNS_SECTION_ANSWER, qname + " " + std::to_string(r.ttl) + " IN CNAME " + r.cname);
+        owner = r.cname;
+      }
+      for (const auto& rec : r.txt) {
+        std::string t = owner + " " + std::to_string(r.ttl) + " IN TXT";
+        for (const auto& s : rec) t += " \"" + s + "\"";
+        push(p, LDNS_SECTION_ANSWER, t);
+      }
+    }
+    if (r.soa_min > 0)
+      push(p, LDNS_SECTION_AUTHORITY,
+           "example. 3600 IN SOA ns.example. host.example. 1 3600 600 86400 " +
+               std::to_string(r.soa_min));
+    auto out = wire(p);
+    ldns_pkt_free(p);
+    (void)q;
+    return out;
+  }
+
+  void send(int fd, const std::vector<std::uint8_t>& w, const sockaddr_storage& to) {
+    sendto(fd, w.data(), w.size(), 0, reinterpret_cast<const sockaddr*>(&to),
+           to.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
+  }
+
+  void on_udp() {
+    std::uint8_t buf[4096];
+    sockaddr_storage from{};
+    socklen_t fl = sizeof from;
+    ssize_t n = recvfrom(udp_, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &fl);
+    if (n <= 0) return;
+    ++udp_queries;
+    ldns_pkt* q = nullptr;
+    if (ldns_wire2pkt(&q, buf, static_cast<std::size_t>(n)) != LDNS_STATUS_OK) return;
+    char* qn = ldns_rdf2str(ldns_rr_owner(ldns_rr_list_rr(ldns_pkt_question(q), 0)));
+    std::string qname = qn;
+    std::free(qn);
+    std::string key = qname.substr(0, qname.size() - 1);
+    Rule r = rule_for(key);
+    std::uint16_t id = ldns_pkt_id(q);
+    {
+      std::lock_guard l(mu_);
+      seen_.emplace_back(id, port_of(from));
+    }
+    switch (r.kind) {
+      case Kind::Silent: break;
+      case Kind::Truncate:
+      case Kind::TruncateTcpFail: send(udp_, reply(q, qname, r, true, id, qname), from); break;
+      case Kind::SpoofId: {
+        Rule s = r;
+        s.txt = {{"spoofed"}};
+        send(udp_, reply(q, qname, s, false, static_cast<std::uint16_t>(id ^ 0x5a5a), qname),
+             from);
+        send(udp_, reply(q, qname, r, false, id, qname), from);
+        break;
+      }
+      case Kind::SpoofQuestion: {
+        Rule s = r;
+        s.txt = {{"spoofed"}};
+        send(udp_, reply(q, "other.example.", s, false, id, "other.example."), from);
+        send(udp_, reply(q, qname, r, false, id, qname), from);
+        break;
+      }
+      case Kind::SpoofSource: {
+        Rule s = r;
+        s.txt = {{"spoofed"}};
+        send(spoof_, reply(q, qname, s, false, id, qname), from);
+        std::this_thread::sleep_for(20ms);  // the spoof arrives first
+        send(udp_, reply(q, qname, r, false, id, qname), from);
+        break;
+      }
+      case Kind::Garbage: {
+        std::vector<std::uint8_t> g = {buf[0], buf[1], 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 7};
+        send(udp_, g, from);
+        break;
+      }
+      default: {
+        auto w = reply(q, qname, r, false, id, qname);
+        if (w.size() > 512) w = reply(q, qname, r, true, id, qname);  // RFC 1035 §4.2.1
+        send(udp_, w, from);
+      }
+    }
+    ldns_pkt_free(q);
+  }
+
+  void on_tcp() {
+    int c = accept(tcp_, nullptr, nullptr);
+    if (c < 0) return;
+    ++tcp_queries;
+    timeval tv{2, 0};
+    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::uint8_t len[2];
+    std::vector<std::uint8_t> msg;
+    if (recv(c, len, 2, MSG_WAITALL) == 2) {
+      msg.resize(static_cast<std::size_t>(len[0]) << 8 | len[1]);
+      if (recv(c, msg.data(), msg.size(), MSG_WAITALL) != static_cast<ssize_t>(msg.size()))
+        msg.clear();
+    }
+    ldns_pkt* q = nullptr;
+    if (!msg.empty() && ldns_wire2pkt(&q, msg.data(), msg.size()) == LDNS_STATUS_OK) {
+      char* qn = ldns_rdf2str(ldns_rr_owner(ldns_rr_list_rr(ldns_pkt_question(q), 0)));
+      std::string qname = qn;
+      std::free(qn);
+      Rule r = rule_for(qname.substr(0, qname.size() - 1));
+      if (r.kind != Kind::TruncateTcpFail) {
+        auto w = reply(q, qname, r, false, ldns_pkt_id(q), qname);
+        std::vector<std::uint8_t> out = {static_cast<std::uint8_t>(w.size() >> 8),
+                                         static_cast<std::uint8_t>(w.size() & 0xff)};
+        out.insert(out.end(), w.begin(), w.end());
+        (void)::send(c, out.data(), out.size(), MSG_NOSIGNAL);
+      }
+      ldns_pkt_free(q);
+    }
+    close(c);
+  }
+
+  void loop() {
+    while (!stop_) {
+      pollfd fds[2] = {{udp_, POLLIN, 0}, {tcp_, POLLIN, 0}};
+      if (poll(fds, 2, 20) <= 0) continue;
+      if (fds[0].revents & POLLIN) on_udp();
+      if (fds[1].revents & POLLIN) on_tcp();
+    }
+  }
+
+  bool v6_ = false;
+  int udp_ = -1, tcp_ = -1, spoof_ = -1;
+  std::uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::map<std::string, Rule> rules_;
+  Rule default_;
+  std::vector<std::pair<std::uint16_t, std::uint16_t>> seen_;
+  std::thread thread_;
+};
+
+conf::DnsConfig config_for(std::initializer_list<const FakeDns*> servers) {
+  conf::DnsConfig cfg;
+  for (auto* s : servers) {
+    auto r = conf::parse_dns_server(s->address());
+    if (!r) std::abort();
+    cfg.servers.push_back(r.value());
+  }
+  cfg.timeout = 300ms;
+  return cfg;
+}
+
+dns::TxtAnswer run(dns::Resolver& r, boost::asio::io_context& io, const std::string& name) {
+  dns::TxtAnswer out;
+  boost::asio::co_spawn(io, r.txt(name), [&](std::exception_ptr e, dns::TxtAnswer a) {
+    if (e) std::rethrow_exception(e);
+    out = std::move(a);
+  });
+  io.run();
+  io.restart();
+  return out;
+}
+
+std::string describe(const dns::TxtAnswer& a) {
+  std::string s = std::string(dns::to_string(a.status)) + " (" + a.reason + ") [";
+  for (auto& r : a.records) s += "\"" + r.substr(0, 40) + "\" ";
+  return s + "]";
+}
+
+// An 8192-bit RSA key's p= is about 1400 base64 characters.
+std::string big_value() {
+  std::string v = "v=DKIM1; k=rsa; p=";
+  for (int i = 0; i < 1400; ++i) v += "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[i * 7 % 64];
+  return v;
+}
+std::vector<std::string> split255(const std::string& v) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < v.size(); i += 255) out.push_back(v.substr(i, 255));
+  return out;
+}
+
+}  // namespace
+
+TEST(DnsResolver, AnswersByKind) {
+  using K = FakeDns::Kind;
+  using S = dns::Status;
+  FakeDns srv;
+  const std::string big = big_value();
+  struct Case {
+    std::string name;
+    FakeDns::Rule rule;
+    S want;
+    std::vector<std::string> records;
+    std::string reason;  // a substring of the reason
+    int udp, tcp;        // packets the server should see
+  } cases[] = {
+      {"txt.example", {K::Txt, {{"v=DKIM1; ", "p=abc"}}, 60, 0}, S::Ok, {"v=DKIM1; p=abc"}, "1 TXT", 1, 0},
+      {"two.example", {K::Txt, {{"a"}, {"b", "c"}}, 60, 0}, S::Ok, {"a", "bc"}, "2 TXT", 1, 0},
+      {"nx.example", {K::NxDomain, {}, 60, 0}, S::NotFound, {}, "NXDOMAIN", 1, 0},
+      {"nodata.example", {K::NoData, {}, 60, 0}, S::NotFound, {}, "NODATA", 1, 0},
+      {"servfail.example", {K::ServFail, {}, 60, 0}, S::Retry, {}, "SERVFAIL", 2, 0},
+      {"refused.example", {K::Refused, {}, 60, 0}, S::Retry, {}, "REFUSED", 2, 0},
+      {"silent.example", {K::Silent, {}, 60, 0}, S::Retry, {}, "timeout", 2, 0},
+      {"tc.example", {K::Truncate, {{"over tcp"}}, 60, 0}, S::Ok, {"over tcp"}, "(TCP)", 1, 1},
+      {"tcfail.example", {K::TruncateTcpFail, {{"x"}}, 60, 0}, S::Retry, {}, "truncated", 2, 2},
+      {"spoofid.example", {K::SpoofId, {{"real"}}, 60, 0}, S::Ok, {"real"}, "", 1, 0},
+      {"spoofq.example", {K::SpoofQuestion, {{"real"}}, 60, 0}, S::Ok, {"real"}, "", 1, 0},
+      {"spoofsrc.example", {K::SpoofSource, {{"real"}}, 60, 0}, S::Ok, {"real"}, "", 1, 0},
+      {"garbage.example", {K::Garbage, {}, 60, 0}, S::Fail, {}, "malformed", 1, 0},
+      {"big._domainkey.example", {K::Txt, {split255(big)}, 60, 0}, S::Ok, {big}, "(TCP)", 1, 1},
+      {"MiXeD.Example.", {K::Txt, {{"case"}}, 60, 0}, S::Ok, {"case"}, "", 1, 0},
+      {"alias.example", {K::Txt, {{"via cname"}}, 60, 0, "target.example."}, S::Ok, {"via cname"}, "", 1, 0},
+      {"notimp.example", {K::NotImp, {}, 60, 0}, S::Fail, {}, "rcode 4", 1, 0},
+  };
+  for (auto& c : cases) {
+    std::string lower = c.name;
+    for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (lower.ends_with('.')) lower.pop_back();
+    srv.set(lower, c.rule);
+  }
+  for (const auto& c : cases) {
+    boost::asio::io_context io;
+    dns::Resolver r(io.get_executor(), config_for({&srv}));
+    int udp0 = srv.udp_queries, tcp0 = srv.tcp_queries;
+    auto a = run(r, io, c.name);
+    EXPECT_EQ(a.status, c.want) << c.name << ": got " << describe(a) << ", want "
+                                << dns::to_string(c.want);
+    EXPECT_EQ(a.records, c.records) << c.name << ": got " << describe(a);
+    EXPECT_NE(a.reason.find(c.reason), std::string::npos)
+        << c.name << ": got reason '" << a.reason << "', want '" << c.reason << "'";
+    EXPECT_FALSE(a.from_cache) << c.name;
+    EXPECT_EQ(srv.udp_queries - udp0, c.udp) << c.name << ": UDP queries";
+    EXPECT_EQ(srv.tcp_queries - tcp0, c.tcp) << c.name << ": TCP queries";
+  }
+}
+
+TEST(DnsResolver, Ipv6Server) {
+  FakeDns srv(true);
+  srv.set("v6.example", {FakeDns::Kind::Truncate, {{"over v6"}}, 60, 0});
+  boost::asio::io_context io;
+  dns::Resolver r(io.get_executor(), config_for({&srv}));
+  auto a = run(r, io, "v6.example");
+  EXPECT_EQ(a.status, dns::Status::Ok) << describe(a);
+  EXPECT_EQ(a.records, std::vector<std::string>{"over v6"});
+  EXPECT_NE(a.reason.find("[::1]"), std::string::npos) << a.reason;
+  EXPECT_EQ(srv.udp_queries, 1);
+  EXPECT_EQ(srv.tcp_queries, 1);
+}
+
+TEST(DnsResolver, FreshRandomIdAndPortPerQuery) {
+  FakeDns srv;
+  boost::asio::io_context io;
+  auto cfg = config_for({&srv});
+  cfg.cache_entries = 0;
+  dns::Resolver r(io.get_executor(), cfg);
+  const int n = 16;
+  for (int i = 0; i < n; ++i) {
+    auto a = run(r, io, "same.example");
+    ASSERT_EQ(a.status, dns::Status::Ok) << describe(a);
+  }
+  auto seen = srv.seen();
+  ASSERT_EQ(seen.size(), static_cast<std::size_t>(n));
+  std::set<std::uint16_t> ids, ports;
+  for (auto [id, port] : seen) {
+    ids.insert(id);
+    ports.insert(port);
+  }
+  // 16 random 16-bit IDs collide with probability ~0.2%; allow one collision.
+  EXPECT_GE(ids.size(), static_cast<std::size_t>(n - 1)) << "got " << ids.size() << " distinct IDs";
+  EXPECT_GE(ports.size(), static_cast<std::size_t>(n / 2))
+      << "got " << ports.size() << " distinct source ports, want a fresh one per query";
+}
+
+TEST(DnsResolver, TimeoutRetriesTheSecondServer) {
+  FakeDns silent, good;
+  silent.set_default({FakeDns::Kind::Silent, {}, 60, 0});
+  good.set_default({FakeDns::Kind::Txt, {{"from second"}}, 60, 0});
+  boost::asio::io_context io;
+  dns::Resolver r(io.get_executor(), config_for({&silent, &good}));
+  auto t0 = std::chrono::steady_clock::now();
+  auto a = run(r, io, "k.example");
+  auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(a.status, dns::Status::Ok) << describe(a);
+  EXPECT_EQ(a.records, std::vector<std::string>{"from second"});
+  EXPECT_EQ(silent.udp_queries, 1);
+  EXPECT_EQ(good.udp_queries, 1);
+  EXPECT_GE(took, 290ms) << "the first attempt should have waited for its timeout";
+
+  // Both silent: Retry, after `attempts` tries that alternate servers.
+  good.set_default({FakeDns::Kind::Silent, {}, 60, 0});
+  auto cfg = config_for({&silent, &good});
+  cfg.attempts = 3;
+  dns::Resolver r3(io.get_executor(), cfg);
+  auto b = run(r3, io, "k2.example");
+  EXPECT_EQ(b.status, dns::Status::Retry) << describe(b);
+  EXPECT_EQ(silent.udp_queries, 3) << "attempts 1 and 3";
+  EXPECT_EQ(good.udp_queries, 2) << "attempt 2";
+}
+
+TEST(DnsResolver, CacheHonoursTtl) {
+  FakeDns srv;
+  srv.set("short.example", {FakeDns::Kind::Txt, {{"v1"}}, 1, 0});
+  srv.set("nx.example", {FakeDns::Kind::NxDomain, {}, 60, 1});      // SOA minimum 1 s
+  srv.set("nodata.example", {FakeDns::Kind::NoData, {}, 60, 0});    // no SOA: negative_ttl
+  srv.set("long.example", {FakeDns::Kind::Txt, {{"v"}}, 100000, 0});  // capped by max_ttl
+  boost::asio::io_context io;
+  auto cfg = config_for({&srv});
+  cfg.negative_ttl = std::chrono::seconds(1);
+  cfg.max_ttl = std::chrono::seconds(50);
+  dns::Resolver r(io.get_executor(), cfg);
+
+  struct Case {
+    std::string name;
+    dns::Status want;
+  } cases[] = {{"short.example", dns::Status::Ok},
+               {"nx.example", dns::Status::NotFound},
+               {"nodata.example", dns::Status::NotFound}};
+  for (const auto& c : cases) {
+    int before = srv.udp_queries;
+    auto a = run(r, io, c.name);
+    auto b = run(r, io, c.name);
+    EXPECT_EQ(a.status, c.want) << c.name << ": got " << describe(a);
+    EXPECT_EQ(b.status, c.want) << c.name << ": got " << describe(b);
+    EXPECT_FALSE(a.from_cache) << c.name;
+    EXPECT_TRUE(b.from_cache) << c.name << ": second lookup should come from the cache";
+    EXPECT_EQ(a.ttl, 1u) << c.name;
+    EXPECT_EQ(srv.udp_queries - before, 1) << c.name << ": got packets, want 1";
+  }
+  EXPECT_EQ(r.stats().cache_hits, 3u);
+  std::this_thread::sleep_for(1100ms);
+  for (const auto& c : cases) {
+    int before = srv.udp_queries;
+    auto a = run(r, io, c.name);
+    EXPECT_EQ(a.status, c.want) << c.name;
+    EXPECT_FALSE(a.from_cache) << c.name << ": TTL expired, want a new query";
+    EXPECT_EQ(srv.udp_queries - before, 1) << c.name;
+  }
+  auto l = run(r, io, "long.example");
+  EXPECT_EQ(l.ttl, 50u) << "got TTL " << l.ttl << ", want max_ttl 50";
+
+  // Retry and Fail are not cached.
+  srv.set("sf.example", {FakeDns::Kind::ServFail, {}, 60, 0});
+  int before = srv.udp_queries;
+  (void)run(r, io, "sf.example");
+  (void)run(r, io, "sf.example");
+  EXPECT_EQ(srv.udp_queries - before, 4) << "2 lookups x 2 attempts";
+}
+
+TEST(DnsResolver, CacheEvictsOldest) {
+  FakeDns srv;
+  boost::asio::io_context io;
+  auto cfg = config_for({&srv});
+  cfg.cache_entries = 2;
+  dns::Resolver r(io.get_executor(), cfg);
+  for (auto n : {"a.example", "b.example", "c.example"}) (void)run(r, io, n);
+  EXPECT_EQ(srv.udp_queries, 3);
+  EXPECT_TRUE(run(r, io, "c.example").from_cache);
+  EXPECT_TRUE(run(r, io, "b.example").from_cache);
+  EXPECT_FALSE(run(r, io, "a.example").from_cache) << "oldest entry should be evicted";
+  EXPECT_EQ(srv.udp_queries, 4);
+}
+
+TEST(DnsResolver, IdenticalConcurrentQueriesShareOnePacket) {
+  FakeDns srv;
+  srv.set("same.example", {FakeDns::Kind::Txt, {{"shared"}}, 60, 0});
+  boost::asio::io_context io;
+  dns::Resolver r(io.get_executor(), config_for({&srv}));
+  std::vector<dns::TxtAnswer> got(10);
+  for (auto& g : got)
+    boost::asio::co_spawn(io, r.txt("same.example"), [&g](std::exception_ptr e, dns::TxtAnswer a) {
+      if (e) std::rethrow_exception(e);
+      g = std::move(a);
+    });
+  io.run();
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].status, dns::Status::Ok) << i << ": got " << describe(got[i]);
+    EXPECT_EQ(got[i].records, std::vector<std::string>{"shared"}) << i;
+  }
+  EXPECT_EQ(srv.udp_queries, 1) << "got packets, want exactly 1";
+  EXPECT_EQ(r.stats().queries_sent, 1u);
+  EXPECT_EQ(r.stats().merged, 9u);
+}
+
+TEST(DnsResolver, MaxConcurrentMakesExcessQueriesWait) {
+  FakeDns srv;
+  srv.set_default({FakeDns::Kind::Silent, {}, 60, 0});
+  struct Case {
+    std::size_t max;
+    std::chrono::milliseconds min, max_time;
+  } cases[] = {{1, 850ms, 3000ms}, {3, 250ms, 800ms}};
+  for (const auto& c : cases) {
+    boost::asio::io_context io;
+    auto cfg = config_for({&srv});
+    cfg.attempts = 1;
+    cfg.max_concurrent = c.max;
+    dns::Resolver r(io.get_executor(), cfg);
+    int done = 0;
+    auto t0 = std::chrono::steady_clock::now();
+    for (auto n : {"q1.example", "q2.example", "q3.example"})
+      boost::asio::co_spawn(io, r.txt(n), [&](std::exception_ptr, dns::TxtAnswer a) {
+        EXPECT_EQ(a.status, dns::Status::Retry);
+        ++done;
+      });
+    io.run();
+    auto took = std::chrono::steady_clock::now() - t0;
+    EXPECT_EQ(done, 3);
+    EXPECT_GE(took, c.min) << "max_concurrent " << c.max;
+    EXPECT_LT(took, c.max_time) << "max_concurrent " << c.max;
+  }
+}
+
+// A real server: dnsmasq on a free loopback port, started and stopped here.
+TEST(DnsResolver, AgainstDnsmasq) {
+  const char* dnsmasq = "/usr/sbin/dnsmasq";
+  if (access(dnsmasq, X_OK) != 0) GTEST_SKIP() << "dnsmasq is not installed";
+  // A free port: bind UDP and TCP to port 0 and let go.
+  std::uint16_t port = 0;
+  {
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+    close(fd);
+  }
+  const std::string big = big_value();
+  std::vector<std::string> args = {
+      dnsmasq, "--keep-in-foreground", "--conf-file=/dev/null", "--port=" + std::to_string(port),
+      "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts",
+      "--local=/#/", "--pid-file=",
+      "--txt-record=sel._domainkey.example.com,v=DKIM1; p=small",
+      "--txt-record=big._domainkey.example.com," + big};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  ASSERT_EQ(posix_spawn(&pid, dnsmasq, nullptr, nullptr, argv.data(), environ), 0);
+
+  boost::asio::io_context io;
+  conf::DnsConfig cfg;
+  cfg.servers.push_back(conf::parse_dns_server("127.0.0.1:" + std::to_string(port)).value());
+  cfg.timeout = 200ms;
+  cfg.cache_entries = 0;
+  dns::Resolver r(io.get_executor(), cfg);
+  dns::TxtAnswer a;
+  for (int i = 0; i < 50; ++i) {  // until dnsmasq listens
+    a = run(r, io, "sel._domainkey.example.com");
+    if (a.status != dns::Status::Retry) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  struct Case {
+    std::string name;
+    dns::Status want;
+    std::vector<std::string> records;
+  } cases[] = {
+      {"sel._domainkey.example.com", dns::Status::Ok, {"v=DKIM1; p=small"}},
+      {"big._domainkey.example.com", dns::Status::Ok, {big}},
+      {"missing.example.com", dns::Status::NotFound, {}},
+  };
+  for (const auto& c : cases) {
+    auto got = run(r, io, c.name);
+    EXPECT_EQ(got.status, c.want) << c.name << ": got " << describe(got);
+    EXPECT_EQ(got.records, c.records) << c.name << ": got " << describe(got);
+  }
+  kill(pid, SIGTERM);
+  int st = 0;
+  waitpid(pid, &st, 0);
+}
