@@ -124,17 +124,6 @@ for entry in open(sys.argv[2]):
     print("%s body=%s" % (tag, "same" if same else "DIFFERENT"))
 PYEOF
 
-# txt_p FILE: p= of the public key in PEM private key FILE, from openssl alone
-# (RSA: the SubjectPublicKeyInfo DER; Ed25519: the bare 32-byte key).
-txt_p() {
-  local der="$E2E_DIR/pub.der"
-  openssl pkey -in "$1" -pubout -outform DER -out "$der" 2>/dev/null || fail "openssl pkey $1"
-  if openssl pkey -in "$1" -noout -text 2>/dev/null | grep -q ED25519; then
-    tail -c 32 "$der" | base64 -w0
-  else
-    base64 -w0 <"$der"
-  fi
-}
 
 # ---------------------------------------------------------------- keys
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$K/rsa.pem" 2>/dev/null ||
@@ -350,11 +339,15 @@ refused() { summaries_of_reload 'reload refused, keeping the running configurati
 summaries_of_reload() { { grep -cF -- "$1" "$LOG" || true; }; }
 reloaded() { summaries_of_reload 'configuration reloaded from'; }
 
+count_gt() { [ "$($1)" -gt "$2" ]; }  # count_gt COUNTER N: COUNTER prints more than N
+
 hup_expect() {  # hup_expect refused|reloaded
   local what=$1 before
   before=$($what)
   kill -HUP "$sigild_PID"
-  until_true 10 test "$($what)" -gt "$before" || fail "SIGHUP: no '$what' line in the log"
+  # count_gt re-counts on every try ("test $($what) ..." would count once,
+  # when until_true is called, and race the reload).
+  until_true 10 count_gt "$what" "$before" || fail "SIGHUP: no '$what' line in the log"
   is_alive "$sigild_PID" || fail "sigild died on SIGHUP"
 }
 

@@ -128,17 +128,6 @@ orig = crlf(open(sys.argv[3], "rb").read())
 print("body=" + ("same" if body(msg) == body(orig) else "DIFFERENT"))
 PYEOF
 
-# txt_p FILE: p= of PEM private key FILE (RSA: SubjectPublicKeyInfo DER;
-# Ed25519: the last 32 bytes of it, the bare key).
-txt_p() {
-  local der="$E2E_DIR/pub.der"
-  openssl pkey -in "$1" -pubout -outform DER -out "$der" 2>/dev/null || fail "openssl pkey $1"
-  if openssl pkey -in "$1" -noout -text 2>/dev/null | grep -q ED25519; then
-    tail -c 32 "$der" | base64 -w0
-  else
-    base64 -w0 <"$der"
-  fi
-}
 
 # ---------------------------------------------------------------- keys
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$K/rsa.pem" 2>/dev/null ||

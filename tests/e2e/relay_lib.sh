@@ -86,6 +86,15 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # until_true SECONDS CMD...: run CMD every 0.1 s until it succeeds; false at
 # the deadline.
+# at_least N CMD...: CMD prints a number >= N.  For until_true, which must
+# re-run the count on each try: `until_true 5 test "$(count)" -ge N` would
+# count once, when the line is read, and race what it waits for.
+at_least() {
+  local n=$1
+  shift
+  [ "$("$@")" -ge "$n" ]
+}
+
 until_true() {
   local limit=$1 i
   shift

@@ -65,3 +65,15 @@ bank = "out"
 $in_listener
 EOF
 }
+
+# txt_p FILE: p= of the public key in PEM private key FILE, from openssl alone
+# (RSA: the SubjectPublicKeyInfo DER; Ed25519: the bare 32-byte key).
+txt_p() {
+  local der="$E2E_DIR/pub.der"
+  openssl pkey -in "$1" -pubout -outform DER -out "$der" 2>/dev/null || fail "openssl pkey $1"
+  if openssl pkey -in "$1" -noout -text 2>/dev/null | grep -q ED25519; then
+    tail -c 32 "$der" | base64 -w0
+  else
+    base64 -w0 <"$der"
+  fi
+}
