@@ -189,6 +189,20 @@ std::vector<bool> opendkim_verify(const std::string& message,
 
 std::string record(const keys::PrivateKey& k) { return k.dns_record(); }
 
+// A signature with the built-in header sets, t= now.
+dkim::SignatureSpec spec_for(keys::KeyPtr key, std::string domain, Canon hc, Canon bc) {
+  dkim::SignatureSpec spec;
+  spec.key = std::move(key);
+  spec.domain = std::move(domain);
+  spec.selector = "sel";
+  spec.header_canon = hc;
+  spec.body_canon = bc;
+  spec.headers = conf::default_signed_headers();
+  spec.oversign = conf::default_oversigned_headers();
+  spec.timestamp = std::time(nullptr);
+  return spec;
+}
+
 const char* kMessage =
     "From: Joe SixPack <joe@football.example.com>\r\n"
     "To: Suzie Q <suzie@shopping.example.net>,\r\n"
@@ -318,14 +332,7 @@ TEST(Sign, EverySignatureVerifiesWithLibopendkim) {
   for (auto key : {rsa_key(), ed_key()}) {
     for (Canon hc : {Canon::Simple, Canon::Relaxed}) {
       for (Canon bc : {Canon::Simple, Canon::Relaxed}) {
-        dkim::SignatureSpec spec;
-        spec.key = key;
-        spec.domain = "football.example.com";
-        spec.selector = "sel";
-        spec.header_canon = hc;
-        spec.body_canon = bc;
-        spec.headers = conf::default_signed_headers();
-        spec.oversign = conf::default_oversigned_headers();
+        auto spec = spec_for(key, "football.example.com", hc, bc);
         spec.identity = "@football.example.com";
         // libopendkim checks x= against the real clock (FIXEDTIME only pins t=
         // when it signs), so these signatures use it too.
@@ -443,15 +450,7 @@ TEST(Sign, RandomMessagesVerifyWithLibopendkim) {
     auto m = split(msg);
     for (Canon hc : {Canon::Simple, Canon::Relaxed}) {
       for (Canon bc : {Canon::Simple, Canon::Relaxed}) {
-        dkim::SignatureSpec spec;
-        spec.key = key;
-        spec.domain = "example.com";
-        spec.selector = "sel";
-        spec.header_canon = hc;
-        spec.body_canon = bc;
-        spec.headers = conf::default_signed_headers();
-        spec.oversign = conf::default_oversigned_headers();
-        spec.timestamp = std::time(nullptr);
+        auto spec = spec_for(key, "example.com", hc, bc);
         auto sig = dkim::sign(spec, m.list(), bh(bc, m.body, 1 + static_cast<std::size_t>(pick(9))));
         ASSERT_TRUE(sig);
         EXPECT_EQ(opendkim_verify(*sig + msg, recs), std::vector<bool>{true})

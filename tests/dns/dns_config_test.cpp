@@ -7,8 +7,10 @@
 
 #include "conf/config.hpp"
 #include "dns/resolver.hpp"
+#include "dns/run_query.hpp"
 
 using namespace sigil;
+using sigil::test::run;
 
 namespace {
 const char* kMinimal = "[[listener]]\naddress = \"127.0.0.1:10024\"\n";
@@ -121,18 +123,6 @@ TEST(DnsResolvConf, NameserverLines) {
   }
 }
 
-namespace {
-dns::TxtAnswer run(dns::Resolver& r, boost::asio::io_context& io, const std::string& name) {
-  dns::TxtAnswer out;
-  boost::asio::co_spawn(io, r.txt(name), [&](std::exception_ptr e, dns::TxtAnswer a) {
-    if (e) std::rethrow_exception(e);
-    out = std::move(a);
-  });
-  io.run();
-  io.restart();
-  return out;
-}
-}  // namespace
 
 // No network needed: static records, bad names and the no-server case
 // never send a packet.

@@ -34,6 +34,8 @@ e2e_exit() {
     done
   fi
   [ -n "${E2E_KEEP:-}" ] || rm -rf "$E2E_DIR"
+  # Best effort like the rest of the cleanup: a reservation left behind is
+  # taken over once this PID is gone (ports.py).
   python3 "$E2E_PORTS_PY" release $$ || true
   exit $rc
 }

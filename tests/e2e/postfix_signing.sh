@@ -172,10 +172,7 @@ wait_port "$SUB"
 # ---------------------------------------------------------------- sigild
 CFG="$E2E_DIR/sigil.toml"
 signing_config "$CFG" "$S_OUT" "$S_IN" "smtp:[127.0.0.1]:$R"
-"$SIGIL" check-config "$CFG" >"$E2E_DIR/check-config.out" 2>&1 ||
-  fail "sigil check-config refused $CFG: $(cat "$E2E_DIR/check-config.out")"
-run_sigild sigild "$CFG" "$S_OUT"
-until_true 5 port_open "$S_IN" || fail "sigild is not listening on $S_IN"
+start_signing_sigild "$CFG" "$S_OUT" "$S_IN"
 LOG="$E2E_DIR/sigild.log"
 
 # ---------------------------------------------------------------- messages
@@ -199,6 +196,8 @@ send() {  # send NAME PORT ENVFROM [send.py options]
     >"$E2E_DIR/$name.reply" 2>&1 || fail "sending $name to Postfix: $(cat "$E2E_DIR/$name.reply")"
 }
 # in_mailbox NAME: the mailbox files holding message NAME.
+# in_mailbox ID: the delivered files of message ID, none while not delivered
+# yet (grep exits 1 then; callers count the lines and bound the wait).
 in_mailbox() { grep -l "^Message-ID: <$1@e2e.test>" "$MAILDIR"/* 2>/dev/null || true; }
 mailbox_count() { find "$MAILDIR" -type f 2>/dev/null | wc -l; }
 

@@ -77,3 +77,13 @@ txt_p() {
     base64 -w0 <"$der"
   fi
 }
+
+# start_signing_sigild CFG OUT_PORT IN_PORT: check CFG with `sigil
+# check-config`, start sigild on it (name sigild, log $E2E_DIR/sigild.log)
+# and wait for both listeners.
+start_signing_sigild() {
+  "$SIGIL" check-config "$1" >"$E2E_DIR/check-config.out" 2>&1 ||
+    fail "sigil check-config refused $1: $(cat "$E2E_DIR/check-config.out")"
+  run_sigild sigild "$1" "$2"
+  until_true 5 port_open "$3" || fail "sigild is not listening on $3"
+}
