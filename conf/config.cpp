@@ -318,6 +318,41 @@ bool contains_name(const std::vector<std::string>& names, std::string_view n) {
 
 }  // namespace
 
+Result<WhitelistPattern> parse_whitelist_pattern(std::string_view s) {
+  WhitelistPattern w;
+  w.text = std::string(s);
+  std::string author(s), signer;
+  if (auto slash = s.find("/@"); slash != std::string_view::npos) {
+    author = std::string(s.substr(0, slash));
+    signer = ascii_lower(s.substr(slash + 2));
+    if (signer.starts_with('.')) {
+      w.signer_tree = true;
+      signer.erase(0, 1);
+    }
+    if (!valid_dns_name(signer, true))
+      return make_error(ErrorKind::Config,
+                        "'" + w.text + "': the signer after '/@' must be a domain name");
+    w.signer = signer;
+  }
+  if (author.empty())
+    return make_error(ErrorKind::Config,
+                      "'" + w.text + "': no author (use '.' for any author, e.g. './@signer.net')");
+  if (auto why = check_pattern(author); !why.empty()) return make_error(ErrorKind::Config, why);
+  if (author == ".") {
+    w.author = WhitelistPattern::Author::Any;
+  } else if (author.starts_with('.')) {
+    w.author = WhitelistPattern::Author::DomainTree;
+    w.author_value = author.substr(1);
+  } else if (author.find('@') != std::string::npos) {
+    w.author = WhitelistPattern::Author::Address;
+    w.author_value = author;
+  } else {
+    w.author = WhitelistPattern::Author::Domain;
+    w.author_value = author;
+  }
+  return w;
+}
+
 SignatureOptions resolve_options(const SignatureOptions& s, const SignatureOptions& r) {
   SignatureOptions o;
   o.header_canon = s.header_canon ? s.header_canon : r.header_canon ? r.header_canon
@@ -774,11 +809,69 @@ class Loader {
     }
   }
 
+  // [dkim_verify] and [[dkim_whitelist]] (banks must be loaded already).
+  void load_verify(const toml::table& root, Config& c) {
+    c.verify.authserv_id = c.smtp.hostname;
+    if (auto t = table(root, "dkim_verify")) {
+      const char* p = "dkim_verify";
+      check_keys(*t, p, {"authserv_id", "max_signatures", "min_key_bits", "accept_partial_body",
+                         "clock_drift", "whitelist_min_key_bits"});
+      if (get_string(*t, p, "authserv_id", c.verify.authserv_id)) {
+        // RFC 8601 §2.2: authserv-id is a value (token or quoted-string); we
+        // write it as a token, so only token characters are allowed.
+        const auto& id = c.verify.authserv_id;
+        bool ok = !id.empty() && id.size() <= 255 &&
+                  std::all_of(id.begin(), id.end(), [](char ch) {
+                    return ch > 32 && ch < 127 && !std::strchr("()<>@,;:\\\"/[]?=", ch);
+                  });
+        if (!ok)
+          error(t->get("authserv_id"), "dkim_verify.authserv_id",
+                "must be a host name or other RFC 2045 token (no spaces, no ()<>@,;:\\\"/[]?=)");
+      }
+      get_uint(*t, p, "max_signatures", c.verify.max_signatures, 1, 64);
+      get_uint(*t, p, "min_key_bits", c.verify.min_key_bits, 512, 16384);
+      get_bool(*t, p, "accept_partial_body", c.verify.accept_partial_body);
+      get_seconds(*t, p, "clock_drift", c.verify.clock_drift, 0, 86400);
+      get_uint(*t, p, "whitelist_min_key_bits", c.verify.whitelist_min_key_bits, 512, 16384);
+    }
+    auto arr = array_of_tables(root, "", "dkim_whitelist");
+    if (!arr) return;
+    std::size_t i = 0;
+    for (auto&& e : *arr) {
+      const toml::table& t = *e.as_table();
+      std::string p = "dkim_whitelist[" + std::to_string(i) + "]";
+      check_keys(t, p, {"match", "banks"});
+      WhitelistRule r;
+      r.index = i++;
+      if (auto ms = get_strings(t, p, "match")) {
+        if (ms->empty()) error(t.get("match"), p + ".match", "must not be empty");
+        for (std::size_t k = 0; k < ms->size(); ++k) {
+          auto w = parse_whitelist_pattern((*ms)[k]);
+          if (w) r.match.push_back(std::move(w.value()));
+          else error(element(t, "match", k), p + ".match", w.error().message);
+        }
+      } else if (!t.get("match")) {
+        error(&t, p + ".match", "missing");
+      }
+      if (auto bs = get_strings(t, p, "banks")) {
+        if (bs->empty()) error(t.get("banks"), p + ".banks", "must not be empty");
+        for (std::size_t k = 0; k < bs->size(); ++k) {
+          if (!c.banks.count((*bs)[k]))
+            error(element(t, "banks", k), p + ".banks", "no such bank '" + (*bs)[k] + "'");
+        }
+        r.banks = std::move(*bs);
+      } else if (!t.get("banks")) {
+        error(&t, p + ".banks", "missing");
+      }
+      c.whitelist.push_back(std::move(r));
+    }
+  }
+
   Config load(const toml::table& root) {
     Config c;
     c.source = source_;
     check_keys(root, "", {"daemon", "smtp", "forward", "listener", "bank", "network", "key",
-                          "signing", "dns"});
+                          "signing", "dns", "dkim_verify", "dkim_whitelist"});
 
     if (auto t = table(root, "daemon")) {
       const char* p = "daemon";
@@ -890,7 +983,7 @@ class Loader {
           error(&v, p, "must be a table ([bank.NAME])");
           continue;
         }
-        check_keys(*bt, p, {"stages", "originating"});
+        check_keys(*bt, p, {"stages", "originating", "skip_stages", "add_header"});
         BankConfig b;
         b.name = std::string(k.str());
         if (auto st = get_strings(*bt, p, "stages")) {
@@ -902,6 +995,26 @@ class Loader {
           }
           b.stages = std::move(st);
         }
+        if (auto st = get_strings(*bt, p, "skip_stages")) {
+          for (auto& s : *st)
+            if (std::find(kStageNames.begin(), kStageNames.end(), s) == kStageNames.end())
+              error(bt->get("skip_stages"), p + ".skip_stages",
+                    "unknown stage '" + s +
+                        "' (known: dkim-verify, decode, av, spam, dkim-sign)");
+          b.skip_stages = std::move(st);
+        }
+        if (auto hs = get_strings(*bt, p, "add_header")) {
+          for (auto& h : *hs) {
+            auto colon = h.find(':');
+            bool ok = colon != std::string::npos && field_name(std::string_view(h).substr(0, colon)) &&
+                      h.find_first_of("\r\n") == std::string::npos && h.size() <= 998;
+            if (!ok)
+              error(bt->get("add_header"), p + ".add_header",
+                    "'" + h + "' is not a header field \"Name: value\" on one line (at most 998 characters)");
+            else
+              b.add_header.push_back(h);
+          }
+        }
         if (bt->get("originating")) {
           bool o = false;
           get_bool(*bt, p, "originating", o);
@@ -911,7 +1024,7 @@ class Loader {
       }
     }
     // The default bank always exists, even if not written.
-    if (!c.banks.count("default")) c.banks.emplace("default", BankConfig{"default", {}, {}});
+    if (!c.banks.count("default")) c.banks.emplace("default", BankConfig{"default", {}, {}, {}, {}});
 
     if (const toml::node* n = root.get("network")) {
       auto arr = n->as_array();
@@ -945,6 +1058,7 @@ class Loader {
     load_keys(root, c);
     load_signing(root, c);
     load_dns(root, c);
+    load_verify(root, c);
 
     if (c.listeners.empty()) error_at(1, "listener", "at least one [[listener]] is required");
     for (std::size_t i = 0; i < c.listeners.size(); ++i) {

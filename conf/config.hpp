@@ -161,6 +161,12 @@ struct BankConfig {
   std::string name;
   std::optional<std::vector<std::string>> stages;
   std::optional<bool> originating;
+  // Stages removed from the list below this bank (e.g. a DKIM-whitelisted
+  // sender's bank skips "spam"); applied after `stages`.
+  std::optional<std::vector<std::string>> skip_stages;
+  // Complete header fields ("Name: value") prepended to the message; banks
+  // stacked on each other add theirs in load order.
+  std::vector<std::string> add_header;
 };
 
 struct Cidr {
@@ -208,6 +214,43 @@ struct DnsConfig {
 // Numeric addresses only; IPv6 always in brackets.
 Result<DnsServer> parse_dns_server(std::string_view s);
 
+// ------------------------------------------------------------ DKIM verify
+// [dkim_verify]: the dkim-verify stage (dkim/verifier.hpp has the policy).
+struct VerifyConfig {
+  std::string authserv_id;         // Authentication-Results id; default smtp.hostname
+  std::size_t max_signatures = 8;  // verified per message
+  unsigned min_key_bits = 1024;    // RSA keys below: dkim=policy (RFC 8301 §3.2)
+  bool accept_partial_body = false;  // l= shorter than the body still passes
+  Seconds clock_drift{300};        // tolerance for x= and t=
+  unsigned whitelist_min_key_bits = 1024;  // signatures with smaller keys never whitelist
+};
+
+// [[dkim_whitelist]]: Amavis's @author_to_policy_bank_maps (DESIGN.md §3).
+// One pattern of `match`:
+//   "example.com"             author domain, signed by itself (or a parent)
+//   ".example.com"            the same, or any subdomain of it
+//   "user@example.com"        that author address, signed by its domain
+//   "."                       any author signed by its own domain
+//   "<author>/@signer.net"    <author> (any form above) signed by signer.net
+//   "<author>/@.signer.net"   ... by signer.net or a subdomain of it
+struct WhitelistPattern {
+  enum class Author { Any, Domain, DomainTree, Address };
+  Author author = Author::Any;
+  std::string author_value;  // lower case: domain or address ("" for Any)
+  std::string signer;        // lower case domain; empty = the author's own domain
+  bool signer_tree = false;  // "/@.signer": subdomains too
+  std::string text;          // as written, for logs
+};
+
+struct WhitelistRule {
+  std::vector<WhitelistPattern> match;
+  std::vector<std::string> banks;  // each an existing [bank.NAME]
+  std::size_t index = 0;           // position among [[dkim_whitelist]], for logs
+};
+
+// Parses one pattern (see WhitelistPattern).  Failure: Config, with why.
+Result<WhitelistPattern> parse_whitelist_pattern(std::string_view s);
+
 struct Config {
   std::string source;  // file name, or "<embedded>"
   DaemonConfig daemon;
@@ -219,6 +262,8 @@ struct Config {
   std::vector<KeyConfig> keys;
   std::vector<SigningRule> signing;
   DnsConfig dns;
+  VerifyConfig verify;
+  std::vector<WhitelistRule> whitelist;
 };
 
 // Loads and validates.  Failure: ErrorKind::Config, message has one line per

@@ -452,10 +452,17 @@ asio::awaitable<DeliveryResult> SmtpBackend::attempt(Connection& c, const Delive
   out.reserve(kChunk + kChunk / 4);
   bool bol = true;
   for (auto& h : req.edits.prepend) dot_stuff(h, bol, out);
+  // With fields removed, the header section is written field by field and
+  // the stored bytes are sent from the end of the last field on.
+  std::uint64_t off = passthrough_offset(req.edits, req.message.headers());
+  if (off > 0) {
+    const auto& hi = req.message.headers();
+    for (std::size_t i = 0; i < hi.fields().size(); ++i)
+      if (!req.edits.removed(i)) dot_stuff(hi.field(hi.fields()[i]), bol, out);
+  }
   std::string_view mem = req.message.in_memory();
   if (mem.empty() && req.message.size() > 0 && !c.chunk)
     c.chunk = std::make_unique_for_overwrite<char[]>(kChunk);
-  std::uint64_t off = 0;
   char last = '\n';
   for (;;) {
     std::string_view piece;
@@ -574,8 +581,13 @@ class MaildirBackend : public Backend {
         if (ch != '\r') out.push_back(ch);
     };
     for (auto& h : req.edits.prepend) put(h);
+    std::uint64_t off = passthrough_offset(req.edits, req.message.headers());
+    if (off > 0) {
+      const auto& hi = req.message.headers();
+      for (std::size_t i = 0; i < hi.fields().size(); ++i)
+        if (!req.edits.removed(i)) put(hi.field(hi.fields()[i]));
+    }
     std::vector<char> chunk(64 * 1024);
-    std::uint64_t off = 0;
     bool okw = true;
     auto flush = [&] {
       const char* p = out.data();

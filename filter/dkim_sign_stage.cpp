@@ -153,8 +153,7 @@ DkimSignStage::Plan DkimSignStage::plan_signatures(MessageContext& ctx) const {
   // The header fields as the back-end will receive them.
   const auto& idx = ctx.message.headers();
   dkim::FieldList fields;
-  for (const auto& f : ctx.edits.prepend) fields.push_back(f);
-  for (const auto& f : idx.fields()) fields.push_back(idx.field(f));
+  for (auto f : output_fields(ctx.edits, idx)) fields.push_back(f);
 
   auto first_value = [&](std::string_view name) -> std::string_view {
     for (auto f : fields)

@@ -1,10 +1,13 @@
 // filter/pipeline.cpp — see pipeline.hpp.
 #include "filter/pipeline.hpp"
 
+#include <set>
 #include <stdexcept>
 #include <thread>
 
+#include "dns/resolver.hpp"
 #include "filter/dkim_sign_stage.hpp"
+#include "filter/dkim_verify_stage.hpp"
 #include "filter/log.hpp"
 
 #include <algorithm>
@@ -31,6 +34,26 @@ const char* to_string(Action a) noexcept {
     case Action::Discard: return "discard";
   }
   return "?";
+}
+
+bool HeaderEdits::removed(std::size_t i) const {
+  return std::find(remove.begin(), remove.end(), i) != remove.end();
+}
+
+std::vector<std::string_view> output_fields(const HeaderEdits& edits, const HeaderIndex& headers) {
+  std::vector<std::string_view> out;
+  out.reserve(edits.prepend.size() + headers.fields().size());
+  for (const auto& f : edits.prepend) out.push_back(f);
+  const auto& fs = headers.fields();
+  for (std::size_t i = 0; i < fs.size(); ++i)
+    if (edits.remove.empty() || !edits.removed(i)) out.push_back(headers.field(fs[i]));
+  return out;
+}
+
+std::uint64_t passthrough_offset(const HeaderEdits& edits, const HeaderIndex& headers) {
+  if (edits.remove.empty() || headers.fields().empty()) return 0;
+  const auto& last = headers.fields().back();
+  return std::uint64_t{last.offset} + last.length;
 }
 
 Pipeline::Pipeline(std::vector<std::shared_ptr<Stage>> stages) : stages_(std::move(stages)) {
@@ -72,14 +95,17 @@ static asio::awaitable<Guarded> run_guarded(Stage& s, MessageContext& ctx) {
   co_return g;
 }
 
-asio::awaitable<Verdict> Pipeline::run(MessageContext& ctx,
-                                       std::vector<StageRecord>& records) const {
+asio::awaitable<Verdict> Pipeline::run(MessageContext& ctx, std::vector<StageRecord>& records,
+                                       Phase first, Phase last,
+                                       std::optional<Verdict>* carried) const {
   auto ex = co_await asio::this_coro::executor;
   // Accept ends the checks but not the Seal phase: an accepted message is
   // still delivered, so it must still be signed (dkim-sign runs last over
   // what is sent).  Every other verdict ends the run.
-  std::optional<Verdict> accepted;
+  std::optional<Verdict> own;
+  std::optional<Verdict>& accepted = carried ? *carried : own;
   for (const auto& stage : stages_) {
+    if (stage->phase() < first || stage->phase() > last) continue;
     if (accepted && stage->phase() != Phase::Seal) continue;
     auto t0 = std::chrono::steady_clock::now();
     Verdict v;
@@ -139,13 +165,39 @@ const StageFactory& builtin_stages() {
              std::max(1u, std::thread::hardware_concurrency()));
          return std::make_shared<DkimSignStage>(std::move(table), threads);
        }},
+      {"dkim-verify",
+       [](const conf::Config& cfg, Components& c) -> std::shared_ptr<Stage> {
+         auto lib = c.get_or_create<dkim::VerifierLib>(
+             "dkim-verifier", [&]() -> std::shared_ptr<dkim::VerifierLib> {
+               dkim::VerifyOptions o;
+               o.max_signatures = cfg.verify.max_signatures;
+               o.min_key_bits = cfg.verify.min_key_bits;
+               o.accept_partial_body = cfg.verify.accept_partial_body;
+               o.clock_drift = cfg.verify.clock_drift;
+               auto l = dkim::VerifierLib::create(o);
+               if (!l) throw std::runtime_error(l.error().message);
+               return std::const_pointer_cast<dkim::VerifierLib>(*l);
+             });
+         std::shared_ptr<dns::Resolver> resolver;
+         if (c.executor)
+           resolver = c.get_or_create<dns::Resolver>("resolver", [&] {
+             return std::make_shared<dns::Resolver>(*c.executor, cfg.dns);
+           });
+         return std::make_shared<DkimVerifyStage>(std::move(lib), std::move(resolver), cfg.verify,
+                                                  cfg.whitelist);
+       }},
   };
   return f;
 }
 
 static void overlay(Policy& p, const conf::BankConfig& b) {
   if (b.stages) p.stage_names = *b.stages;
+  if (b.skip_stages)
+    std::erase_if(p.stage_names, [&](const std::string& s) {
+      return std::find(b.skip_stages->begin(), b.skip_stages->end(), s) != b.skip_stages->end();
+    });
   if (b.originating) p.originating = *b.originating;
+  p.add_header.insert(p.add_header.end(), b.add_header.begin(), b.add_header.end());
   p.banks = p.banks.empty() ? b.name : p.banks + "+" + b.name;
 }
 
@@ -161,31 +213,75 @@ Result<PolicyTable> PolicyTable::build(const conf::Config& cfg, const StageFacto
   }
   PolicyTable t;
   t.networks_ = cfg.networks;
-  // Stages are shared between policies that list the same stage.
-  std::map<std::string, std::shared_ptr<Stage>> built;
-  auto make_policy = [&](const std::string& lb, const std::string& nb) {
-    Policy p;
-    overlay(p, cfg.banks.at(lb));
-    if (!nb.empty() && nb != lb) overlay(p, cfg.banks.at(nb));
-    std::vector<std::shared_ptr<Stage>> stages;
-    for (auto& s : p.stage_names) {
-      auto& slot = built[s];
-      if (!slot) slot = factory.find(s)->second(cfg, components);  // may throw
-      stages.push_back(slot);
-    }
-    p.pipeline = std::make_shared<const Pipeline>(std::move(stages));
-    t.policies_[lb + '\0' + nb] = std::move(p);
-  };
+  t.banks_ = cfg.banks;
+  // Every stage a bank in use names is built here, once, and shared by the
+  // policies that list it (banks loaded by whitelisting included, so a
+  // later switch builds nothing).  Banks nobody uses build nothing.
+  std::set<std::string> used;
+  for (auto& l : cfg.listeners) used.insert(l.bank);
+  for (auto& n : cfg.networks) used.insert(n.bank);
+  for (auto& w : cfg.whitelist) used.insert(w.banks.begin(), w.banks.end());
   try {
-    for (auto& l : cfg.listeners) {
-      if (t.policies_.count(l.bank + '\0')) continue;
-      make_policy(l.bank, "");
-      for (auto& n : cfg.networks) make_policy(l.bank, n.bank);
+    for (auto& b : used) {
+      auto it = cfg.banks.find(b);
+      if (it == cfg.banks.end() || !it->second.stages) continue;
+      for (auto& s : *it->second.stages) {
+        auto& slot = t.stages_[s];
+        if (!slot) slot = factory.find(s)->second(cfg, components);  // may throw
+      }
     }
   } catch (const std::exception& e) {
     return make_error(ErrorKind::Config, cfg.source + ": " + e.what());
   }
+  auto pipeline_for = [&t](const std::vector<std::string>& names) {
+    std::vector<std::shared_ptr<Stage>> stages;
+    for (auto& s : names) {
+      auto it = t.stages_.find(s);
+      if (it != t.stages_.end()) stages.push_back(it->second);
+    }
+    return std::make_shared<const Pipeline>(std::move(stages));
+  };
+  auto make_policy = [&](const std::string& lb, const std::string& nb) {
+    Policy p;
+    overlay(p, cfg.banks.at(lb));
+    if (!nb.empty() && nb != lb) overlay(p, cfg.banks.at(nb));
+    p.pipeline = pipeline_for(p.stage_names);
+    p.key = lb + '\0' + nb;
+    t.policies_[p.key] = std::move(p);
+  };
+  for (auto& l : cfg.listeners) {
+    if (t.policies_.count(l.bank + '\0')) continue;
+    make_policy(l.bank, "");
+    for (auto& n : cfg.networks) make_policy(l.bank, n.bank);
+  }
   return t;
+}
+
+const Policy& PolicyTable::with_banks(const Policy& base, const std::vector<std::string>& banks) {
+  std::string key = base.key;
+  for (auto& b : banks) key += "\0+" + b;
+  if (auto it = overlays_.find(key); it != overlays_.end()) return it->second;
+  Policy p = base;
+  std::vector<std::string> in_base;
+  for (std::size_t pos = 0; pos <= base.banks.size();) {
+    auto plus = base.banks.find('+', pos);
+    if (plus == std::string::npos) plus = base.banks.size();
+    in_base.push_back(base.banks.substr(pos, plus - pos));
+    pos = plus + 1;
+  }
+  for (auto& b : banks) {
+    if (std::find(in_base.begin(), in_base.end(), b) != in_base.end()) continue;
+    auto it = banks_.find(b);
+    if (it == banks_.end()) continue;
+    overlay(p, it->second);
+    in_base.push_back(b);
+  }
+  std::vector<std::shared_ptr<Stage>> stages;
+  for (auto& s : p.stage_names)
+    if (auto it = stages_.find(s); it != stages_.end()) stages.push_back(it->second);
+  p.pipeline = std::make_shared<const Pipeline>(std::move(stages));
+  p.key = key;
+  return overlays_.emplace(key, std::move(p)).first->second;
 }
 
 const Policy& PolicyTable::select(const std::string& listener_bank,

@@ -23,10 +23,12 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
 #include "conf/config.hpp"
@@ -49,7 +51,19 @@ struct Verdict {
 // Header edits recorded by stages and applied when the message is sent on.
 struct HeaderEdits {
   std::vector<std::string> prepend;  // complete fields, each ending in CRLF, in order
+  // Indices into the message's HeaderIndex::fields() that are not sent on
+  // (e.g. a forged Authentication-Results claiming our authserv-id).
+  std::vector<std::size_t> remove;
+  bool removed(std::size_t i) const;
 };
+
+// The header fields as they will be sent: the prepended ones, then the
+// message's own minus the removed ones.  Views into `edits` and `headers`.
+std::vector<std::string_view> output_fields(const HeaderEdits& edits, const HeaderIndex& headers);
+// The message offset from which the stored bytes are sent unchanged: 0 when
+// no field is removed, else the end of the last header field (so the header
+// section is written field by field, then the separator and the body).
+std::uint64_t passthrough_offset(const HeaderEdits& edits, const HeaderIndex& headers);
 
 struct MessageContext {
   std::string log_id;
@@ -58,6 +72,9 @@ struct MessageContext {
   const MessageStore& message;
   HeaderEdits edits;
   bool originating = false;  // the policy's (listener/network bank) setting
+  // Banks a Verify-phase stage asks to load on top of the policy (DKIM
+  // whitelisting); the session switches to that policy after the Verify phase.
+  std::vector<std::string> load_banks;
   // key=value facts for the summary line ("dkim" → "signed ..."), in order.
   std::vector<std::pair<std::string, std::string>> notes;
 };
@@ -85,8 +102,12 @@ class Pipeline {
   explicit Pipeline(std::vector<std::shared_ptr<Stage>> stages);
   bool empty() const { return stages_.empty(); }
   const std::vector<std::shared_ptr<Stage>>& stages() const { return stages_; }
-  // Runs every stage in phase order; records one StageRecord each.
-  boost::asio::awaitable<Verdict> run(MessageContext& ctx, std::vector<StageRecord>& records) const;
+  // Runs the stages of phases first..last in order; records one StageRecord
+  // each.  `accepted`, when given, carries an Accept verdict between calls
+  // (a run split at a bank switch): the later calls then run only Seal.
+  boost::asio::awaitable<Verdict> run(MessageContext& ctx, std::vector<StageRecord>& records,
+                                      Phase first = Phase::Verify, Phase last = Phase::Seal,
+                                      std::optional<Verdict>* accepted = nullptr) const;
 
  private:
   std::vector<std::shared_ptr<Stage>> stages_;
@@ -109,6 +130,9 @@ class Components {
 
   // `sigil check-config --no-keys`: stages must not read key files.
   bool load_keys = true;
+  // The daemon's event loop, for objects doing I/O (the DNS resolver).
+  // Unset in configuration checks: such stages are built without them.
+  std::optional<boost::asio::any_io_executor> executor;
 
  private:
   std::map<std::string, std::shared_ptr<void>> items_;
@@ -118,8 +142,8 @@ using StageMaker =
     std::function<std::shared_ptr<Stage>(const conf::Config&, Components&)>;
 using StageFactory = std::map<std::string, StageMaker, std::less<>>;
 
-// The stages this build provides: dkim-sign (issue 3); the others arrive
-// with issues 4 and 5.  Tests pass their own factory.  A maker may throw
+// The stages this build provides: dkim-sign (issue 3) and dkim-verify
+// (issue 4); decode, av and spam arrive with issue 5.  Tests pass their own factory.  A maker may throw
 // (e.g. a key file that does not load): PolicyTable::build turns that into a
 // Config error, so the load or reload is refused.
 const StageFactory& builtin_stages();
@@ -128,7 +152,9 @@ struct Policy {
   std::string banks;  // "default" or "default+mynets"
   bool originating = false;
   std::vector<std::string> stage_names;
+  std::vector<std::string> add_header;  // fields the banks add (without CRLF)
   std::shared_ptr<const Pipeline> pipeline;
+  std::string key;  // the table's key for this policy
 };
 
 class PolicyTable {
@@ -140,10 +166,18 @@ class PolicyTable {
   // The policy for a listener's bank and a client IP.
   const Policy& select(const std::string& listener_bank,
                        const std::optional<std::array<std::uint8_t, 16>>& ip) const;
+  // `base` with more banks overlaid in order (DKIM whitelisting, DESIGN.md
+  // §3 step 3).  Banks already in `base` or unknown are skipped.  Built on
+  // first use and kept: every stage any bank names was built at load, so this
+  // constructs no stage and cannot fail.
+  const Policy& with_banks(const Policy& base, const std::vector<std::string>& banks);
 
  private:
   std::vector<conf::NetworkRule> networks_;
   std::map<std::string, Policy> policies_;  // key: "listenerbank\0networkbank"
+  std::map<std::string, conf::BankConfig> banks_;
+  std::map<std::string, std::shared_ptr<Stage>> stages_;  // every stage any bank names
+  std::map<std::string, Policy> overlays_;  // key: base key + "\0+bank..."
 };
 
 }  // namespace sigil::filter

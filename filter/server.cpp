@@ -25,6 +25,7 @@ Result<std::shared_ptr<Runtime>> build_runtime(asio::any_io_executor ex,
                                                const StageFactory& factory) {
   auto rt = std::make_shared<Runtime>();
   rt->config = cfg;
+  rt->components.executor = ex;
   auto table = PolicyTable::build(*cfg, factory, rt->components);
   if (!table) return table.error();
   rt->policies = std::move(table.value());

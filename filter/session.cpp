@@ -613,10 +613,21 @@ void Session::reply_delivery(const DeliveryResult& r, std::string& action) {
 
 asio::awaitable<void> Session::process_message() {
   auto rt = rt_;  // keep the snapshot alive through the await points
-  const Policy& pol = rt->policies.select(listener_.bank, client_.ip);
-  MessageContext ctx{log_id_, client_, env_, *store_, {}, pol.originating, {}};
+  const Policy* pol = &rt->policies.select(listener_.bank, client_.ip);
+  MessageContext ctx{log_id_, client_, env_, *store_, {}, pol->originating, {}, {}};
   std::vector<StageRecord> records;
-  Verdict v = co_await pol.pipeline->run(ctx, records);
+  // Verify first: a whitelisting match there loads more banks (DESIGN.md §3,
+  // step 3), and the rest of the run uses the policy they make.
+  std::optional<Verdict> accepted;
+  Verdict v = co_await pol->pipeline->run(ctx, records, Phase::Verify, Phase::Verify, &accepted);
+  if (v.action == Action::Continue || v.action == Action::Accept) {
+    if (!ctx.load_banks.empty()) {
+      pol = &rt->policies.with_banks(*pol, ctx.load_banks);
+      ctx.originating = pol->originating;
+    }
+    for (const auto& h : pol->add_header) ctx.edits.prepend.push_back(h + "\r\n");
+    v = co_await pol->pipeline->run(ctx, records, Phase::Inspect, Phase::Seal, &accepted);
+  }
   log::Summary s;
   s.id = log_id_;
   s.client = "[" + client_.addr + "]:" + std::to_string(client_.port);
@@ -624,7 +635,7 @@ asio::awaitable<void> Session::process_message() {
   s.from = env_.sender;
   s.rcpts = env_.recipients.size();
   s.size = data_size_;
-  s.bank = pol.banks;
+  s.bank = pol->banks;
   switch (v.action) {
     case Action::Continue:
     case Action::Accept: {

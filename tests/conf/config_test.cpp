@@ -440,3 +440,112 @@ TEST(ConfigSigning, SigningRelayExampleSigns) {
   ASSERT_EQ(r->signing.size(), 3u);
   EXPECT_EQ(r->signing.back().match, std::vector<std::string>{"."}) << "a catch-all last";
 }
+
+// ------------------------------------------------ dkim_verify, dkim_whitelist
+
+TEST(ConfigVerify, DefaultsAndEveryKey) {
+  auto d = load_string(std::string(kMinimal) + "[smtp]\nhostname = \"mx.example.net\"\n", "t.toml");
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_EQ(d->verify.authserv_id, "mx.example.net") << "authserv_id defaults to smtp.hostname";
+  EXPECT_EQ(d->verify.max_signatures, 8u);
+  EXPECT_EQ(d->verify.min_key_bits, 1024u);
+  EXPECT_FALSE(d->verify.accept_partial_body);
+  EXPECT_EQ(d->verify.whitelist_min_key_bits, 1024u);
+
+  auto r = load_string(std::string(kMinimal) +
+                           "[dkim_verify]\nauthserv_id = \"auth.example\"\nmax_signatures = 3\n"
+                           "min_key_bits = 2048\naccept_partial_body = true\nclock_drift = 60\n"
+                           "whitelist_min_key_bits = 2048\n",
+                       "t.toml");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->verify.authserv_id, "auth.example");
+  EXPECT_EQ(r->verify.max_signatures, 3u);
+  EXPECT_EQ(r->verify.min_key_bits, 2048u);
+  EXPECT_TRUE(r->verify.accept_partial_body);
+  EXPECT_EQ(r->verify.clock_drift.count(), 60);
+  EXPECT_EQ(r->verify.whitelist_min_key_bits, 2048u);
+}
+
+TEST(ConfigVerify, WhitelistPatterns) {
+  using A = WhitelistPattern::Author;
+  struct Case {
+    std::string in;
+    bool ok;
+    A author;
+    std::string author_value, signer;
+    bool tree;
+  } cases[] = {
+      {"example.com", true, A::Domain, "example.com", "", false},
+      {"Example.COM", true, A::Domain, "example.com", "", false},
+      {".example.com", true, A::DomainTree, "example.com", "", false},
+      {"User@Example.com", true, A::Address, "user@example.com", "", false},
+      {".", true, A::Any, "", "", false},
+      {"./@Signer.net", true, A::Any, "", "signer.net", false},
+      {"example.com/@esp.example", true, A::Domain, "example.com", "esp.example", false},
+      {".example.com/@.esp.example", true, A::DomainTree, "example.com", "esp.example", true},
+      {"/@signer.net", false, A::Any, "", "", false},
+      {"./@", false, A::Any, "", "", false},
+      {"./@com", false, A::Any, "", "", false},  // a signer needs two labels (RFC 6376 §3.5 d=)
+      {"exa mple.com", false, A::Any, "", "", false},
+      {"a@@b.com", false, A::Any, "", "", false},
+  };
+  for (const auto& c : cases) {
+    auto r = parse_whitelist_pattern(c.in);
+    EXPECT_EQ(bool(r), c.ok) << c.in << ": got " << (r ? "ok" : r.error().message);
+    if (!r || !c.ok) continue;
+    EXPECT_EQ(r->author, c.author) << c.in;
+    EXPECT_EQ(r->author_value, c.author_value) << c.in;
+    EXPECT_EQ(r->signer, c.signer) << c.in;
+    EXPECT_EQ(r->signer_tree, c.tree) << c.in;
+    EXPECT_EQ(r->text, c.in) << c.in;
+  }
+}
+
+TEST(ConfigVerify, ErrorsNameFileLineAndKey) {
+  const std::string m = kMinimal;
+  struct Case {
+    std::string text, want;
+  } cases[] = {
+      {m + "[dkim_verify]\nauthserv = \"x\"\n", "t.toml:4:dkim_verify.authserv: unknown key"},
+      {m + "[dkim_verify]\nauthserv_id = \"mx example\"\n", "t.toml:4:dkim_verify.authserv_id: must be a host name"},
+      {m + "[dkim_verify]\nauthserv_id = \"a;b\"\n", "t.toml:4:dkim_verify.authserv_id: must be a host name"},
+      {m + "[dkim_verify]\nmax_signatures = 0\n", "t.toml:4:dkim_verify.max_signatures: out of range"},
+      {m + "[dkim_verify]\nmin_key_bits = 256\n", "t.toml:4:dkim_verify.min_key_bits: out of range"},
+      {m + "[[dkim_whitelist]]\nbanks = [\"default\"]\n", "t.toml:3:dkim_whitelist[0].match: missing"},
+      {m + "[[dkim_whitelist]]\nmatch = [\"example.com\"]\n", "t.toml:3:dkim_whitelist[0].banks: missing"},
+      {m + "[[dkim_whitelist]]\nmatch = [\"example.com\"]\nbanks = [\"ghost\"]\n",
+       "t.toml:5:dkim_whitelist[0].banks: no such bank 'ghost'"},
+      {m + "[[dkim_whitelist]]\nmatch = [\"ok.example\", \"/@x.example\"]\nbanks = [\"default\"]\n",
+       "t.toml:4:dkim_whitelist[0].match: '/@x.example': no author"},
+      {m + "[[dkim_whitelist]]\nmatch = []\nbanks = [\"default\"]\n", "t.toml:4:dkim_whitelist[0].match: must not be empty"},
+      {m + "[[dkim_whitelist]]\nmatch = [\"a.example\"]\nbanks = [\"default\"]\nbank = \"x\"\n",
+       "t.toml:6:dkim_whitelist[0].bank: unknown key"},
+      {m + "[dkim_whitelist]\nmatch = [\"a.example\"]\n", "t.toml:3:dkim_whitelist: must be an array of tables"},
+      {m + "[bank.t]\nskip_stages = [\"spma\"]\n", "t.toml:4:bank.t.skip_stages: unknown stage 'spma'"},
+      {m + "[bank.t]\nadd_header = [\"no colon here\"]\n", "t.toml:4:bank.t.add_header: 'no colon here' is not a header field"},
+      {m + "[bank.t]\nadd_header = [\"X-A: 1\\r\\nX-B: 2\"]\n", "t.toml:4:bank.t.add_header:"},
+  };
+  for (auto& c : cases) {
+    std::string got = load_error(c.text);
+    EXPECT_NE(got.find(c.want), std::string::npos) << "config:\n" << c.text << "\ngot: " << got
+                                                   << "\nwant substring: " << c.want;
+  }
+}
+
+TEST(ConfigVerify, WhitelistRulesLoadInOrder) {
+  auto r = load_string(std::string(kMinimal) +
+                           "[bank.trusted]\nskip_stages = [\"spam\"]\nadd_header = [\"X-Trusted: yes\"]\n"
+                           "[[dkim_whitelist]]\nmatch = [\".example.com\", \"./@esp.example\"]\n"
+                           "banks = [\"trusted\"]\n"
+                           "[[dkim_whitelist]]\nmatch = [\"user@example.org\"]\nbanks = [\"trusted\", \"default\"]\n",
+                       "t.toml");
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->whitelist.size(), 2u);
+  EXPECT_EQ(r->whitelist[0].match.size(), 2u);
+  EXPECT_EQ(r->whitelist[1].index, 1u);
+  EXPECT_EQ(r->whitelist[1].banks, (std::vector<std::string>{"trusted", "default"}));
+  const auto& b = r->banks.at("trusted");
+  ASSERT_TRUE(b.skip_stages.has_value());
+  EXPECT_EQ(*b.skip_stages, std::vector<std::string>{"spam"});
+  EXPECT_EQ(b.add_header, std::vector<std::string>{"X-Trusted: yes"});
+}

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -85,7 +86,7 @@ RunResult run_pipeline(const Pipeline& p) {
   Envelope env;
   env.sender = "a@example.com";
   MessageStore store(1024, "/nonexistent", 1024);
-  MessageContext ctx{"test", client, env, store, {}, false, {}};
+  MessageContext ctx{"test", client, env, store, {}, false, {}, {}};
   RunResult r;
   std::optional<Verdict> out;
   std::exception_ptr err;
@@ -607,6 +608,135 @@ stages = ["av", "spam", "decode"]
   auto t = PolicyTable::build(cfg, tf.factory, comps);
   ASSERT_TRUE(t) << t.error().message;
   EXPECT_EQ(comps.built(), (std::vector<std::string>{"mime", "scanner"}));
+}
+
+// ------------------------------------------------ whitelisting bank switch
+
+const char* kWhitelistToml = R"(
+[[listener]]
+address = "127.0.0.1:10024"
+[bank.default]
+stages = ["dkim-verify", "decode", "spam", "dkim-sign"]
+add_header = ["X-Inbound: yes"]
+[bank.trusted]
+skip_stages = ["spam"]
+add_header = ["X-Trusted: yes"]
+[bank.tagged]
+add_header = ["X-Tagged: 1"]
+originating = true
+[bank.unused]
+stages = ["av"]
+[[dkim_whitelist]]
+match = ["example.com"]
+banks = ["trusted", "tagged"]
+)";
+
+TEST(PolicyTable, WithBanksOverlaysInOrderAndIsBuiltOnce) {
+  conf::Config cfg = load(kWhitelistToml);
+  TestFactory tf;
+  Components comps;
+  auto t = PolicyTable::build(cfg, tf.factory, comps);
+  ASSERT_TRUE(t) << t.error().message;
+  // A bank nobody uses builds nothing ("unused" names av).
+  EXPECT_EQ(tf.made.count("av"), 0u) << "got av built for a bank nobody uses";
+  auto made_before = tf.made;
+  const Policy& base = t->select("default", std::nullopt);
+  EXPECT_EQ(join(base.stage_names), "dkim-verify,decode,spam,dkim-sign");
+
+  struct Case {
+    std::vector<std::string> banks;
+    std::string want_banks, want_stages, want_headers;
+    bool want_originating;
+  };
+  const Case cases[] = {
+      {{"trusted"}, "default+trusted", "dkim-verify,decode,dkim-sign", "X-Inbound: yes,X-Trusted: yes", false},
+      {{"trusted", "tagged"}, "default+trusted+tagged", "dkim-verify,decode,dkim-sign",
+       "X-Inbound: yes,X-Trusted: yes,X-Tagged: 1", true},
+      {{"tagged"}, "default+tagged", "dkim-verify,decode,spam,dkim-sign", "X-Inbound: yes,X-Tagged: 1", true},
+      // Repeats, the base's own bank and unknown names are skipped.
+      {{"default", "trusted", "trusted", "nosuch"}, "default+trusted", "dkim-verify,decode,dkim-sign",
+       "X-Inbound: yes,X-Trusted: yes", false},
+  };
+  for (const auto& c : cases) {
+    const Policy& p = t->with_banks(base, c.banks);
+    EXPECT_EQ(p.banks, c.want_banks) << join(c.banks);
+    EXPECT_EQ(join(p.stage_names), c.want_stages) << join(c.banks);
+    EXPECT_EQ(join(p.add_header), c.want_headers) << join(c.banks);
+    EXPECT_EQ(p.originating, c.want_originating) << join(c.banks);
+    std::vector<std::string> names;
+    for (auto& st : p.pipeline->stages()) names.emplace_back(st->name());
+    EXPECT_EQ(join(names), c.want_stages) << "pipeline of " << join(c.banks);
+    EXPECT_EQ(&t->with_banks(base, c.banks), &p) << "got a second policy for " << join(c.banks);
+  }
+  EXPECT_EQ(tf.made, made_before) << "with_banks built a stage";
+}
+
+TEST(PolicyTable, WhitelistBanksStagesAreBuiltAtLoad) {
+  conf::Config cfg = load(R"(
+[[listener]]
+address = "127.0.0.1:10024"
+[bank.default]
+stages = ["dkim-verify"]
+[bank.scan]
+stages = ["dkim-verify", "av"]
+[[dkim_whitelist]]
+match = ["./@signer.example"]
+banks = ["scan"]
+)");
+  TestFactory tf;
+  Components comps;
+  auto t = PolicyTable::build(cfg, tf.factory, comps);
+  ASSERT_TRUE(t) << t.error().message;
+  EXPECT_EQ(tf.made["av"], 1) << "a whitelist bank's stage must be built (and checked) at load";
+  EXPECT_EQ(tf.made["dkim-verify"], 1) << "stages are shared between policies";
+}
+
+TEST(Pipeline, SplitRunCarriesAcceptIntoTheSealPhase) {
+  std::vector<std::string> log;
+  Pipeline p({std::make_shared<TestStage>("v", Phase::Verify, &log, Action::Accept),
+              std::make_shared<TestStage>("i", Phase::Inspect, &log),
+              std::make_shared<TestStage>("s", Phase::Seal, &log)});
+  asio::io_context io;
+  ClientInfo client;
+  Envelope env;
+  MessageStore store(1024, "/nonexistent", 1024);
+  MessageContext ctx{"test", client, env, store, {}, false, {}, {}};
+  std::vector<StageRecord> records;
+  std::optional<Verdict> accepted;
+  Verdict first, second;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+    first = co_await p.run(ctx, records, Phase::Verify, Phase::Verify, &accepted);
+    second = co_await p.run(ctx, records, Phase::Inspect, Phase::Seal, &accepted);
+  }, asio::detached);
+  io.run();
+  EXPECT_EQ(join(log), "v,s") << "Accept in Verify skips Inspect but not Seal";
+  EXPECT_EQ(first.action, Action::Accept);
+  EXPECT_EQ(second.action, Action::Accept);
+}
+
+TEST(HeaderEdits, OutputFieldsAndPassthroughOffset) {
+  MessageStore store(1 << 20, "/nonexistent", 1 << 16);
+  const std::string msg =
+      "Authentication-Results: mx.example; dkim=pass\r\n"
+      "From: a@example.com\r\n"
+      "Authentication-Results: other.example; dkim=fail\r\n"
+      "Subject: s\r\n"
+      "\r\n"
+      "body\r\n";
+  ASSERT_TRUE(store.append(msg));
+  ASSERT_TRUE(store.finish());
+  HeaderEdits e;
+  e.prepend = {"X-A: 1\r\n"};
+  EXPECT_EQ(passthrough_offset(e, store.headers()), 0u) << "nothing removed: the bytes go as stored";
+  e.remove = {0};
+  auto f = output_fields(e, store.headers());
+  std::string got;
+  for (auto x : f) got += x;
+  EXPECT_EQ(got,
+            "X-A: 1\r\nFrom: a@example.com\r\nAuthentication-Results: other.example; dkim=fail\r\n"
+            "Subject: s\r\n");
+  auto off = passthrough_offset(e, store.headers());
+  EXPECT_EQ(msg.substr(off), "\r\nbody\r\n") << "got offset " << off;
 }
 
 TEST(Pipeline, ActionNames) {
