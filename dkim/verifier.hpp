@@ -87,6 +87,9 @@ struct SignatureResult {
   bool key_testing = false;  // t=y in the key record
   std::optional<std::uint64_t> body_length;  // l=, when present
   std::uint64_t canonical_body_length = 0;   // canonical body bytes seen
+  // For the log only, never in the A-R field: e.g. "2 TXT records, used the
+  // first DKIM key record", "p= in PKCS#1 form".  Often empty.
+  std::string note;
 };
 
 class VerifierLib {

@@ -1,0 +1,1155 @@
+// dkim/verifier.cpp — see verifier.hpp.
+//
+// libopendkim does the canonicalization, the hashing and the signature check.
+// Sigil parses every DKIM-Signature field itself as well, because the library
+// is lenient where RFC 6376 is not (a duplicated tag: the last one wins; a
+// tag-list syntax error after the required tags: the signature is still
+// verified; q= is not checked once a key-lookup callback is set) and because
+// domain and selector must be vetted before anything is looked up.  A field
+// Sigil rejects is marked "ignore" in the library, which then never asks for
+// its key.
+//
+// Library settings and why:
+//   DELAYSIGPROC   keys are asked for at end of message, not end of headers:
+//                  the caller fetches them in between (steps 2-3);
+//   BADSIGHANDLES  every DKIM-Signature field gets a DKIM_SIGINFO, malformed
+//                  ones included, so the library's list and ours line up one
+//                  to one, top first;
+//   MINKEYBITS 1   key size is Sigil's policy (`policy`, not the library's
+//                  KEYTOOSMALL), so that a bad signature with a small key is
+//                  still reported as `fail`;
+//   CLOCKDRIFT     VerifyOptions::clock_drift (x= and t= use time()).
+#include "dkim/verifier.hpp"
+
+#include <openssl/decoder.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include <algorithm>
+#include <cstring>
+#include <ctime>
+#include <map>
+#include <set>
+
+// dkim.h is C99 and spells bool as _Bool.
+#define _Bool bool
+#include <opendkim/dkim.h>
+#undef _Bool
+
+#include "dkim/signer.hpp"
+
+namespace sigil::dkim {
+
+namespace {
+
+bool is_wsp(char c) { return c == ' ' || c == '\t'; }
+bool is_fws(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+std::string lower(std::string_view s) {
+  std::string o(s);
+  for (auto& c : o) c = lower(c);
+  return o;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (lower(a[i]) != lower(b[i])) return false;
+  return true;
+}
+
+std::string strip_fws(std::string_view s) {
+  std::string o;
+  o.reserve(s.size());
+  for (char c : s)
+    if (!is_fws(c)) o += c;
+  return o;
+}
+
+std::string_view trim_fws(std::string_view s) {
+  while (!s.empty() && is_fws(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_fws(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// ------------------------------------------------------------- tag lists
+
+// RFC 6376 §3.2: tag-list = tag-spec *(";" tag-spec) [";"];
+// tag-spec = [FWS] tag-name [FWS] "=" [FWS] tag-value [FWS];
+// tag-name = ALPHA *ALNUMPUNC; tag-value characters are %x21-3A / %x3C-7E
+// separated by FWS.  Duplicate tag names make the whole list invalid.
+struct TagList {
+  std::vector<std::pair<std::string, std::string>> tags;  // name, value (trimmed)
+  const std::string* find(std::string_view name) const {
+    for (const auto& [n, v] : tags)
+      if (n == name) return &v;
+    return nullptr;
+  }
+};
+
+bool parse_tag_list(std::string_view s, TagList& out, std::string& error) {
+  std::size_t i = 0;
+  const std::size_t n = s.size();
+  std::set<std::string> seen;
+  for (;;) {
+    while (i < n && is_fws(s[i])) ++i;
+    if (i == n) return true;
+    if (!is_alpha(s[i])) {
+      error = s[i] == ';' ? "empty tag" : "bad tag name";
+      return false;
+    }
+    std::size_t start = i;
+    while (i < n && (is_alpha(s[i]) || is_digit(s[i]) || s[i] == '_')) ++i;
+    std::string name(s.substr(start, i - start));
+    while (i < n && is_fws(s[i])) ++i;
+    if (i == n || s[i] != '=') {
+      error = "tag " + name + " without '='";
+      return false;
+    }
+    ++i;
+    start = i;
+    while (i < n && s[i] != ';') {
+      auto c = static_cast<unsigned char>(s[i]);
+      if (!is_fws(s[i]) && (c < 0x21 || c > 0x7e)) {
+        error = "invalid character in tag " + name;
+        return false;
+      }
+      ++i;
+    }
+    std::string value(trim_fws(s.substr(start, i - start)));
+    if (!seen.insert(name).second) {
+      error = "duplicate tag " + name;
+      return false;
+    }
+    out.tags.emplace_back(std::move(name), std::move(value));
+    if (i < n) ++i;  // the ';'
+  }
+}
+
+// ---------------------------------------------------------- small checks
+
+// A DNS name as d= and s= may carry it: labels of letters, digits, '-' and
+// '_' (seen in real selectors), 1..63 octets each, no empty label (so no
+// leading, trailing or doubled dot).  Anything else — `legitimate.com(.x`,
+// spaces, 8-bit — is refused before a lookup is even considered.
+bool valid_dns_name(std::string_view s) {
+  if (s.empty() || s.size() > 253) return false;
+  std::size_t label = 0;
+  for (char c : s) {
+    if (c == '.') {
+      if (label == 0) return false;
+      label = 0;
+      continue;
+    }
+    if (!(is_alpha(c) || is_digit(c) || c == '-' || c == '_')) return false;
+    if (++label > 63) return false;
+  }
+  return label > 0;
+}
+
+bool is_base64(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s)
+    if (!(is_alpha(c) || is_digit(c) || c == '+' || c == '/' || c == '=')) return false;
+  return true;
+}
+
+bool all_digits(std::string_view s, std::size_t max_len) {
+  if (s.empty() || s.size() > max_len) return false;
+  return std::all_of(s.begin(), s.end(), is_digit);
+}
+
+std::uint64_t to_u64(std::string_view s) {
+  std::uint64_t v = 0;
+  for (char c : s) {
+    auto d = static_cast<std::uint64_t>(c - '0');
+    if (v > (UINT64_MAX - d) / 10) return UINT64_MAX;
+    v = v * 10 + d;
+  }
+  return v;
+}
+
+int hexval(char c) {
+  if (is_digit(c)) return c - '0';
+  c = lower(c);
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+// dkim-quoted-printable (RFC 6376 §2.11), FWS removed.  False when an '='
+// is not followed by two hex digits.
+bool dkim_qp_decode(std::string_view s, std::string& out) {
+  out.clear();
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (is_fws(c)) continue;
+    if (c == '=') {
+      if (i + 2 >= s.size() || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0) return false;
+      out += static_cast<char>(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+      i += 2;
+      continue;
+    }
+    out += c;
+  }
+  return true;
+}
+
+std::string base64(const unsigned char* p, std::size_t n) {
+  std::string out(4 * ((n + 2) / 3), '\0');
+  int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), p, static_cast<int>(n));
+  out.resize(static_cast<std::size_t>(len < 0 ? 0 : len));
+  return out;
+}
+
+bool unbase64(std::string_view s, std::string& out) {
+  if (s.empty() || s.size() % 4 != 0) return false;
+  out.assign(s.size() / 4 * 3, '\0');
+  int len = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                            reinterpret_cast<const unsigned char*>(s.data()),
+                            static_cast<int>(s.size()));
+  if (len < 0) return false;
+  std::size_t pad = 0;
+  if (s.back() == '=') ++pad;
+  if (s.size() >= 2 && s[s.size() - 2] == '=') ++pad;
+  out.resize(static_cast<std::size_t>(len) - pad);
+  return true;
+}
+
+// p= given as a PKCS#1 RSAPublicKey instead of a SubjectPublicKeyInfo: RFC
+// 6376 §3.6.1 names RSAPublicKey while every signer publishes SPKI (errata
+// 3017); libopendkim reads SPKI only.  Returns the SPKI form, base64, or ""
+// when `der` is not a PKCS#1 RSA public key.
+std::string pkcs1_to_spki(const std::string& der) {
+  EVP_PKEY* pkey = nullptr;
+  OSSL_DECODER_CTX* dctx = OSSL_DECODER_CTX_new_for_pkey(
+      &pkey, "DER", "type-specific", "RSA", EVP_PKEY_PUBLIC_KEY, nullptr, nullptr);
+  if (dctx == nullptr) return {};
+  const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+  std::size_t len = der.size();
+  int ok = OSSL_DECODER_from_data(dctx, &p, &len);
+  OSSL_DECODER_CTX_free(dctx);
+  if (ok != 1 || pkey == nullptr || len != 0) {
+    EVP_PKEY_free(pkey);
+    return {};
+  }
+  unsigned char* spki = nullptr;
+  int n = i2d_PUBKEY(pkey, &spki);
+  EVP_PKEY_free(pkey);
+  if (n <= 0) return {};
+  std::string out = base64(spki, static_cast<std::size_t>(n));
+  OPENSSL_free(spki);
+  return out;
+}
+
+bool is_spki(const std::string& der) {
+  const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+  EVP_PKEY* k = d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size()));
+  bool ok = k != nullptr;
+  EVP_PKEY_free(k);
+  return ok;
+}
+
+// The name of a header field: up to the colon, trailing WSP removed (what
+// libopendkim compares).  Empty when there is no colon.
+std::string_view field_name(std::string_view field) {
+  auto colon = field.find(':');
+  if (colon == std::string_view::npos) return {};
+  auto n = field.substr(0, colon);
+  while (!n.empty() && is_wsp(n.back())) n.remove_suffix(1);
+  return n;
+}
+
+// ---------------------------------------------------- parsed signatures
+
+// One DKIM-Signature field as Sigil reads it (RFC 6376 §3.5, §6.1.1).
+struct ParsedSig {
+  bool ok = false;       // usable: its key is requested, the library verifies it
+  std::string error;     // !ok: the A-R reason
+  std::string domain;    // as written (raw tag value, for the A-R even when !ok)
+  std::string selector;
+  std::string algorithm;
+  std::string identity;  // decoded i=, or "@d"; empty unless the tag list parsed
+  std::string b;         // b= without FWS
+  std::string qname;     // ok: selector._domainkey.domain, lower case
+  std::optional<std::uint64_t> l;
+  Canon body_canon = Canon::Simple;
+  bool rsa = true;
+  bool sha1 = false;
+};
+
+ParsedSig parse_signature(std::string_view field) {
+  ParsedSig p;
+  auto colon = field.find(':');
+  std::string_view value = colon == std::string_view::npos ? std::string_view{}
+                                                           : field.substr(colon + 1);
+  TagList t;
+  std::string err;
+  if (!parse_tag_list(value, t, err)) {
+    // Keep what can be read for the A-R (header.d, header.s), nothing more.
+    p.error = "malformed signature: " + err;
+    TagList partial;
+    std::string ignored;
+    std::size_t cut = 0;
+    // Re-parse tag by tag to salvage d= and s= from the part before the error.
+    for (std::size_t semi = value.find(';'); semi != std::string_view::npos;
+         semi = value.find(';', semi + 1)) {
+      TagList tl;
+      if (parse_tag_list(value.substr(0, semi), tl, ignored)) cut = semi;
+    }
+    if (parse_tag_list(value.substr(0, cut), partial, ignored)) {
+      if (auto v = partial.find("d")) p.domain = *v;
+      if (auto v = partial.find("s")) p.selector = *v;
+      if (auto v = partial.find("a")) p.algorithm = *v;
+    }
+    return p;
+  }
+  auto get = [&](const char* n) { return t.find(n); };
+  if (auto v = get("d")) p.domain = *v;
+  if (auto v = get("s")) p.selector = *v;
+  if (auto v = get("a")) p.algorithm = *v;
+  if (auto v = get("b")) p.b = strip_fws(*v);
+  if (!p.domain.empty()) p.identity = "@" + p.domain;
+
+  auto fail = [&](std::string why) {
+    p.error = std::move(why);
+    return p;
+  };
+  auto v = get("v");
+  if (!v) return fail("v= missing (pre-RFC 6376 signature)");
+  if (*v != "1") return fail("unsupported version v=" + *v);
+  for (const char* req : {"a", "b", "bh", "d", "h", "s"})
+    if (!get(req)) return fail(std::string(req) + "= missing");
+
+  std::string a = lower(p.algorithm);
+  if (a == "rsa-sha256") {
+  } else if (a == "rsa-sha1") {
+    p.sha1 = true;
+  } else if (a == "ed25519-sha256") {
+    p.rsa = false;
+  } else {
+    return fail("unsupported algorithm a=" + p.algorithm);
+  }
+  if (!is_base64(p.b)) return fail("b= empty or not base64");
+  if (!is_base64(strip_fws(*get("bh")))) return fail("bh= empty or not base64");
+
+  if (auto c = get("c")) {
+    std::string cv = lower(strip_fws(*c));
+    auto slash = cv.find('/');
+    std::string hc = cv.substr(0, slash);
+    std::string bc = slash == std::string::npos ? "simple" : cv.substr(slash + 1);
+    auto known = [](const std::string& x) { return x == "simple" || x == "relaxed"; };
+    if (!known(hc) || !known(bc)) return fail("unsupported canonicalization c=" + *c);
+    p.body_canon = bc == "relaxed" ? Canon::Relaxed : Canon::Simple;
+  }
+
+  if (!valid_dns_name(p.domain)) return fail("invalid domain d=" + p.domain);
+  if (!valid_dns_name(p.selector)) return fail("invalid selector s=" + p.selector);
+  std::string qname = lower(p.selector) + "._domainkey." + lower(p.domain);
+  if (qname.size() > 253) return fail("key name too long");
+
+  // h= must list From (RFC 6376 §5.4, §6.1.1); every name must be non-empty.
+  bool from = false;
+  std::string h = strip_fws(*get("h"));
+  std::size_t pos = 0;
+  for (;;) {
+    auto next = h.find(':', pos);
+    auto name = std::string_view(h).substr(pos, next == std::string::npos ? std::string::npos
+                                                                          : next - pos);
+    if (name.empty()) return fail("malformed h= list");
+    if (iequals(name, "from")) from = true;
+    if (next == std::string::npos) break;
+    pos = next + 1;
+  }
+  if (!from) return fail("From field not signed");
+
+  if (auto i = get("i")) {
+    std::string id;
+    if (!dkim_qp_decode(*i, id)) return fail("malformed i=");
+    auto at = id.rfind('@');
+    if (at == std::string::npos) return fail("malformed i=");
+    std::string_view idom = std::string_view(id).substr(at + 1);
+    bool inside = iequals(idom, p.domain) ||
+                  (idom.size() > p.domain.size() && idom[idom.size() - p.domain.size() - 1] == '.' &&
+                   iequals(idom.substr(idom.size() - p.domain.size()), p.domain));
+    if (!inside) return fail("i= not within d=");
+    p.identity = id;
+  }
+
+  if (auto l = get("l")) {
+    if (!all_digits(*l, 76)) return fail("malformed l=");
+    p.l = to_u64(*l);
+  }
+  if (auto q = get("q")) {
+    // "dns/txt" is the only method (RFC 6376 §3.5); bare "dns" is the
+    // pre-RFC spelling of the same thing.
+    bool usable = false;
+    std::string qs = lower(strip_fws(*q));
+    std::size_t qp = 0;
+    for (;;) {
+      auto next = qs.find(':', qp);
+      auto m = std::string_view(qs).substr(qp, next == std::string::npos ? std::string::npos
+                                                                         : next - qp);
+      if (m == "dns/txt" || m == "dns") usable = true;
+      if (next == std::string::npos) break;
+      qp = next + 1;
+    }
+    if (!usable) return fail("unsupported query method q=" + *q);
+  }
+  std::optional<std::uint64_t> ts, xs;
+  if (auto tv = get("t")) {
+    if (!all_digits(*tv, 20)) return fail("malformed t=");
+    ts = to_u64(*tv);
+  }
+  if (auto xv = get("x")) {
+    if (!all_digits(*xv, 20)) return fail("malformed x=");
+    xs = to_u64(*xv);
+  }
+  if (ts && xs && *xs <= *ts) return fail("x= not after t=");
+
+  p.qname = std::move(qname);
+  p.ok = true;
+  return p;
+}
+
+// The header.b prefix (RFC 6008 §4): at least 8 characters, and long enough
+// to tell this signature from every other one with a different b=.
+std::string b_prefix(const std::vector<ParsedSig>& sigs, std::size_t i) {
+  const std::string& b = sigs[i].b;
+  if (b.empty()) return {};
+  std::size_t len = 8;
+  for (std::size_t j = 0; j < sigs.size(); ++j) {
+    const std::string& o = sigs[j].b;
+    if (j == i || o == b) continue;
+    std::size_t c = 0;
+    while (c < b.size() && c < o.size() && b[c] == o[c]) ++c;
+    len = std::max(len, c + 1);
+  }
+  return b.substr(0, std::min(len, b.size()));
+}
+
+// --------------------------------------------------------- key answers
+
+// What the key-lookup callback made of the answer for one name.
+struct KeyUse {
+  enum class Kind { NotProvided, Ok, NotFound, TempFail, PermFail, NoRecord, TooLong };
+  Kind kind = Kind::NotProvided;
+  std::string reason;  // not Ok: the A-R reason
+  std::string record;  // Ok: what the library was given
+  std::string note;
+};
+
+// Picks the key record among the TXT records (RFC 6376 §6.1.2 lets the
+// verifier choose): the first that parses as a tag list and starts with
+// v=DKIM1 or has p=.  The record handed to libopendkim is rebuilt from the
+// tags it uses (v, k, h, s, t, p; FWS removed; unknown tags, which verifiers
+// ignore anyway, dropped) so that more keys fit its 1 KiB buffer.
+KeyUse use_key_answer(const KeyAnswer& a, std::size_t buflen) {
+  KeyUse u;
+  switch (a.kind) {
+    case KeyAnswer::Kind::NotFound:
+      u.kind = KeyUse::Kind::NotFound;
+      u.reason = a.reason.empty() ? "no key record" : "no key record: " + a.reason;
+      return u;
+    case KeyAnswer::Kind::TempFail:
+      u.kind = KeyUse::Kind::TempFail;
+      u.reason = a.reason.empty() ? "key lookup failed" : "key lookup failed: " + a.reason;
+      return u;
+    case KeyAnswer::Kind::PermFail:
+      u.kind = KeyUse::Kind::PermFail;
+      u.reason = a.reason.empty() ? "key lookup failed" : "key lookup failed: " + a.reason;
+      return u;
+    case KeyAnswer::Kind::Ok:
+      break;
+  }
+  const TagList* chosen = nullptr;
+  std::vector<TagList> parsed(a.records.size());
+  std::size_t index = 0;
+  bool malformed = false;
+  for (std::size_t i = 0; i < a.records.size(); ++i) {
+    std::string err;
+    if (!parse_tag_list(a.records[i], parsed[i], err)) {
+      malformed = true;
+      continue;
+    }
+    const auto& tags = parsed[i].tags;
+    bool v1 = !tags.empty() && tags.front().first == "v" && tags.front().second == "DKIM1";
+    if (v1 || parsed[i].find("p")) {
+      chosen = &parsed[i];
+      index = i;
+      break;
+    }
+  }
+  if (chosen == nullptr) {
+    u.kind = KeyUse::Kind::NoRecord;
+    u.reason = malformed ? "malformed key record" : "no DKIM key record";
+    return u;
+  }
+  if (a.records.size() > 1)
+    u.note = std::to_string(a.records.size()) + " TXT records, used #" + std::to_string(index + 1);
+  std::string rec;
+  auto add = [&](const char* name) {
+    if (auto v = chosen->find(name)) {
+      std::string val = strip_fws(*v);
+      if (std::strcmp(name, "p") == 0) {
+        auto k = chosen->find("k");
+        std::string der;
+        if ((k == nullptr || lower(strip_fws(*k)) == "rsa") && unbase64(val, der) && !is_spki(der)) {
+          std::string spki = pkcs1_to_spki(der);
+          if (!spki.empty()) {
+            val = spki;
+            u.note += std::string(u.note.empty() ? "" : "; ") + "p= in PKCS#1 form";
+          }
+        }
+      }
+      if (!rec.empty()) rec += ';';
+      rec += name;
+      rec += '=';
+      rec += val;
+    }
+  };
+  for (const char* n : {"v", "k", "h", "s", "t", "p"}) add(n);
+  if (rec.size() + 1 > buflen) {
+    u.kind = KeyUse::Kind::TooLong;
+    u.reason = "key record too long (" + std::to_string(rec.size()) + " bytes)";
+    return u;
+  }
+  u.kind = KeyUse::Kind::Ok;
+  u.record = std::move(rec);
+  return u;
+}
+
+const char* sigerror_reason(int e) {
+  switch (e) {
+    case DKIM_SIGERROR_EXPIRED: return "signature expired";
+    case DKIM_SIGERROR_FUTURE: return "signature timestamp in the future";
+    case DKIM_SIGERROR_TIMESTAMPS: return "x= not after t=";
+    case DKIM_SIGERROR_NOKEY: return "no key record";
+    case DKIM_SIGERROR_DNSSYNTAX: return "malformed key record";
+    case DKIM_SIGERROR_KEYFAIL: return "key lookup failed";
+    case DKIM_SIGERROR_SUBDOMAIN: return "key forbids subdomain i= (t=s)";
+    case DKIM_SIGERROR_KEYVERSION: return "unsupported key version";
+    case DKIM_SIGERROR_KEYUNKNOWNHASH: return "key h= names no known hash";
+    case DKIM_SIGERROR_KEYHASHMISMATCH: return "key h= does not allow this hash";
+    case DKIM_SIGERROR_NOTEMAILKEY: return "key not for email (s=)";
+    case DKIM_SIGERROR_KEYTYPEMISSING: return "key type missing";
+    case DKIM_SIGERROR_KEYTYPEUNKNOWN: return "unknown key type";
+    case DKIM_SIGERROR_KEYREVOKED: return "key revoked";
+    case DKIM_SIGERROR_KEYDECODE: return "key could not be decoded";
+    case DKIM_SIGERROR_TOOLARGE_L: return "body shorter than l=";
+    case DKIM_SIGERROR_MULTIREPLY: return "several key records";
+    default: break;
+  }
+  const char* s = dkim_sig_geterrorstr(e);
+  return s ? s : "signature not verified";
+}
+
+}  // namespace
+
+// ------------------------------------------------------------- public bits
+
+const char* to_string(AuthResult r) noexcept {
+  switch (r) {
+    case AuthResult::None: return "none";
+    case AuthResult::Pass: return "pass";
+    case AuthResult::Fail: return "fail";
+    case AuthResult::Policy: return "policy";
+    case AuthResult::Neutral: return "neutral";
+    case AuthResult::TempError: return "temperror";
+    case AuthResult::PermError: return "permerror";
+  }
+  return "permerror";
+}
+
+std::string KeyRequest::qname() const { return lower(selector) + "._domainkey." + lower(domain); }
+
+// ---------------------------------------------------------------- library
+
+struct VerifierLib::Impl {
+  DKIM_LIB* lib = nullptr;
+};
+
+struct Verification::State {
+  std::shared_ptr<const VerifierLib> lib;
+  std::string log_id;  // libopendkim keeps the pointer: lives as long as `dkim`
+  DKIM* dkim = nullptr;
+  enum class Phase { Headers, Body, Done } phase = Phase::Headers;
+  std::vector<ParsedSig> sigs;
+  DKIM_SIGINFO** siglist = nullptr;  // the library's, same order as `sigs`
+  int nsigs = 0;
+  bool broken = false;  // the library failed; every result is temperror
+  std::string broken_reason;
+  bool mismatch = false;  // the library's list does not match ours
+  std::map<std::string, KeyAnswer> answers;  // by qname
+  std::map<std::string, KeyUse> used;        // by qname, filled by the callback
+  std::unique_ptr<BodyHasher> len_simple, len_relaxed;  // full canonical lengths, for l=
+  std::uint64_t body_bytes = 0;
+  std::string body_tail;  // the last (up to) two body bytes
+  std::vector<SignatureResult> results;
+  bool finished = false;
+
+  std::size_t verified_count() const {
+    return std::min(sigs.size(), lib->options().max_signatures);
+  }
+};
+
+namespace {
+
+Verification::State* state_of(DKIM* dkim) {
+  return static_cast<Verification::State*>(dkim_get_user_context(dkim));
+}
+
+// Called by dkim_eoh() with the library's signature list: remember it, and
+// mark "ignore" whatever Sigil refused or will not verify.
+DKIM_CBSTAT prescreen(DKIM* dkim, DKIM_SIGINFO** sigs, int nsigs) noexcept {
+  try {
+    auto* st = state_of(dkim);
+    if (st == nullptr) return DKIM_CBSTAT_ERROR;
+    st->siglist = sigs;
+    st->nsigs = nsigs;
+    st->mismatch = nsigs < 0 || static_cast<std::size_t>(nsigs) != st->sigs.size();
+    const std::size_t limit = st->verified_count();
+    for (int i = 0; i < nsigs; ++i) {
+      auto k = static_cast<std::size_t>(i);
+      if (st->mismatch || k >= limit || !st->sigs[k].ok) dkim_sig_ignore(sigs[i]);
+    }
+    return DKIM_CBSTAT_CONTINUE;
+  } catch (...) {
+    return DKIM_CBSTAT_ERROR;
+  }
+}
+
+// The library's key lookup: served only from provide_key() answers.  A key
+// not provided makes the signature temperror; the library is never told
+// DEFAULT, which would make it query DNS itself.
+DKIM_CBSTAT lookup_key(DKIM* dkim, DKIM_SIGINFO* sig, u_char* buf, size_t buflen) noexcept {
+  try {
+    auto* st = state_of(dkim);
+    if (st == nullptr || st->siglist == nullptr || buflen == 0) return DKIM_CBSTAT_ERROR;
+    int idx = -1;
+    for (int i = 0; i < st->nsigs; ++i)
+      if (st->siglist[i] == sig) idx = i;
+    if (idx < 0 || static_cast<std::size_t>(idx) >= st->sigs.size()) return DKIM_CBSTAT_ERROR;
+    const ParsedSig& p = st->sigs[static_cast<std::size_t>(idx)];
+    if (!p.ok) return DKIM_CBSTAT_ERROR;
+    auto it = st->used.find(p.qname);
+    if (it == st->used.end()) {
+      KeyUse u;
+      auto a = st->answers.find(p.qname);
+      if (a != st->answers.end()) u = use_key_answer(a->second, buflen);
+      it = st->used.emplace(p.qname, std::move(u)).first;
+    }
+    const KeyUse& u = it->second;
+    switch (u.kind) {
+      case KeyUse::Kind::Ok:
+        std::memcpy(buf, u.record.c_str(), u.record.size() + 1);
+        return DKIM_CBSTAT_CONTINUE;
+      case KeyUse::Kind::NotFound:
+        return DKIM_CBSTAT_NOTFOUND;
+      case KeyUse::Kind::NotProvided:
+      case KeyUse::Kind::TempFail:
+        return DKIM_CBSTAT_TRYAGAIN;
+      default:
+        return DKIM_CBSTAT_ERROR;
+    }
+  } catch (...) {
+    return DKIM_CBSTAT_ERROR;
+  }
+}
+
+}  // namespace
+
+VerifierLib::VerifierLib(const VerifyOptions& opts) : opts_(opts), impl_(std::make_unique<Impl>()) {}
+
+VerifierLib::~VerifierLib() {
+  if (impl_ && impl_->lib) dkim_close(impl_->lib);
+}
+
+Result<std::shared_ptr<const VerifierLib>> VerifierLib::create(const VerifyOptions& opts) {
+  std::shared_ptr<VerifierLib> v(new VerifierLib(opts));
+  DKIM_LIB* lib = dkim_init(nullptr, nullptr);
+  if (lib == nullptr) return make_error(ErrorKind::Internal, "libopendkim: dkim_init failed");
+  v->impl_->lib = lib;
+  unsigned int flags = DKIM_LIBFLAGS_DELAYSIGPROC | DKIM_LIBFLAGS_BADSIGHANDLES;
+  unsigned int minbits = 1;
+  std::uint64_t drift = static_cast<std::uint64_t>(std::max<std::int64_t>(0, opts.clock_drift.count()));
+  if (dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_FLAGS, &flags, sizeof flags) != DKIM_STAT_OK ||
+      dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_MINKEYBITS, &minbits, sizeof minbits) !=
+          DKIM_STAT_OK ||
+      dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_CLOCKDRIFT, &drift, sizeof drift) !=
+          DKIM_STAT_OK)
+    return make_error(ErrorKind::Internal, "libopendkim: dkim_options refused");
+  dkim_set_key_lookup(lib, lookup_key);
+  dkim_set_prescreen(lib, prescreen);
+  return std::shared_ptr<const VerifierLib>(std::move(v));
+}
+
+// ----------------------------------------------------------- verification
+
+Verification::Verification(std::shared_ptr<const VerifierLib> lib, std::string log_id)
+    : st_(std::make_unique<State>()) {
+  st_->lib = std::move(lib);
+  st_->log_id = std::move(log_id);
+  DKIM_STAT stat = DKIM_STAT_OK;
+  if (st_->lib && st_->lib->impl() && st_->lib->impl()->lib) {
+    st_->dkim = dkim_verify(st_->lib->impl()->lib,
+                            reinterpret_cast<const unsigned char*>(st_->log_id.c_str()), nullptr,
+                            &stat);
+  }
+  if (st_->dkim == nullptr) {
+    st_->broken = true;
+    st_->broken_reason = "verifier unavailable";
+  } else {
+    dkim_set_user_context(st_->dkim, st_.get());
+  }
+}
+
+Verification::~Verification() {
+  if (st_ && st_->dkim) dkim_free(st_->dkim);
+}
+
+void Verification::header(std::string_view field) {
+  auto& st = *st_;
+  if (st.phase != State::Phase::Headers) return;
+  if (field.size() >= 2 && field.substr(field.size() - 2) == "\r\n") field.remove_suffix(2);
+  else if (!field.empty() && field.back() == '\n') field.remove_suffix(1);
+  if (field.empty()) return;
+  if (iequals(field_name(field), "DKIM-Signature")) {
+    // libopendkim refuses (and does not record) a field whose name has bytes
+    // outside 32..126; it is then no signature for either of us.
+    auto name = field.substr(0, field.find(':'));
+    bool printable = std::all_of(name.begin(), name.end(), [](char c) {
+      return static_cast<unsigned char>(c) >= 32 && static_cast<unsigned char>(c) <= 126;
+    });
+    if (printable) st.sigs.push_back(parse_signature(field));
+  }
+  if (st.dkim) {
+    // SYNTAX is expected for a malformed DKIM-Signature (the field is still
+    // recorded) and for a field that is no header at all (ignored).
+    (void)dkim_header(st.dkim, reinterpret_cast<u_char*>(const_cast<char*>(field.data())),
+                      field.size());
+  }
+}
+
+std::vector<KeyRequest> Verification::end_of_headers() {
+  auto& st = *st_;
+  if (st.phase != State::Phase::Headers) return {};
+  st.phase = State::Phase::Body;
+  if (st.dkim && !st.broken) {
+    DKIM_STAT s = dkim_eoh(st.dkim);
+    if (s != DKIM_STAT_OK && s != DKIM_STAT_NOSIG) {
+      st.broken = true;
+      const char* e = dkim_geterror(st.dkim);
+      st.broken_reason = std::string("verifier error: ") + (e && *e ? e : dkim_getresultstr(s));
+    }
+  }
+  std::vector<KeyRequest> out;
+  if (st.broken || st.mismatch) return out;
+  std::set<std::string> seen;
+  bool want_simple = false, want_relaxed = false;
+  for (std::size_t i = 0; i < st.verified_count(); ++i) {
+    const ParsedSig& p = st.sigs[i];
+    if (!p.ok) continue;
+    if (p.l) (p.body_canon == Canon::Simple ? want_simple : want_relaxed) = true;
+    if (seen.insert(p.qname).second) out.push_back(KeyRequest{p.domain, p.selector});
+  }
+  if (want_simple) st.len_simple = std::make_unique<BodyHasher>(Canon::Simple);
+  if (want_relaxed) st.len_relaxed = std::make_unique<BodyHasher>(Canon::Relaxed);
+  return out;
+}
+
+void Verification::provide_key(const KeyRequest& key, KeyAnswer answer) {
+  if (st_->finished) return;
+  st_->answers[key.qname()] = std::move(answer);
+}
+
+void Verification::body(std::string_view chunk) {
+  auto& st = *st_;
+  if (st.phase == State::Phase::Headers) (void)end_of_headers();
+  if (st.phase != State::Phase::Body || chunk.empty()) return;
+  if (st.dkim && !st.broken)
+    (void)dkim_body(st.dkim, reinterpret_cast<u_char*>(const_cast<char*>(chunk.data())),
+                    chunk.size());
+  st.body_bytes += chunk.size();
+  if (chunk.size() >= 2) {
+    st.body_tail.assign(chunk.substr(chunk.size() - 2));
+  } else {
+    st.body_tail += chunk;
+    if (st.body_tail.size() > 2) st.body_tail.erase(0, st.body_tail.size() - 2);
+  }
+  if (st.len_simple) st.len_simple->update(chunk);
+  if (st.len_relaxed) st.len_relaxed->update(chunk);
+}
+
+std::size_t Verification::ignored_signatures() const {
+  return st_->sigs.size() - st_->verified_count();
+}
+
+std::vector<SignatureResult> Verification::finish() {
+  auto& st = *st_;
+  if (st.finished) return st.results;
+  if (st.phase == State::Phase::Headers) (void)end_of_headers();
+  st.phase = State::Phase::Done;
+  st.finished = true;
+  if (st.dkim && !st.broken && !st.sigs.empty()) {
+    // RFC 6376 §3.4.3, §3.4.4: a body without a final CRLF is canonicalized
+    // as if it had one; libopendkim 2.11 instead fails the whole message
+    // ("CRLF at end of body missing"), so it gets the CRLF here.
+    if (st.body_bytes > 0 && st.body_tail != "\r\n")
+      (void)dkim_body(st.dkim, reinterpret_cast<u_char*>(const_cast<char*>("\r\n")), 2);
+    DKIM_STAT s = dkim_eom(st.dkim, nullptr);
+    if (s == DKIM_STAT_SYNTAX || s == DKIM_STAT_INVALID || s == DKIM_STAT_NORESOURCE ||
+        s == DKIM_STAT_INTERNAL) {
+      // Failed before any signature was looked at (the other statuses are
+      // the verdict on one signature, read per signature below).
+      st.broken = true;
+      const char* e = dkim_geterror(st.dkim);
+      st.broken_reason = std::string("verifier error: ") + (e && *e ? e : dkim_getresultstr(s));
+    }
+  }
+
+  std::optional<std::uint64_t> full_simple, full_relaxed;
+  if (st.len_simple) {
+    (void)st.len_simple->finish();
+    full_simple = st.len_simple->canonical_length();
+  }
+  if (st.len_relaxed) {
+    (void)st.len_relaxed->finish();
+    full_relaxed = st.len_relaxed->canonical_length();
+  }
+
+  const VerifyOptions& opts = st.lib->options();
+  for (std::size_t i = 0; i < st.verified_count(); ++i) {
+    const ParsedSig& p = st.sigs[i];
+    SignatureResult r;
+    r.domain = p.domain;
+    r.selector = p.selector;
+    r.algorithm = p.algorithm;
+    r.identity = p.identity;
+    r.b_prefix = b_prefix(st.sigs, i);
+    r.body_length = p.l;
+    auto done = [&](AuthResult res, std::string reason) {
+      r.result = res;
+      r.reason = res == AuthResult::Pass ? std::string() : std::move(reason);
+      st.results.push_back(std::move(r));
+    };
+    if (!p.ok) {
+      done(AuthResult::PermError, p.error);
+      continue;
+    }
+    if (st.mismatch || st.siglist == nullptr) {
+      if (st.broken) done(AuthResult::TempError, st.broken_reason);
+      else done(AuthResult::PermError, "signature not parsed by libopendkim");
+      continue;
+    }
+    DKIM_SIGINFO* si = st.siglist[i];
+    const int err = dkim_sig_geterror(si);
+    const unsigned flags = dkim_sig_getflags(si);
+    const int bh = dkim_sig_getbh(si);
+    const bool processed = (flags & DKIM_SIGFLAG_PROCESSED) != 0;
+
+    auto use = st.used.find(p.qname);
+    if (use != st.used.end()) r.note = use->second.note;
+    unsigned bits = 0;
+    if (dkim_sig_getkeysize(si, &bits) == DKIM_STAT_OK && bits > 0) r.key_bits = bits;
+    if (!p.rsa && processed && err != DKIM_SIGERROR_KEYDECODE &&
+        (err == DKIM_SIGERROR_OK || err == DKIM_SIGERROR_BADSIG || (flags & DKIM_SIGFLAG_PASSED)))
+      r.key_bits = 256;  // Ed25519 public keys are 256 bits; the library reports 0
+    r.key_testing = (flags & DKIM_SIGFLAG_TESTKEY) != 0;
+    ssize_t canonlen = 0;
+    if (dkim_sig_getcanonlen(st.dkim, si, nullptr, &canonlen, nullptr) == DKIM_STAT_OK &&
+        canonlen > 0)
+      r.canonical_body_length = static_cast<std::uint64_t>(canonlen);
+    std::optional<std::uint64_t> full = p.body_canon == Canon::Simple ? full_simple : full_relaxed;
+    if (p.l && full) r.canonical_body_length = *full;
+
+    if (err == DKIM_SIGERROR_UNKNOWN && !processed) {
+      // Not processed: the key callback said why (or was never reached).
+      if (st.broken) {
+        done(AuthResult::TempError, st.broken_reason);
+        continue;
+      }
+      KeyUse::Kind k = use == st.used.end() ? KeyUse::Kind::NotProvided : use->second.kind;
+      std::string why = use == st.used.end() ? std::string() : use->second.reason;
+      switch (k) {
+        case KeyUse::Kind::NotProvided:
+          done(AuthResult::TempError,
+               st.answers.count(p.qname) ? "signature not processed" : "key not fetched");
+          break;
+        case KeyUse::Kind::TempFail:
+          done(AuthResult::TempError, why);
+          break;
+        case KeyUse::Kind::Ok:  // the library gave up without saying why
+          done(AuthResult::TempError, "signature not processed");
+          break;
+        default:
+          done(AuthResult::PermError, why);
+          break;
+      }
+      continue;
+    }
+    switch (err) {
+      case DKIM_SIGERROR_OK:
+        break;
+      case DKIM_SIGERROR_BADSIG:
+        done(AuthResult::Fail,
+             bh == DKIM_SIGBH_MISMATCH ? "body hash mismatch" : "signature did not verify");
+        continue;
+      case DKIM_SIGERROR_EXPIRED:
+      case DKIM_SIGERROR_TOOLARGE_L:
+        done(AuthResult::Fail, sigerror_reason(err));
+        continue;
+      case DKIM_SIGERROR_FUTURE:
+        done(AuthResult::Policy, sigerror_reason(err));
+        continue;
+      case DKIM_SIGERROR_NOKEY:
+        done(AuthResult::PermError,
+             use != st.used.end() && !use->second.reason.empty() ? use->second.reason
+                                                                 : sigerror_reason(err));
+        continue;
+      case DKIM_SIGERROR_KEYFAIL:
+        done(AuthResult::TempError, sigerror_reason(err));
+        continue;
+      default:
+        done(AuthResult::PermError, sigerror_reason(err));
+        continue;
+    }
+    if ((flags & DKIM_SIGFLAG_PASSED) == 0 || bh != DKIM_SIGBH_MATCH) {
+      done(AuthResult::Fail, "signature did not verify");
+      continue;
+    }
+    // Verified.  Sigil's policy on top (RFC 8301, RFC 6376 §8.2).
+    if (p.sha1) {
+      done(AuthResult::Policy, "rsa-sha1 not accepted (RFC 8301)");
+      continue;
+    }
+    if (p.rsa && r.key_bits < opts.min_key_bits) {
+      done(AuthResult::Policy, "RSA key too small (" + std::to_string(r.key_bits) + " bits)");
+      continue;
+    }
+    if (p.l && full && *p.l < *full && !opts.accept_partial_body) {
+      done(AuthResult::Policy, "l= leaves part of the body unsigned");
+      continue;
+    }
+    done(AuthResult::Pass, {});
+  }
+  return st.results;
+}
+
+// ------------------------------------------------------------ one message
+
+std::vector<SignatureResult> verify_message(
+    const std::shared_ptr<const VerifierLib>& lib, std::string_view message,
+    const std::function<KeyAnswer(const KeyRequest&)>& fetch) {
+  // Bare LF becomes CRLF (a CR already before it is kept as is).
+  std::string m;
+  m.reserve(message.size() + message.size() / 32);
+  for (std::size_t i = 0; i < message.size(); ++i) {
+    if (message[i] == '\n' && (i == 0 || message[i - 1] != '\r')) m += '\r';
+    m += message[i];
+  }
+  Verification v(lib, "verify_message");
+  std::size_t pos = 0;
+  std::size_t body = m.size();
+  std::string field;
+  while (pos < m.size()) {
+    auto eol = m.find("\r\n", pos);
+    std::size_t end = eol == std::string::npos ? m.size() : eol + 2;
+    if (eol == pos) {  // the empty line
+      body = end;
+      break;
+    }
+    std::string_view line(m.data() + pos, end - pos);
+    if (!field.empty() && (line[0] == ' ' || line[0] == '\t')) {
+      field += line;
+    } else {
+      if (!field.empty()) v.header(field);
+      field.assign(line);
+    }
+    pos = end;
+  }
+  if (!field.empty()) v.header(field);
+  for (const auto& k : v.end_of_headers()) v.provide_key(k, fetch(k));
+  if (body < m.size()) v.body(std::string_view(m).substr(body));
+  return v.finish();
+}
+
+// ------------------------------------------------- Authentication-Results
+
+namespace {
+
+// RFC 2045 token characters (what a `value` may be without quotes).
+bool is_token_char(char c) {
+  auto u = static_cast<unsigned char>(c);
+  if (u <= 0x20 || u >= 0x7f) return false;
+  return std::strchr("()<>@,;:\\\"/[]?=", c) == nullptr;
+}
+
+bool is_token(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), is_token_char);
+}
+
+// RFC 2045 quoted-string; control characters become spaces and 8-bit bytes
+// '?' (the field must stay ASCII).
+std::string quoted(std::string_view s) {
+  std::string o = "\"";
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      o += '\\';
+      o += c;
+    } else if (u < 0x20 || u == 0x7f) {
+      o += ' ';
+    } else if (u >= 0x80) {
+      o += '?';
+    } else {
+      o += c;
+    }
+  }
+  o += '"';
+  return o;
+}
+
+std::string value(std::string_view s) { return is_token(s) ? std::string(s) : quoted(s); }
+
+// header.i may be written as [local-part] "@" domain-name (RFC 8601 §2.2).
+std::string identity_value(std::string_view id) {
+  auto at = id.rfind('@');
+  if (at != std::string_view::npos) {
+    auto local = id.substr(0, at);
+    auto dom = id.substr(at + 1);
+    bool local_ok = std::all_of(local.begin(), local.end(), [](char c) {
+      return is_alpha(c) || is_digit(c) || std::strchr("!#$%&'*+-/=?^_`{|}~.", c) != nullptr;
+    });
+    if (local_ok && valid_dns_name(dom) && (local.empty() || (local.front() != '.' && local.back() != '.')))
+      return std::string(id);
+  }
+  return quoted(id);
+}
+
+// Builds a folded field: items separated by a space, a fold (CRLF TAB)
+// before an item that would take the line past 78 characters.  A quoted
+// string longer than a line is folded at its own spaces (CRLF inserted
+// before the space, so unfolding gives back the same text).
+struct FieldBuilder {
+  std::string out;
+  std::size_t line_start = 0;
+  std::size_t col() const { return out.size() - line_start; }
+  void newline() {
+    out += "\r\n\t";
+    line_start = out.size() - 1;
+  }
+  void add(const std::string& item) {
+    if (col() + 1 + item.size() > 78 && col() > 1) newline();
+    else if (col() > 1) out += ' ';
+    if (col() + item.size() <= 78 || item.find(' ') == std::string::npos) {
+      out += item;
+      return;
+    }
+    std::size_t pos = 0;
+    while (pos < item.size()) {
+      std::size_t sp = item.find(' ', pos + 1);
+      std::size_t end = sp == std::string::npos ? item.size() : sp;
+      if (col() + (end - pos) > 78 && pos > 0 && col() > 1) {
+        out += "\r\n";
+        line_start = out.size();
+      }
+      out.append(item, pos, end - pos);
+      pos = end;
+    }
+  }
+};
+
+}  // namespace
+
+std::string authentication_results(std::string_view authserv_id,
+                                   const std::vector<SignatureResult>& results) {
+  FieldBuilder f;
+  f.out = "Authentication-Results: " + value(authserv_id) + ";";
+  if (results.empty()) {
+    f.newline();
+    f.out += "dkim=none";
+  }
+  for (std::size_t k = 0; k < results.size(); ++k) {
+    const auto& r = results[k];
+    std::vector<std::string> items;
+    items.push_back(std::string("dkim=") + to_string(r.result));
+    if (r.result != AuthResult::Pass && r.result != AuthResult::None && !r.reason.empty()) {
+      std::string reason = r.reason.size() > 200 ? r.reason.substr(0, 197) + "..." : r.reason;
+      items.push_back("reason=" + quoted(reason));
+    }
+    if (r.key_bits > 0)
+      items.push_back("(" + std::to_string(r.key_bits) + "-bit key" +
+                      (r.key_testing ? "; test mode)" : ")"));
+    if (!r.domain.empty()) items.push_back("header.d=" + value(r.domain));
+    if (!r.identity.empty() && !iequals(r.identity, "@" + r.domain))
+      items.push_back("header.i=" + identity_value(r.identity));
+    if (!r.selector.empty()) items.push_back("header.s=" + value(r.selector));
+    if (!r.algorithm.empty()) items.push_back("header.a=" + value(r.algorithm));
+    if (!r.b_prefix.empty()) items.push_back("header.b=" + value(r.b_prefix));
+    if (k + 1 < results.size()) items.back() += ";";
+    f.newline();
+    for (const auto& it : items) f.add(it);
+  }
+  f.out += "\r\n";
+  return std::move(f.out);
+}
+
+namespace {
+
+// Skips CFWS (RFC 5322 §3.2.2): whitespace, line breaks and comments, which
+// nest and may hold quoted-pairs.  False on an unclosed comment.
+bool skip_cfws(std::string_view s, std::size_t& i) {
+  for (;;) {
+    while (i < s.size() && is_fws(s[i])) ++i;
+    if (i >= s.size() || s[i] != '(') return true;
+    int depth = 0;
+    while (i < s.size()) {
+      char c = s[i++];
+      if (c == '\\') {
+        if (i < s.size()) ++i;
+      } else if (c == '(') {
+        ++depth;
+      } else if (c == ')') {
+        if (--depth == 0) break;
+      }
+    }
+    if (depth != 0) return false;
+  }
+}
+
+}  // namespace
+
+bool claims_authserv_id(std::string_view field, std::string_view authserv_id) {
+  if (authserv_id.empty() || !iequals(field_name(field), "Authentication-Results")) return false;
+  std::size_t i = field.find(':') + 1;
+  if (!skip_cfws(field, i) || i >= field.size()) return false;
+  std::string id;
+  if (field[i] == '"') {
+    ++i;
+    bool closed = false;
+    while (i < field.size()) {
+      char c = field[i++];
+      if (c == '\\' && i < field.size()) {
+        id += field[i++];
+      } else if (c == '"') {
+        closed = true;
+        break;
+      } else if (c != '\r' && c != '\n') {
+        id += c;
+      }
+    }
+    if (!closed) return false;
+  } else {
+    // The first word is the authserv-id; what follows it (a version, the
+    // results, or garbage) does not change whose field this claims to be.
+    std::size_t start = i;
+    while (i < field.size() && !is_fws(field[i]) && field[i] != '(' && field[i] != ';') ++i;
+    id.assign(field.substr(start, i - start));
+  }
+  return iequals(id, authserv_id);
+}
+
+}  // namespace sigil::dkim
