@@ -44,7 +44,7 @@
 #     stages = ["dkim-sign"]
 #     originating = true
 #     [bank.in]
-#     stages = ["dkim-sign"]     # signs only clients Postfix reports through
+#     stages = ["dkim-verify", "dkim-sign"]  # verifies; signs only clients Postfix reports through
 #     originating = false        # XFORWARD PROTO=ESMTPA/ESMTPSA (SASL on port 25)
 #     [[listener]]
 #     name = "out"
@@ -64,8 +64,12 @@
 # through a dnsfunc) after Postfix's re-injection and delivery, body intact;
 # an SMTPUTF8 message with dot lines and an 8-bit body likewise; the same
 # From: @example.com message received on IN arrives exactly once, unsigned,
-# and sigild logs dkim="unsigned: not originating" for it; Postfix's log
-# shows each went through its own transport and sigild port.
+# and sigild logs dkim="unsigned: not originating" for it; the inbound
+# listener also verifies (dkim-verify, keys from [dns] static_records): in1
+# gets dkim=none and loses the forged Authentication-Results it carried, and
+# out1 as delivered, sent back in on IN, verifies there (RSA and Ed25519)
+# after two passes through Postfix; Postfix's log shows each went through its
+# own transport and sigild port.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/relay_lib.sh"
 source "$(dirname "$0")/postfix_lib.sh"
@@ -171,7 +175,14 @@ wait_port "$SUB"
 
 # ---------------------------------------------------------------- sigild
 CFG="$E2E_DIR/sigil.toml"
-signing_config "$CFG" "$S_OUT" "$S_IN" "smtp:[127.0.0.1]:$R"
+IN_STAGES='"dkim-verify", "dkim-sign"' signing_config "$CFG" "$S_OUT" "$S_IN" "smtp:[127.0.0.1]:$R"
+# The inbound listener verifies; the keys come from static_records (the
+# resolver's air-gapped mode), the same records dkimpy checks against.
+{
+  printf '[dkim_verify]\nauthserv_id = "mx.e2e.test"\n[dns]\nstatic_records = [\n'
+  while read -r name txt; do printf '  { name = "%s", txt = "%s" },\n' "$name" "$txt"; done <"$DNS"
+  printf ']\n'
+} >>"$CFG"
 start_signing_sigild "$CFG" "$S_OUT" "$S_IN"
 LOG="$E2E_DIR/sigild.log"
 
@@ -209,7 +220,7 @@ printf 'Gr\xc3\xbc\xc3\x9fe.\n.leading dot\n..two dots\n.\ncaf\xc3\xa9 \xe2\x82\
     'Content-Type: text/plain; charset=utf-8' 'Content-Transfer-Encoding: 8bit'
 send out2 "$SUB" $'j\xc3\xb6rg@example.com' --8bit --smtputf8
 printf 'Claims to be from example.com, but arrives from outside.\n' |
-  mkmsg in1 'Alice <alice@example.com>'
+  mkmsg in1 'Alice <alice@example.com>' 'Authentication-Results: mx.e2e.test; dkim=pass header.d=example.com'
 send in1 "$IN" alice@example.com
 
 mailbox_ge() { [ "$(mailbox_count)" -ge "$1" ]; }
@@ -241,11 +252,45 @@ f=$(in_mailbox in1)
 n_in=$(summaries "$LOG" ' bank=in .*dkim="unsigned: not originating"')
 [ "$n_in" -eq 1 ] || fail "sigild logged $n_in 'not originating' lines on bank in, want 1"
 [ "$(summaries "$LOG")" -eq 3 ] || fail "sigild logged $(summaries "$LOG") summary lines, want 3"
+grep -q ' bank=in .*dkim_verify="none; removed 1 Authentication-Results claiming mx.e2e.test"' "$LOG" ||
+  fail "sigild did not log the removed forged result for in1"
 pass "received on the inbound smtpd: delivered unsigned, sigild says \"not originating\""
+
+# ---------------------------------------------------------------- inbound: verified
+# in1 was unsigned: dkim=none, and the forged result it carried is gone.
+# our_ar FILE: our Authentication-Results fields of FILE, each unfolded on one line.
+our_ar() {
+  awk '/^$/ { exit } /^[^ \t]/ { if (p) print ""; p = tolower($0) ~ /^authentication-results: mx\.e2e\.test;/ }
+       p { gsub(/[ \t]+/, " "); printf "%s", $0 } END { if (p) print "" }' "$1"
+}
+[ "$(our_ar "$f" | grep -c .)" -eq 1 ] ||
+  fail "in1: want exactly one Authentication-Results of mx.e2e.test (the forged one removed): $(our_ar "$f")"
+grep -q '^Authentication-Results: mx.e2e.test; dkim=none$' <<<"$(our_ar "$f")" ||
+  fail "in1: want our Authentication-Results dkim=none: $(our_ar "$f")"
+# out1 as delivered (signed by sigild, then through Postfix twice) comes back
+# in on the inbound smtpd, unchanged but for the trace fields on top: both
+# signatures verify there.  (Its Message-ID is signed, so the copy is found
+# as the second file with that Message-ID.)
+sed 's/$/\r/' "$(in_mailbox out1)" >"$E2E_DIR/back1.eml"
+send back1 "$IN" alice@example.com
+out1_twice() { [ "$(in_mailbox out1 | grep -c .)" -ge 2 ]; }
+until_true 30 out1_twice || fail "out1's copy sent back in never reached the mailbox"
+f=""
+for g in $(in_mailbox out1); do
+  grep -qi '^Authentication-Results: mx.e2e.test' "$g" && f=$g
+done
+[ -n "$f" ] || fail "the copy of out1 sent back in has no Authentication-Results of mx.e2e.test"
+ar=$(our_ar "$f")
+echo "back1: $ar"
+grep -q 'dkim=pass (2048-bit key) header.d=example.com header.s=rsa2026' <<<"$ar" ||
+  fail "back1: RSA signature not verified inbound: $ar"
+grep -q 'dkim=pass .*header.s=ed2026 header.a=ed25519-sha256' <<<"$ar" ||
+  fail "back1: Ed25519 signature not verified inbound: $ar"
+pass "inbound: an unsigned message gets dkim=none (forged result removed); a signed one, relayed twice through Postfix, verifies (RSA and Ed25519)"
 
 # ---------------------------------------------------------------- routes in Postfix's log
 sent_via() { { grep -E "relay=127\.0\.0\.1\[127\.0\.0\.1\]:$1, .*status=sent" "$PF/maillog" || true; } | wc -l; }
 [ "$(sent_via "$S_OUT")" -eq 2 ] || fail "maillog: $(sent_via "$S_OUT") deliveries to sigild :$S_OUT (out), want 2"
-[ "$(sent_via "$S_IN")" -eq 1 ] || fail "maillog: $(sent_via "$S_IN") deliveries to sigild :$S_IN (in), want 1"
-[ "$(grep -c 'status=sent (delivered to maildir)' "$PF/maillog")" -eq 3 ] || fail "maillog: want 3 mailbox deliveries"
+[ "$(sent_via "$S_IN")" -eq 2 ] || fail "maillog: $(sent_via "$S_IN") deliveries to sigild :$S_IN (in), want 2"
+[ "$(grep -c 'status=sent (delivered to maildir)' "$PF/maillog")" -eq 4 ] || fail "maillog: want 4 mailbox deliveries"
 pass "Postfix routed each message through its own transport and sigild listener, once"

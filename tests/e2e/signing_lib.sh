@@ -4,9 +4,10 @@
 # signing for example.com with the keys $K/rsa.pem (s=rsa2026) and $K/ed.pem
 # (s=ed2026): listener `out` (bank originating) on LISTEN_OUT and, unless
 # LISTEN_IN is empty, `in` (not originating) on LISTEN_IN.  RULE_EXTRA is
-# added to the [[signing]] rule; CRYPTO_THREADS sets [daemon] crypto_threads.
+# added to the [[signing]] rule; CRYPTO_THREADS sets [daemon] crypto_threads;
+# IN_STAGES the stages of bank `in` (default "dkim-sign").
 signing_config() {
-  local in_listener=""
+  local in_listener="" in_stages=${IN_STAGES:-'"dkim-sign"'}
   if [ -n "$3" ]; then
     in_listener="[[listener]]
 name = \"in\"
@@ -54,7 +55,7 @@ stages = ["dkim-sign"]
 originating = true
 
 [bank.in]
-stages = ["dkim-sign"]
+stages = [$in_stages]
 originating = false
 
 [[listener]]
