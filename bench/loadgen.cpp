@@ -6,6 +6,8 @@
 // at a fixed rate.  For each message it measures the time from writing MAIL to
 // reading the final reply after the dot, and prints msgs/s, p50/p90/p99/max
 // latency and the 2xx/4xx/5xx counts as one human line and one JSON line.
+// With --message-list it rotates over several message files (message i of
+// the run is file i mod n), e.g. messages signed by different domains.
 // A second mode (--idle) opens N sessions, says EHLO (and optionally sends a
 // few messages), prints "READY n" and holds them open, for memory-per-session
 // measurements.
@@ -65,6 +67,7 @@ struct Options {
   std::uint64_t messages = 1000;
   std::uint64_t per_conn = 0;  // messages per connection; 0 = as many as possible
   std::string file;
+  std::string message_list;  // file with one message path per line
   std::uint64_t size = 0;  // generated message size when no --file
   bool pipeline = false;
   double rate = 0;       // messages per second over all sessions; 0 = unpaced
@@ -91,6 +94,9 @@ Load mode (default): N sessions send M messages in total, then print a summary.
   --per-conn K       messages per connection before QUIT and reconnect
                      (default 0: keep each connection for the whole run)
   --file FILE        message to send (LF or CRLF line ends; dot-stuffed here)
+  --message-list F   or rotate over the messages named in F, one path per
+                     line (blank lines and '#' lines skipped): message i of
+                     the run is the (i mod n)-th file
   --size SIZE        or generate a text message of SIZE bytes: 1024, 5K, 100K,
                      1M, 100M (K = 1024)  (default: 5K when no --file)
   --pipeline         send MAIL, RCPT and DATA in one write (if offered)
@@ -172,6 +178,7 @@ Options parse_args(int argc, char** argv) {
     else if (a == "--messages") o.messages = parse_count(a, v);
     else if (a == "--per-conn") o.per_conn = parse_count(a, v);
     else if (a == "--file") o.file = v;
+    else if (a == "--message-list") o.message_list = v;
     else if (a == "--size") {
       o.size = parse_count(a, v);
       have_size = true;
@@ -203,11 +210,11 @@ Options parse_args(int argc, char** argv) {
     usage(2);
   }
   if (o.timeout <= 0) o.timeout = 1;
-  if (!o.file.empty() && have_size) {
-    std::cerr << "sigil-loadgen: --file and --size exclude each other\n";
+  if ((!o.file.empty()) + (!o.message_list.empty()) + have_size > 1) {
+    std::cerr << "sigil-loadgen: --file, --message-list and --size exclude each other\n";
     usage(2);
   }
-  if (o.file.empty() && !have_size) o.size = 5 * 1024;
+  if (o.file.empty() && o.message_list.empty() && !have_size) o.size = 5 * 1024;
   return o;
 }
 
@@ -356,12 +363,13 @@ asio::awaitable<bool> write_all(Conn& c, std::string_view data) {
 enum class Outcome { Ok, Temp, Perm, IoError };
 
 struct Run {
-  Run(asio::io_context& io, Options o, std::string m, std::uint64_t raw)
-      : io(io), opt(std::move(o)), msg(std::move(m)), raw_size(raw), deadline(io), gate(io) {}
+  Run(asio::io_context& io, Options o, std::vector<std::string> m, std::vector<std::uint64_t> raw)
+      : io(io), opt(std::move(o)), msgs(std::move(m)), raw_sizes(std::move(raw)), deadline(io),
+        gate(io) {}
   asio::io_context& io;
   Options opt;
-  std::string msg;  // wire form
-  std::uint64_t raw_size;
+  std::vector<std::string> msgs;         // wire form; message i of the run is msgs[i % size]
+  std::vector<std::uint64_t> raw_sizes;  // the same without ".\r\n" (SIZE=)
   tcp::endpoint ep;
   std::string envelope_tail;  // RCPT lines
 
@@ -396,13 +404,14 @@ void count_reply(Run& r, const Reply& rep, Outcome& out) {
   r.note_error(rep.text);
 }
 
-// One MAIL/RCPT/DATA transaction.  Failure outcomes: Temp (a 4xx anywhere),
-// Perm (5xx or an unexpected reply), IoError (connection lost or malformed
-// reply; the caller drops the connection).
-asio::awaitable<Outcome> transaction(Run& r, Conn& c, bool pipe, bool size) {
+// One MAIL/RCPT/DATA transaction of message `idx` of the run.  Failure
+// outcomes: Temp (a 4xx anywhere), Perm (5xx or an unexpected reply), IoError
+// (connection lost or malformed reply; the caller drops the connection).
+asio::awaitable<Outcome> transaction(Run& r, Conn& c, bool pipe, bool size, std::uint64_t idx) {
   auto t = Clock::now();
+  const std::size_t which = static_cast<std::size_t>(idx % r.msgs.size());
   std::string mail = "MAIL FROM:<" + r.opt.from + ">";
-  if (size) mail += " SIZE=" + std::to_string(r.raw_size);
+  if (size) mail += " SIZE=" + std::to_string(r.raw_sizes[which]);
   mail += "\r\n";
   Outcome out = Outcome::Ok;
   bool need_rset = false;
@@ -474,7 +483,7 @@ asio::awaitable<Outcome> transaction(Run& r, Conn& c, bool pipe, bool size) {
   }
 
   if (out == Outcome::Ok) {
-    if (!co_await write_all(c, r.msg)) co_return io_fail({});
+    if (!co_await write_all(c, r.msgs[which])) co_return io_fail({});
     Reply f = co_await read_reply(c);
     if (f.code == 0) co_return io_fail(f);
     auto now = Clock::now();
@@ -572,7 +581,7 @@ asio::awaitable<void> load_session(Run& r) {
         }
       }
       ++on_conn;
-      if (co_await transaction(r, c, pipe, size) == Outcome::IoError) broken = true;
+      if (co_await transaction(r, c, pipe, size, idx) == Outcome::IoError) broken = true;
     }
     co_await close_session(c, !broken);
   }
@@ -584,7 +593,7 @@ asio::awaitable<void> idle_session(Run& r) {
   bool ok = s.has_value();
   for (unsigned i = 0; ok && i < r.opt.idle_msgs; ++i)
     if (co_await transaction(r, s->first, r.opt.pipeline && s->second.pipelining,
-                             s->second.size) != Outcome::Ok)
+                             s->second.size, i) != Outcome::Ok)
       ok = false;
   if (ok) ++r.ready;
   else ++r.failed;
@@ -645,23 +654,47 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   Options opt = parse_args(argc, argv);
 
-  std::string wire;
-  std::uint64_t raw_size = 0;
-  if (!opt.file.empty()) {
-    std::ifstream in(opt.file, std::ios::binary);
+  std::vector<std::string> files;
+  if (!opt.message_list.empty()) {
+    std::ifstream list(opt.message_list);
+    if (!list) {
+      std::cerr << "sigil-loadgen: cannot read " << opt.message_list << "\n";
+      return 2;
+    }
+    for (std::string line; std::getline(list, line);) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (!line.empty() && line.front() != '#') files.push_back(line);
+    }
+    if (files.empty()) {
+      std::cerr << "sigil-loadgen: no message file named in " << opt.message_list << "\n";
+      return 2;
+    }
+  } else if (!opt.file.empty()) {
+    files.push_back(opt.file);
+  }
+  std::vector<std::string> wires;
+  if (files.empty()) wires.push_back(generate(opt.size));
+  for (const auto& f : files) {
+    std::ifstream in(f, std::ios::binary);
     if (!in) {
-      std::cerr << "sigil-loadgen: cannot read " << opt.file << "\n";
+      std::cerr << "sigil-loadgen: cannot read " << f << "\n";
       return 2;
     }
     std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    wire = to_wire(raw);
-  } else {
-    wire = generate(opt.size);
+    wires.push_back(to_wire(raw));
   }
-  raw_size = wire.size() - 3;  // CRLF line ends, dot-stuffed, without ".\r\n"
+  // CRLF line ends, dot-stuffed, without ".\r\n"; reported: the mean size.
+  std::vector<std::uint64_t> raw_sizes;
+  std::uint64_t total_size = 0;
+  for (const auto& w : wires) {
+    raw_sizes.push_back(w.size() - 3);
+    total_size += w.size() - 3;
+  }
+  const std::uint64_t raw_size = total_size / wires.size();
+  const std::size_t n_files = wires.size();
 
   asio::io_context io(1);
-  Run r(io, opt, std::move(wire), raw_size);
+  Run r(io, opt, std::move(wires), std::move(raw_sizes));
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(opt.host, ec);
   if (ec) {
@@ -742,7 +775,9 @@ int main(int argc, char** argv) {
         opt.messages - std::min(opt.messages, r.n2 + r.n4 + r.n5 + r.io_err);
     human.precision(1);
     human << "sigil-loadgen [" << opt.label << "] " << r.n2 << "/" << opt.messages << " msgs of "
-          << raw_size << " B, " << n << " sessions" << (opt.pipeline ? ", pipelined" : "");
+          << (n_files > 1 ? "mean " : "") << raw_size << " B"
+          << (n_files > 1 ? " from " + std::to_string(n_files) + " files" : "") << ", " << n
+          << " sessions" << (opt.pipeline ? ", pipelined" : "");
     if (opt.rate > 0) human << ", paced " << opt.rate << "/s";
     human << ": " << mps << " msg/s in ";
     human.precision(3);
@@ -755,6 +790,7 @@ int main(int argc, char** argv) {
     json.precision(3);
     json << "{\"label\":\"" << json_escape(opt.label) << "\",\"mode\":\"load\",\"sessions\":" << n
          << ",\"messages\":" << opt.messages << ",\"size\":" << raw_size
+         << ",\"files\":" << n_files
          << ",\"pipeline\":" << (opt.pipeline ? "true" : "false") << ",\"rate\":" << opt.rate
          << ",\"elapsed_s\":" << elapsed << ",\"msgs_per_s\":" << mps << ",\"p50_ms\":" << p50
          << ",\"p90_ms\":" << p90 << ",\"p99_ms\":" << p99 << ",\"max_ms\":" << mx
