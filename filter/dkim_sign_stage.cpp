@@ -62,16 +62,6 @@ std::string signature_domain(std::string_view field) {
   return {};
 }
 
-// The process-wide pool for private-key operations, built on first use with
-// the size the first configuration asked for (a reload keeps it).  Never
-// destroyed: a signature in flight at exit must not join its own thread.
-boost::asio::thread_pool* crypto_pool(std::size_t threads) {
-  static std::once_flag once;
-  static boost::asio::thread_pool* pool = nullptr;
-  std::call_once(once, [&] { pool = new boost::asio::thread_pool(threads); });
-  return pool;
-}
-
 using Signatures = std::vector<Result<std::string>>;
 
 // One private-key operation: all a pool thread needs, owned.
@@ -98,6 +88,13 @@ Signatures sign_now(const std::vector<KeyJob>& jobs) {
 asio::awaitable<Signatures> sign_on_pool(std::vector<KeyJob> jobs) { co_return sign_now(jobs); }
 
 }  // namespace
+
+boost::asio::thread_pool* crypto_pool(std::size_t threads) {
+  static std::once_flag once;
+  static boost::asio::thread_pool* pool = nullptr;
+  std::call_once(once, [&] { pool = new boost::asio::thread_pool(threads); });
+  return pool;
+}
 
 bool authenticated_proto(std::string_view proto) {
   auto p = upper(proto);
