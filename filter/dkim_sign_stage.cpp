@@ -1,6 +1,7 @@
 // filter/dkim_sign_stage.cpp — see dkim_sign_stage.hpp.
 #include "filter/dkim_sign_stage.hpp"
 
+#include <algorithm>
 #include <array>
 #include <ctime>
 #include <mutex>
@@ -200,11 +201,20 @@ DkimSignStage::Plan DkimSignStage::plan_signatures(MessageContext& ctx) const {
   std::int64_t now = std::time(nullptr);
   for (const auto& s : rule->signatures) {
     if (!s.sign_if_signed) {
+      // With dkim-verify earlier in the pipeline, only a signature that
+      // verified counts; without it, any DKIM-Signature with this d=.
       bool present = false;
-      for (auto f : fields)
-        if (name_is(f, "DKIM-Signature") && signature_domain(f) == s.domain) present = true;
+      if (ctx.dkim_valid_domains) {
+        const auto& v = *ctx.dkim_valid_domains;
+        present = std::find(v.begin(), v.end(), lower(s.domain)) != v.end();
+      } else {
+        for (auto f : fields)
+          if (name_is(f, "DKIM-Signature") && signature_domain(f) == lower(s.domain)) present = true;
+      }
       if (present) {
-        plan.skipped.push_back("already signed by d=" + s.domain);
+        plan.skipped.push_back(std::string(ctx.dkim_valid_domains ? "already validly signed"
+                                                                  : "already signed") +
+                               " by d=" + s.domain);
         continue;
       }
     }

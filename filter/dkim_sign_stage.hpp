@@ -21,10 +21,13 @@
 // on_error: tempfail by default, so mail of a domain that publishes a strict
 // DMARC policy is not sent out unsigned by accident.
 //
-// Does not: verify existing signatures (issue 4; without a verify stage a
-// DKIM-Signature with the same d= counts as "already signed" when a rule
-// says sign_if_signed = false), or load keys (the table is a snapshot built
-// at load/reload; a broken key refuses the load and keeps the old snapshot).
+// sign_if_signed = false skips a key when the message already carries a
+// signature with its d= that dkim-verify (earlier in the pipeline) found
+// valid; without dkim-verify in the pipeline, any DKIM-Signature with that d=
+// counts.
+//
+// Does not: load keys (the table is a snapshot built at load/reload; a broken
+// key refuses the load and keeps the old snapshot).
 #pragma once
 
 #include <memory>

@@ -237,6 +237,11 @@ asio::awaitable<Verdict> DkimVerifyStage::run(MessageContext& ctx) {
   }
   ctx.edits.prepend.push_back(dkim::authentication_results(cfg_.authserv_id, results));
 
+  std::vector<std::string> valid;
+  for (const auto& r : results)
+    if (r.result == dkim::AuthResult::Pass) valid.push_back(lower(r.domain));
+  ctx.dkim_valid_domains = std::move(valid);
+
   std::string note;
   for (const auto& r : results) note += (note.empty() ? "" : "; ") + describe(r);
   if (note.empty()) note = "none";

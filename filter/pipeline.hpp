@@ -77,6 +77,9 @@ struct MessageContext {
   std::vector<std::string> load_banks;
   // key=value facts for the summary line ("dkim" → "signed ..."), in order.
   std::vector<std::pair<std::string, std::string>> notes;
+  // Set by dkim-verify: the d= (lower case) of every signature that passed.
+  // dkim-sign's sign_if_signed = false consults it (unset: presence only).
+  std::optional<std::vector<std::string>> dkim_valid_domains;
 };
 
 class Stage {

@@ -9,6 +9,11 @@
 // Also: whitelist_banks() against the Amavis rule semantics (DESIGN.md §3).
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 
@@ -17,7 +22,9 @@
 #include "dkim/verifier.hpp"
 #include "dns/fake_dns.hpp"
 #include "dns/resolver.hpp"
+#include "filter/dkim_sign_stage.hpp"
 #include "filter/dkim_verify_stage.hpp"
+#include "keys/signing_table.hpp"
 #include "filter/message_store.hpp"
 #include "keys/private_key.hpp"
 
@@ -119,7 +126,7 @@ StageRun run_stage(const std::string& message, const FakeDns& dns,
   env.sender = "alice@example.com";
   MessageStore store(memory_threshold, ::testing::TempDir(), 1 << 16);
   if (!store.append(message) || !store.finish()) throw std::runtime_error("store");
-  MessageContext ctx{"t1", client, env, store, {}, false, {}, {}};
+  MessageContext ctx{"t1", client, env, store, {}, false, {}, {}, {}};
   StageRun out;
   asio::co_spawn(io, stage.run(ctx), [&](std::exception_ptr e, Verdict v) {
     if (e) std::rethrow_exception(e);
@@ -378,4 +385,67 @@ TEST(Whitelist, EveryMatchingRuleAddsItsBanksInOrderOnce) {
   ASSERT_EQ(why.size(), 2u);
   EXPECT_EQ(why[0].rule, 1u);
   EXPECT_EQ(why[1].pattern, "example.com");
+}
+
+// sign_if_signed = false with dkim-verify in front: only a signature that
+// verified stops a second one for the same d=; without verification, any
+// DKIM-Signature with that d= does.
+TEST(DkimSignStage, SignIfSignedCountsOnlyValidSignaturesAfterVerify) {
+  const std::string dir = ::testing::TempDir() + "sigil-sis-" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  auto pem = keys::generate_private_key(keys::KeyType::Ed25519);
+  ASSERT_TRUE(pem);
+  const std::string keyfile = dir + "/ed.pem";
+  {
+    std::ofstream(keyfile) << *pem;
+  }
+  std::filesystem::permissions(keyfile, std::filesystem::perms::owner_read |
+                                            std::filesystem::perms::owner_write);
+  auto cfg = conf::load_string(
+      "[[listener]]\naddress = \"127.0.0.1:10024\"\n"
+      "[[key]]\nname = \"ed\"\nfile = \"" + keyfile + "\"\ndomain = \"example.com\"\nselector = \"e1\"\n"
+      "[[signing]]\nmatch = [\"example.com\"]\nkeys = [\"ed\"]\nsign_if_signed = false\n",
+      "t.toml");
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  auto table = keys::SigningTable::load(*cfg);
+  ASSERT_TRUE(table) << table.error().message;
+  DkimSignStage signer(*table, 0);
+
+  // A message already carrying an RSA signature of example.com.
+  FakeDns dns;
+  dns.set("s1._domainkey.example.com", {FakeDns::Kind::Txt, {chunks(rsa2048()->dns_record())}});
+  auto good = signed_message(rsa2048(), "example.com", "s1");
+  auto broken = good;
+  broken[broken.size() - 5] ^= 1;
+
+  struct Case {
+    std::string what, msg;
+    bool verify;
+    std::string want_note;  // substring of the dkim= note
+  } cases[] = {
+      {"valid signature, verified", good, true, "already validly signed by d=example.com"},
+      {"broken signature, verified", broken, true, "signed (author rule example.com); d=example.com s=e1"},
+      {"broken signature, not verified", broken, false, "already signed by d=example.com"},
+  };
+  for (const auto& c : cases) {
+    ClientInfo client;
+    Envelope env;
+    env.sender = "alice@example.com";
+    MessageStore store(1 << 20, ::testing::TempDir(), 1 << 16);
+    ASSERT_TRUE(store.append(c.msg) && store.finish());
+    MessageContext ctx{"t2", client, env, store, {}, true, {}, {}, {}};
+    if (c.verify) {
+      // What dkim-verify leaves for the signer.
+      auto r = run_stage(c.msg, dns);
+      ctx.dkim_valid_domains.emplace();
+      if (first_result(r.ar()) == "pass") ctx.dkim_valid_domains->push_back("example.com");
+    }
+    auto v = signer.sign(ctx);
+    EXPECT_EQ(v.action, Action::Continue) << c.what;
+    std::string note;
+    for (auto& [k, val] : ctx.notes)
+      if (k == "dkim") note = val;
+    EXPECT_NE(note.find(c.want_note), std::string::npos) << c.what << ": got dkim=\"" << note << "\"";
+  }
+  std::filesystem::remove_all(dir);
 }

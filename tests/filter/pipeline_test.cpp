@@ -86,7 +86,7 @@ RunResult run_pipeline(const Pipeline& p) {
   Envelope env;
   env.sender = "a@example.com";
   MessageStore store(1024, "/nonexistent", 1024);
-  MessageContext ctx{"test", client, env, store, {}, false, {}, {}};
+  MessageContext ctx{"test", client, env, store, {}, false, {}, {}, {}};
   RunResult r;
   std::optional<Verdict> out;
   std::exception_ptr err;
@@ -700,7 +700,7 @@ TEST(Pipeline, SplitRunCarriesAcceptIntoTheSealPhase) {
   ClientInfo client;
   Envelope env;
   MessageStore store(1024, "/nonexistent", 1024);
-  MessageContext ctx{"test", client, env, store, {}, false, {}, {}};
+  MessageContext ctx{"test", client, env, store, {}, false, {}, {}, {}};
   std::vector<StageRecord> records;
   std::optional<Verdict> accepted;
   Verdict first, second;
