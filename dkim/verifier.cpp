@@ -80,7 +80,8 @@ std::string_view trim_fws(std::string_view s) {
 // RFC 6376 §3.2: tag-list = tag-spec *(";" tag-spec) [";"];
 // tag-spec = [FWS] tag-name [FWS] "=" [FWS] tag-value [FWS];
 // tag-name = ALPHA *ALNUMPUNC; tag-value characters are %x21-3A / %x3C-7E
-// separated by FWS.  Duplicate tag names make the whole list invalid.
+// separated by FWS.  Duplicate tag names make the whole list invalid.  On
+// failure `out` keeps the tags read before the error.
 struct TagList {
   std::vector<std::pair<std::string, std::string>> tags;  // name, value (trimmed)
   const std::string* find(std::string_view name) const {
@@ -219,9 +220,9 @@ bool unbase64(std::string_view s, std::string& out) {
 }
 
 // p= given as a PKCS#1 RSAPublicKey instead of a SubjectPublicKeyInfo: RFC
-// 6376 §3.6.1 names RSAPublicKey while every signer publishes SPKI (errata
-// 3017); libopendkim reads SPKI only.  Returns the SPKI form, base64, or ""
-// when `der` is not a PKCS#1 RSA public key.
+// 6376's text names RSAPublicKey while signers publish SPKI, and some
+// verifiers (dkimpy, go-msgauth) accept both; libopendkim reads SPKI only.
+// Returns the SPKI form, base64, or "" when `der` is not a PKCS#1 RSA key.
 std::string pkcs1_to_spki(const std::string& der) {
   EVP_PKEY* pkey = nullptr;
   OSSL_DECODER_CTX* dctx = OSSL_DECODER_CTX_new_for_pkey(
@@ -244,12 +245,15 @@ std::string pkcs1_to_spki(const std::string& der) {
   return out;
 }
 
-bool is_spki(const std::string& der) {
-  const auto* p = reinterpret_cast<const unsigned char*>(der.data());
-  EVP_PKEY* k = d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size()));
-  bool ok = k != nullptr;
-  EVP_PKEY_free(k);
-  return ok;
+// True when `der` opens like a PKCS#1 RSAPublicKey (SEQUENCE { INTEGER ...)
+// rather than a SubjectPublicKeyInfo (SEQUENCE { SEQUENCE ...): a look at
+// the first tags only, so the key is not decoded twice per message.
+bool looks_pkcs1(const std::string& der) {
+  if (der.size() < 4 || static_cast<unsigned char>(der[0]) != 0x30) return false;
+  auto len = static_cast<unsigned char>(der[1]);
+  std::size_t pos = 2;
+  if (len & 0x80) pos += len & 0x7f;
+  return pos < der.size() && static_cast<unsigned char>(der[pos]) == 0x02;
 }
 
 // The name of a header field: up to the colon, trailing WSP removed (what
@@ -288,22 +292,12 @@ ParsedSig parse_signature(std::string_view field) {
   TagList t;
   std::string err;
   if (!parse_tag_list(value, t, err)) {
-    // Keep what can be read for the A-R (header.d, header.s), nothing more.
+    // Keep what was read before the error for the A-R (header.d, header.s),
+    // nothing more.
     p.error = "malformed signature: " + err;
-    TagList partial;
-    std::string ignored;
-    std::size_t cut = 0;
-    // Re-parse tag by tag to salvage d= and s= from the part before the error.
-    for (std::size_t semi = value.find(';'); semi != std::string_view::npos;
-         semi = value.find(';', semi + 1)) {
-      TagList tl;
-      if (parse_tag_list(value.substr(0, semi), tl, ignored)) cut = semi;
-    }
-    if (parse_tag_list(value.substr(0, cut), partial, ignored)) {
-      if (auto v = partial.find("d")) p.domain = *v;
-      if (auto v = partial.find("s")) p.selector = *v;
-      if (auto v = partial.find("a")) p.algorithm = *v;
-    }
+    if (auto v = t.find("d")) p.domain = *v;
+    if (auto v = t.find("s")) p.selector = *v;
+    if (auto v = t.find("a")) p.algorithm = *v;
     return p;
   }
   auto get = [&](const char* n) { return t.find(n); };
@@ -496,7 +490,7 @@ KeyUse use_key_answer(const KeyAnswer& a, std::size_t buflen) {
       if (std::strcmp(name, "p") == 0) {
         auto k = chosen->find("k");
         std::string der;
-        if ((k == nullptr || lower(strip_fws(*k)) == "rsa") && unbase64(val, der) && !is_spki(der)) {
+        if ((k == nullptr || lower(strip_fws(*k)) == "rsa") && unbase64(val, der) && looks_pkcs1(der)) {
           std::string spki = pkcs1_to_spki(der);
           if (!spki.empty()) {
             val = spki;
@@ -573,6 +567,7 @@ struct VerifierLib::Impl {
 
 struct Verification::State {
   std::shared_ptr<const VerifierLib> lib;
+  VerifyOptions opts;  // lib's (the defaults without one)
   std::string log_id;  // libopendkim keeps the pointer: lives as long as `dkim`
   DKIM* dkim = nullptr;
   enum class Phase { Headers, Body, Done } phase = Phase::Headers;
@@ -582,6 +577,7 @@ struct Verification::State {
   bool broken = false;  // the library failed; every result is temperror
   std::string broken_reason;
   bool mismatch = false;  // the library's list does not match ours
+  bool flood = false;     // more DKIM-Signature fields than flood_limit()
   std::map<std::string, KeyAnswer> answers;  // by qname
   std::map<std::string, KeyUse> used;        // by qname, filled by the callback
   std::unique_ptr<BodyHasher> len_simple, len_relaxed;  // full canonical lengths, for l=
@@ -591,7 +587,14 @@ struct Verification::State {
   bool finished = false;
 
   std::size_t verified_count() const {
-    return std::min(sigs.size(), lib->options().max_signatures);
+    return std::min(sigs.size(), opts.max_signatures);
+  }
+  // libopendkim canonicalizes and hashes for every DKIM-Signature field,
+  // ignored ones included: one pass over the body per distinct (c=, a=, l=)
+  // and one over the signed headers per field.  Beyond this many fields the
+  // message is not given to it at all (see verifier.hpp).
+  std::size_t flood_limit() const {
+    return std::max<std::size_t>(50, 4 * opts.max_signatures);
   }
 };
 
@@ -691,6 +694,7 @@ Result<std::shared_ptr<const VerifierLib>> VerifierLib::create(const VerifyOptio
 Verification::Verification(std::shared_ptr<const VerifierLib> lib, std::string log_id)
     : st_(std::make_unique<State>()) {
   st_->lib = std::move(lib);
+  if (st_->lib) st_->opts = st_->lib->options();
   st_->log_id = std::move(log_id);
   DKIM_STAT stat = DKIM_STAT_OK;
   if (st_->lib && st_->lib->impl() && st_->lib->impl()->lib) {
@@ -724,8 +728,9 @@ void Verification::header(std::string_view field) {
       return static_cast<unsigned char>(c) >= 32 && static_cast<unsigned char>(c) <= 126;
     });
     if (printable) st.sigs.push_back(parse_signature(field));
+    if (st.sigs.size() > st.flood_limit()) st.flood = true;
   }
-  if (st.dkim) {
+  if (st.dkim && !st.flood) {
     // SYNTAX is expected for a malformed DKIM-Signature (the field is still
     // recorded) and for a field that is no header at all (ignored).
     (void)dkim_header(st.dkim, reinterpret_cast<u_char*>(const_cast<char*>(field.data())),
@@ -737,6 +742,7 @@ std::vector<KeyRequest> Verification::end_of_headers() {
   auto& st = *st_;
   if (st.phase != State::Phase::Headers) return {};
   st.phase = State::Phase::Body;
+  if (st.flood) return {};
   if (st.dkim && !st.broken) {
     DKIM_STAT s = dkim_eoh(st.dkim);
     if (s != DKIM_STAT_OK && s != DKIM_STAT_NOSIG) {
@@ -769,7 +775,7 @@ void Verification::body(std::string_view chunk) {
   auto& st = *st_;
   if (st.phase == State::Phase::Headers) (void)end_of_headers();
   if (st.phase != State::Phase::Body || chunk.empty()) return;
-  if (st.dkim && !st.broken)
+  if (st.dkim && !st.broken && !st.flood)
     (void)dkim_body(st.dkim, reinterpret_cast<u_char*>(const_cast<char*>(chunk.data())),
                     chunk.size());
   st.body_bytes += chunk.size();
@@ -793,7 +799,7 @@ std::vector<SignatureResult> Verification::finish() {
   if (st.phase == State::Phase::Headers) (void)end_of_headers();
   st.phase = State::Phase::Done;
   st.finished = true;
-  if (st.dkim && !st.broken && !st.sigs.empty()) {
+  if (st.dkim && !st.broken && !st.flood && !st.sigs.empty()) {
     // RFC 6376 §3.4.3, §3.4.4: a body without a final CRLF is canonicalized
     // as if it had one; libopendkim 2.11 instead fails the whole message
     // ("CRLF at end of body missing"), so it gets the CRLF here.
@@ -820,7 +826,7 @@ std::vector<SignatureResult> Verification::finish() {
     full_relaxed = st.len_relaxed->canonical_length();
   }
 
-  const VerifyOptions& opts = st.lib->options();
+  const VerifyOptions& opts = st.opts;
   for (std::size_t i = 0; i < st.verified_count(); ++i) {
     const ParsedSig& p = st.sigs[i];
     SignatureResult r;
@@ -837,6 +843,10 @@ std::vector<SignatureResult> Verification::finish() {
     };
     if (!p.ok) {
       done(AuthResult::PermError, p.error);
+      continue;
+    }
+    if (st.flood) {
+      done(AuthResult::Policy, "too many signatures (" + std::to_string(st.sigs.size()) + ")");
       continue;
     }
     if (st.mismatch || st.siglist == nullptr) {
@@ -897,7 +907,12 @@ std::vector<SignatureResult> Verification::finish() {
         done(AuthResult::Fail,
              bh == DKIM_SIGBH_MISMATCH ? "body hash mismatch" : "signature did not verify");
         continue;
+      // An expired signature is not a failed one: nothing was tampered with,
+      // it just may no longer be used (RFC 6376 §6.1.1 PERMFAIL).  permerror,
+      // as dkimpy, Mail::DKIM, OpenDKIM and go-msgauth all report it.
       case DKIM_SIGERROR_EXPIRED:
+        done(AuthResult::PermError, sigerror_reason(err));
+        continue;
       case DKIM_SIGERROR_TOOLARGE_L:
         done(AuthResult::Fail, sigerror_reason(err));
         continue;

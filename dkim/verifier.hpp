@@ -23,17 +23,44 @@
 // Policy applied on top of the library:
 //   - rsa-sha1 signatures are never valid (RFC 8301 §3.1): `policy`, or `fail`
 //     when the signature does not verify anyway;
-//   - RSA keys below `min_key_bits` are not valid (RFC 8301 §3.2): `policy`;
+//   - RSA keys below `min_key_bits` are not valid (RFC 8301 §3.2): `policy`
+//     (again only for a signature that verifies; a bad one is `fail`);
 //   - a signature whose l= covers less than the whole body: `policy` unless
-//     partial_body = Accept (appended text is unsigned; RFC 6376 §8.2);
-//   - x= in the past (beyond clock_drift): `fail`, reason "signature expired";
+//     accept_partial_body (appended text is unsigned; RFC 6376 §8.2); l=
+//     longer than the body: `fail` ("body shorter than l=");
+//   - x= in the past (beyond clock_drift): `permerror`, reason "signature
+//     expired" (as dkimpy, Mail::DKIM, OpenDKIM and go-msgauth report it)
+//     (RFC 6376 §6.1.1 calls it PERMFAIL; other verifiers say permerror);
+//     t= in the future beyond clock_drift: `policy` (RFC 6376 §3.5: verifiers
+//     MAY ignore such signatures);
 //   - key record missing (NXDOMAIN/NODATA), revoked (p= empty) or malformed,
 //     or a malformed signature field: `permerror`; DNS timeout/SERVFAIL:
 //     `temperror`;
 //   - signatures beyond `max_signatures` are not verified and not reported
-//     (ignored_signatures() counts them, for the log).
-// Does not: DomainKeys (RFC 4870) signatures (ignored), ARC, DMARC, or any
-// I/O.
+//     (ignored_signatures() counts them, for the log);
+//   - more than max(50, 4 x max_signatures) DKIM-Signature fields: nothing
+//     is verified, the first max_signatures well-formed ones are `policy`
+//     "too many signatures (N)" (libopendkim hashes the body once per
+//     distinct c=/a=/l= of every field, ignored ones included, so a flood
+//     of signatures with different l= would cost that many passes).
+// What counts as malformed (checked here, before any lookup; the library is
+// laxer): a tag-list syntax error or a duplicated tag (RFC 6376 §3.2); v=
+// other than 1 (so pre-RFC drafts without v= or with v=0.5); a missing a=,
+// b=, bh=, d=, h= or s=; an unknown a= or c=; d= or s= that is no DNS name
+// (e.g. `legitimate.com(.attacker.com`); h= without From (§5.4); i= outside
+// d=; q= without dns/txt; x= not after t=.  Key records: of several TXT
+// records the first that starts with v=DKIM1 or has p= is used (noted in
+// SignatureResult::note); k=rsa keys in PKCS#1 RSAPublicKey form (the form
+// RFC 6376's text names) are accepted as well as the SubjectPublicKeyInfo
+// every signer publishes and libopendkim reads; g= (RFC 4871) is ignored.  A body without a final CRLF gets one (RFC 6376 §3.4.3/§3.4.4).
+// XXX: libopendkim copies the key record into a 1 KiB buffer, so keys above
+// about 6000 bits (8192-bit RSA) cannot be used: `permerror` "key record too
+// long" (RFC 8301 §3.2 only requires 1024..4096).
+// XXX: libopendkim tests bh= only once the header signature verifies, so a
+// message changed in both header and body reports "signature did not
+// verify", not "body hash mismatch".
+// Does not: DomainKeys (RFC 4870) signatures (ignored), ARC, DMARC, EAI
+// (U-label d=/s=: permerror), or any I/O.
 #pragma once
 
 #include <chrono>
@@ -122,12 +149,18 @@ class Verification {
   // End of the header section.  The keys to fetch, de-duplicated (empty when
   // nothing is signed or no signature is usable).
   std::vector<KeyRequest> end_of_headers();
+  // A later answer for the same name replaces an earlier one; an answer for
+  // a name not requested is never used.  Ok records that hold no DKIM key
+  // record make the signature permerror ("no DKIM key record").
   void provide_key(const KeyRequest& key, KeyAnswer answer);
   // Body bytes (CRLF line ends), after the header section's empty line.
+  // Called before end_of_headers(), it ends the header section first.
   void body(std::string_view chunk);
   // End of message: one result per DKIM-Signature field, top first, except
   // those beyond max_signatures.  Empty: the message carries no
-  // DKIM-Signature (dkim=none).  Call once.
+  // DKIM-Signature (dkim=none).  Never fails as a whole: trouble inside
+  // libopendkim makes each signature temperror ("verifier error: ...").
+  // Call once (a second call returns the same results).
   std::vector<SignatureResult> finish();
   // Signatures present but not verified because of max_signatures.
   std::size_t ignored_signatures() const;
