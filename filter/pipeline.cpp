@@ -183,10 +183,8 @@ const StageFactory& builtin_stages() {
            resolver = c.get_or_create<dns::Resolver>("resolver", [&] {
              return std::make_shared<dns::Resolver>(*c.executor, cfg.dns);
            });
-         std::size_t threads = cfg.daemon.crypto_threads.value_or(
-             std::max(1u, std::thread::hardware_concurrency()));
          return std::make_shared<DkimVerifyStage>(std::move(lib), std::move(resolver), cfg.verify,
-                                                  cfg.whitelist, threads);
+                                                  cfg.whitelist);
        }},
   };
   return f;

@@ -107,7 +107,7 @@ struct StageRun {
 
 StageRun run_stage(const std::string& message, const FakeDns& dns,
                    std::vector<conf::WhitelistRule> whitelist = {},
-                   std::size_t memory_threshold = 1 << 20, std::size_t crypto_threads = 0) {
+                   std::size_t memory_threshold = 1 << 20) {
   asio::io_context io;
   conf::DnsConfig dc;
   dc.servers.push_back(conf::parse_dns_server(dns.address()).value());
@@ -118,7 +118,7 @@ StageRun run_stage(const std::string& message, const FakeDns& dns,
   if (!lib) throw std::runtime_error(lib.error().message);
   conf::VerifyConfig vc;
   vc.authserv_id = "mx.test";
-  DkimVerifyStage stage(*lib, resolver, vc, std::move(whitelist), crypto_threads);
+  DkimVerifyStage stage(*lib, resolver, vc, std::move(whitelist));
 
   ClientInfo client;
   client.addr = "192.0.2.1";
@@ -197,23 +197,6 @@ TEST(DkimVerifyStage, DnsOutcomesBecomeResults) {
     EXPECT_NE(r.ar().find("header.d=example.com"), std::string::npos) << c.what << ": " << r.ar();
     EXPECT_NE(r.note("dkim_verify").find(c.want), std::string::npos)
         << c.what << ": summary note " << r.note("dkim_verify");
-  }
-}
-
-TEST(DkimVerifyStage, CryptoPoolGivesTheSameResults) {
-  FakeDns dns;
-  dns.set("s1._domainkey.example.com", {FakeDns::Kind::Txt, {chunks(rsa2048()->dns_record())}});
-  dns.set("e1._domainkey.example.com", {FakeDns::Kind::Txt, {chunks(ed25519()->dns_record())}});
-  auto rsa = signed_message(rsa2048(), "example.com", "s1");
-  auto ed = signed_message(ed25519(), "example.com", "e1");
-  auto broken = rsa;
-  broken[broken.size() - 5] ^= 1;
-  struct Case {
-    std::string what, msg, want;
-  } cases[] = {{"rsa", rsa, "pass"}, {"ed25519", ed, "pass"}, {"broken", broken, "fail"}};
-  for (const auto& c : cases) {
-    auto r = run_stage(c.msg, dns, {}, 1 << 20, 2);
-    EXPECT_EQ(first_result(r.ar()), c.want) << c.what << " on the crypto pool: " << r.ar();
   }
 }
 
