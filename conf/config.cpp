@@ -32,6 +32,25 @@ namespace conf {
 
 std::string_view embedded_default() { return kEmbeddedConfig; }
 
+const char* to_string(Category c) noexcept {
+  auto i = static_cast<std::size_t>(c);
+  return i < kCategoryNames.size() ? kCategoryNames[i].data() : "?";
+}
+
+const char* to_string(Destiny d) noexcept {
+  switch (d) {
+    case Destiny::Pass: return "pass";
+    case Destiny::Discard: return "discard";
+    case Destiny::Reject: return "reject";
+    case Destiny::TempFail: return "tempfail";
+  }
+  return "?";
+}
+
+Destiny default_destiny(Category c) noexcept {
+  return c == Category::Virus || c == Category::Banned ? Destiny::Discard : Destiny::Pass;
+}
+
 // ---------------------------------------------------------------- addresses
 
 std::optional<std::array<std::uint8_t, 16>> parse_ip(std::string_view s) {
@@ -867,11 +886,22 @@ class Loader {
     }
   }
 
+  // [av]: the `av` stage's scanners.  No key is defined yet: every key is
+  // reported unknown, never silently ignored.
+  void load_av(const toml::table& root, Config&) {
+    if (auto t = table(root, "av")) check_keys(*t, "av", {});
+  }
+
+  // [spam]: the `spam` stage's scanners.  No key is defined yet (as [av]).
+  void load_spam(const toml::table& root, Config&) {
+    if (auto t = table(root, "spam")) check_keys(*t, "spam", {});
+  }
+
   Config load(const toml::table& root) {
     Config c;
     c.source = source_;
     check_keys(root, "", {"daemon", "smtp", "forward", "listener", "bank", "network", "key",
-                          "signing", "dns", "dkim_verify", "dkim_whitelist"});
+                          "signing", "dns", "dkim_verify", "dkim_whitelist", "av", "spam"});
 
     if (auto t = table(root, "daemon")) {
       const char* p = "daemon";
@@ -983,7 +1013,7 @@ class Loader {
           error(&v, p, "must be a table ([bank.NAME])");
           continue;
         }
-        check_keys(*bt, p, {"stages", "originating", "skip_stages", "add_header"});
+        check_keys(*bt, p, {"stages", "originating", "skip_stages", "add_header", "destiny"});
         BankConfig b;
         b.name = std::string(k.str());
         if (auto st = get_strings(*bt, p, "stages")) {
@@ -1015,6 +1045,35 @@ class Loader {
               b.add_header.push_back(h);
           }
         }
+        if (const toml::node* dn = bt->get("destiny")) {
+          if (auto dt = dn->as_table()) {
+            for (auto&& [ck, cv] : *dt) {
+              std::string key = p + ".destiny." + std::string(ck.str());
+              auto it = std::find(kCategoryNames.begin(), kCategoryNames.end(), ck.str());
+              if (it == kCategoryNames.end()) {
+                error(&cv, key, "unknown category (known: virus, banned, unchecked, spam, spammy, bad-header, clean)");
+                continue;
+              }
+              auto v = cv.as_string();
+              std::string d = v ? v->get() : "";
+              Destiny out = Destiny::Pass;
+              if (d == "pass") out = Destiny::Pass;
+              else if (d == "discard") out = Destiny::Discard;
+              else if (d == "reject") out = Destiny::Reject;
+              else if (d == "tempfail") out = Destiny::TempFail;
+              else if (d == "bounce") {
+                error(&cv, key, "\"bounce\" is not available yet (DSN generation is still to come); use discard or reject");
+                continue;
+              } else {
+                error(&cv, key, "must be one of pass, discard, reject, tempfail");
+                continue;
+              }
+              b.destiny[static_cast<Category>(it - kCategoryNames.begin())] = out;
+            }
+          } else {
+            error(dn, p + ".destiny", "must be a table: destiny = { virus = \"discard\", ... }");
+          }
+        }
         if (bt->get("originating")) {
           bool o = false;
           get_bool(*bt, p, "originating", o);
@@ -1024,7 +1083,7 @@ class Loader {
       }
     }
     // The default bank always exists, even if not written.
-    if (!c.banks.count("default")) c.banks.emplace("default", BankConfig{"default", {}, {}, {}, {}});
+    if (!c.banks.count("default")) c.banks.emplace("default", BankConfig{"default", {}, {}, {}, {}, {}});
 
     if (const toml::node* n = root.get("network")) {
       auto arr = n->as_array();
@@ -1059,6 +1118,8 @@ class Loader {
     load_signing(root, c);
     load_dns(root, c);
     load_verify(root, c);
+    load_av(root, c);
+    load_spam(root, c);
 
     if (c.listeners.empty()) error_at(1, "listener", "at least one [[listener]] is required");
     for (std::size_t i = 0; i < c.listeners.size(); ++i) {

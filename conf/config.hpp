@@ -156,6 +156,19 @@ struct SigningRule {
 SignatureOptions resolve_options(const SignatureOptions& signature,
                                  const SignatureOptions& rule);
 
+// ------------------------------------------------- content categories
+// What the checking stages find (issue 5), in priority order: the worst
+// finding of a message decides its destiny (Amavis's ccat order).
+enum class Category { Clean = 0, BadHeader, Spammy, Spam, Unchecked, Banned, Virus };
+inline constexpr std::array<std::string_view, 7> kCategoryNames = {
+    "clean", "bad-header", "spammy", "spam", "unchecked", "banned", "virus"};
+const char* to_string(Category c) noexcept;
+
+// What happens to a message of a category.  Reject is meant for
+// before-queue use; bounce (a DSN to the sender, RFC 3464) is not built yet.
+enum class Destiny { Pass, Discard, Reject, TempFail };
+const char* to_string(Destiny d) noexcept;
+
 // A bank is an overlay: only the settings it names replace those below it.
 struct BankConfig {
   std::string name;
@@ -167,7 +180,18 @@ struct BankConfig {
   // Complete header fields ("Name: value") prepended to the message; banks
   // stacked on each other add theirs in load order.
   std::vector<std::string> add_header;
+  // destiny = { virus = "discard", spam = "pass", ... }: per category.
+  std::map<Category, Destiny> destiny;
 };
+
+// The built-in destinies (Amavis's defaults): virus and banned are
+// discarded, everything else passes.
+Destiny default_destiny(Category c) noexcept;
+
+// [av]: the clamd scanners of the `av` stage (filled in with that stage).
+struct AvConfig {};
+// [spam]: spamd / rspamd of the `spam` stage (filled in with that stage).
+struct SpamConfig {};
 
 struct Cidr {
   std::array<std::uint8_t, 16> addr{};  // IPv4 stored as v4-mapped IPv6
@@ -264,6 +288,8 @@ struct Config {
   DnsConfig dns;
   VerifyConfig verify;
   std::vector<WhitelistRule> whitelist;
+  AvConfig av;
+  SpamConfig spam;
 };
 
 // Loads and validates.  Failure: ErrorKind::Config, message has one line per

@@ -190,7 +190,36 @@ const StageFactory& builtin_stages() {
   return f;
 }
 
+const Finding* worst_finding(const MessageContext& ctx) {
+  const Finding* w = nullptr;
+  for (const auto& f : ctx.findings)
+    if (!w || f.category > w->category) w = &f;
+  return w;
+}
+
+conf::Destiny Policy::destiny_for(conf::Category c) const {
+  auto it = destiny.find(c);
+  return it != destiny.end() ? it->second : conf::default_destiny(c);
+}
+
+Verdict apply_destiny(MessageContext& ctx, const Policy& pol, Verdict v) {
+  const Finding* w = worst_finding(ctx);
+  if (!w || (v.action != Action::Continue && v.action != Action::Accept)) return v;
+  auto d = pol.destiny_for(w->category);
+  ctx.notes.emplace_back("category", std::string(conf::to_string(w->category)) + " (" + w->stage +
+                                         ": " + w->reason + ") destiny=" + conf::to_string(d));
+  std::string why = std::string(conf::to_string(w->category)) + ": " + w->reason;
+  switch (d) {
+    case conf::Destiny::Pass: break;
+    case conf::Destiny::Discard: return {Action::Discard, why};
+    case conf::Destiny::Reject: return {Action::Reject, why};
+    case conf::Destiny::TempFail: return {Action::TempFail, why};
+  }
+  return v;
+}
+
 static void overlay(Policy& p, const conf::BankConfig& b) {
+  for (const auto& [c, d] : b.destiny) p.destiny[c] = d;
   if (b.stages) p.stage_names = *b.stages;
   if (b.skip_stages)
     std::erase_if(p.stage_names, [&](const std::string& s) {

@@ -48,6 +48,14 @@ struct Verdict {
   std::string reason;  // for logs and the reply text
 };
 
+// What a checking stage found (issue 5): the message's worst finding picks
+// the destiny of the policy (conf::Category, conf::Destiny).
+struct Finding {
+  conf::Category category = conf::Category::Clean;
+  std::string reason;  // "Eicar-Test-Signature", "banned name foo.exe", ...
+  std::string stage;   // who found it
+};
+
 // Header edits recorded by stages and applied when the message is sent on.
 struct HeaderEdits {
   std::vector<std::string> prepend;  // complete fields, each ending in CRLF, in order
@@ -80,7 +88,11 @@ struct MessageContext {
   // Set by dkim-verify: the d= (lower case) of every signature that passed.
   // dkim-sign's sign_if_signed = false consults it (unset: presence only).
   std::optional<std::vector<std::string>> dkim_valid_domains;
+  std::vector<Finding> findings;
 };
+
+// The worst finding (highest category), or nullptr when none.
+const Finding* worst_finding(const MessageContext& ctx);
 
 class Stage {
  public:
@@ -156,9 +168,17 @@ struct Policy {
   bool originating = false;
   std::vector<std::string> stage_names;
   std::vector<std::string> add_header;  // fields the banks add (without CRLF)
+  std::map<conf::Category, conf::Destiny> destiny;  // set by banks; else default_destiny()
+  conf::Destiny destiny_for(conf::Category c) const;
   std::shared_ptr<const Pipeline> pipeline;
   std::string key;  // the table's key for this policy
 };
+
+// After the pipeline: the worst finding's destiny under `pol` turns a
+// Continue/Accept verdict into Discard/Reject/TempFail (Pass keeps it), and
+// adds a `category` note ("virus (av: Eicar-Test-Signature) destiny=discard").
+// Other verdicts are returned unchanged.
+Verdict apply_destiny(MessageContext& ctx, const Policy& pol, Verdict v);
 
 class PolicyTable {
  public:

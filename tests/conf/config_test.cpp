@@ -549,3 +549,41 @@ TEST(ConfigVerify, WhitelistRulesLoadInOrder) {
   EXPECT_EQ(*b.skip_stages, std::vector<std::string>{"spam"});
   EXPECT_EQ(b.add_header, std::vector<std::string>{"X-Trusted: yes"});
 }
+
+// ------------------------------------------------ destinies, [av], [spam]
+
+TEST(ConfigDestiny, PerCategoryAndErrors) {
+  auto r = load_string(std::string(kMinimal) +
+                           "[bank.strict]\ndestiny = { virus = \"reject\", spam = \"tempfail\", "
+                           "bad-header = \"discard\", clean = \"pass\" }\n",
+                       "t.toml");
+  ASSERT_TRUE(r) << r.error().message;
+  const auto& d = r->banks.at("strict").destiny;
+  EXPECT_EQ(d.at(Category::Virus), Destiny::Reject);
+  EXPECT_EQ(d.at(Category::Spam), Destiny::TempFail);
+  EXPECT_EQ(d.at(Category::BadHeader), Destiny::Discard);
+  EXPECT_EQ(d.count(Category::Banned), 0u) << "unset categories stay unset (defaults apply later)";
+  EXPECT_EQ(default_destiny(Category::Virus), Destiny::Discard);
+  EXPECT_EQ(default_destiny(Category::Banned), Destiny::Discard);
+  EXPECT_EQ(default_destiny(Category::Spam), Destiny::Pass);
+  EXPECT_EQ(default_destiny(Category::Unchecked), Destiny::Pass);
+
+  const std::string m = kMinimal;
+  struct Case {
+    std::string text, want;
+  } cases[] = {
+      {m + "[bank.b]\ndestiny = { virsu = \"discard\" }\n", "t.toml:4:bank.b.destiny.virsu: unknown category"},
+      {m + "[bank.b]\ndestiny = { virus = \"drop\" }\n", "t.toml:4:bank.b.destiny.virus: must be one of pass, discard, reject, tempfail"},
+      {m + "[bank.b]\ndestiny = { banned = \"bounce\" }\n", "t.toml:4:bank.b.destiny.banned: \"bounce\" is not available yet"},
+      {m + "[bank.b]\ndestiny = \"discard\"\n", "t.toml:4:bank.b.destiny: must be a table"},
+      {m + "[av]\nscanner = \"clamd\"\n", "t.toml:4:av.scanner: unknown key"},
+      {m + "[spam]\nspamd = \"x\"\n", "t.toml:4:spam.spamd: unknown key"},
+  };
+  for (auto& c : cases) {
+    std::string got = load_error(c.text);
+    EXPECT_NE(got.find(c.want), std::string::npos) << "config:\n" << c.text << "\ngot: " << got
+                                                   << "\nwant substring: " << c.want;
+  }
+  for (std::size_t i = 0; i < kCategoryNames.size(); ++i)
+    EXPECT_EQ(to_string(static_cast<Category>(i)), kCategoryNames[i]);
+}

@@ -86,7 +86,7 @@ RunResult run_pipeline(const Pipeline& p) {
   Envelope env;
   env.sender = "a@example.com";
   MessageStore store(1024, "/nonexistent", 1024);
-  MessageContext ctx{"test", client, env, store, {}, false, {}, {}, {}};
+  MessageContext ctx{"test", client, env, store, {}, false, {}, {}, {}, {}};
   RunResult r;
   std::optional<Verdict> out;
   std::exception_ptr err;
@@ -700,7 +700,7 @@ TEST(Pipeline, SplitRunCarriesAcceptIntoTheSealPhase) {
   ClientInfo client;
   Envelope env;
   MessageStore store(1024, "/nonexistent", 1024);
-  MessageContext ctx{"test", client, env, store, {}, false, {}, {}, {}};
+  MessageContext ctx{"test", client, env, store, {}, false, {}, {}, {}, {}};
   std::vector<StageRecord> records;
   std::optional<Verdict> accepted;
   Verdict first, second;
@@ -737,6 +737,59 @@ TEST(HeaderEdits, OutputFieldsAndPassthroughOffset) {
             "Subject: s\r\n");
   auto off = passthrough_offset(e, store.headers());
   EXPECT_EQ(msg.substr(off), "\r\nbody\r\n") << "got offset " << off;
+}
+
+TEST(Destiny, WorstFindingDecidesUnderTheBanksDestinies) {
+  conf::Config cfg = load(R"(
+[[listener]]
+address = "127.0.0.1:10024"
+[bank.default]
+stages = []
+destiny = { spam = "discard" }
+[bank.lenient]
+destiny = { virus = "pass", spam = "tempfail" }
+[[dkim_whitelist]]
+match = ["example.com"]
+banks = ["lenient"]
+)");
+  TestFactory tf;
+  Components comps;
+  auto t = PolicyTable::build(cfg, tf.factory, comps);
+  ASSERT_TRUE(t) << t.error().message;
+  const Policy& base = t->select("default", std::nullopt);
+  const Policy& lenient = t->with_banks(base, {"lenient"});
+  using C = conf::Category;
+  struct Case {
+    std::string what;
+    std::vector<Finding> findings;
+    const Policy* pol;
+    Verdict in;
+    Action want;
+  };
+  const Case cases[] = {
+      {"no finding", {}, &base, {}, Action::Continue},
+      {"virus, default destiny", {{C::Virus, "Eicar", "av"}}, &base, {}, Action::Discard},
+      {"spam, bank destiny", {{C::Spam, "score 9", "spam"}}, &base, {}, Action::Discard},
+      {"bad-header passes by default", {{C::BadHeader, "no Date", "x"}}, &base, {}, Action::Continue},
+      {"worst wins: spam + virus", {{C::Spam, "s", "spam"}, {C::Virus, "v", "av"}}, &base, {}, Action::Discard},
+      {"overlay: virus passes", {{C::Virus, "v", "av"}}, &lenient, {}, Action::Continue},
+      {"overlay: spam tempfails", {{C::Spam, "s", "spam"}}, &lenient, {}, Action::TempFail},
+      {"banned keeps the default", {{C::Banned, "x.exe", "decode"}}, &lenient, {}, Action::Discard},
+      {"accept still gets its destiny", {{C::Virus, "v", "av"}}, &base, {Action::Accept, "ok"}, Action::Discard},
+      {"a tempfail verdict stays", {{C::Virus, "v", "av"}}, &base, {Action::TempFail, "x"}, Action::TempFail},
+  };
+  for (const auto& c : cases) {
+    ClientInfo client;
+    Envelope env;
+    MessageStore store(1024, "/nonexistent", 1024);
+    MessageContext ctx{"t", client, env, store, {}, false, {}, {}, {}, c.findings};
+    auto v = apply_destiny(ctx, *c.pol, c.in);
+    EXPECT_EQ(v.action, c.want) << c.what << ": got " << to_string(v.action);
+    bool noted = false;
+    for (auto& [k, val] : ctx.notes) noted |= k == "category";
+    EXPECT_EQ(noted, !c.findings.empty() && (c.in.action == Action::Continue || c.in.action == Action::Accept))
+        << c.what;
+  }
 }
 
 TEST(Pipeline, ActionNames) {
