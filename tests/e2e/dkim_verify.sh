@@ -186,31 +186,6 @@ send() {  # send NAME FILE: through sigild; LAST_ID = its log id
   [ -n "$LAST_ID" ] || fail "$1: no log id in the reply: $out"
 }
 
-dump_of() {  # dump_of NAME: the sink's file of NAME (exactly one)
-  local f=""
-  for _ in $(seq 100); do
-    # Polling: not there yet is normal (grep exits 1); the bound fails the test.
-    f=$(grep -l "^Message-ID: <$1@e2e.test>" "$E2E_DIR/sink"/* 2>/dev/null || true)
-    [ -n "$f" ] && break
-    sleep 0.1
-  done
-  [ -n "$f" ] || fail "$1 never reached the sink"
-  [ "$(printf '%s\n' "$f" | wc -l)" -eq 1 ] || fail "$1 arrived more than once: $f"
-  printf '%s\n' "$f"
-}
-
-summary_of() {
-  local line=""
-  for _ in $(seq 50); do
-    # Polling: no line yet is expected (grep exits 1); the bound fails the test.
-    line=$(grep -E " msg: id=$1 " "$LOG" || true)
-    [ -n "$line" ] && break
-    sleep 0.1
-  done
-  [ -n "$line" ] || fail "no summary line for id $1"
-  printf '%s\n' "$line"
-}
-
 # The header section of a captured file, continuation lines unfolded.
 headers_of() { awk '/^\r?$/ { exit } { sub(/\r$/, ""); if ($0 ~ /^[ \t]/) { sub(/^[ \t]+/, " "); h = h $0 } else { if (h != "") print h; h = $0 } } END { if (h != "") print h }' "$1"; }
 

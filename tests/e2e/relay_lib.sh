@@ -205,3 +205,33 @@ smtp_py() { python3 "$E2E_HERE/smtpclient.py" "$@"; }
 reply_of() {
   { grep -E "^$2 " "$1" 2>/dev/null || true; } | tail -n 1 | cut -d' ' -f2-
 }
+
+# Message lookups shared by the e2e tests that send named messages (their
+# Message-ID is <NAME@e2e.test>); summary_of reads sigild's log from $LOG.
+# dump_of NAME [DIR]: the captured file of message NAME (waits up to 10 s).
+dump_of() {
+  local name=$1 dir=${2:-$E2E_DIR/sink} f=""
+  for _ in $(seq 100); do
+    # Not there yet is a normal state while polling (grep exits 1); the
+    # bound below fails the test.
+    f=$(grep -l "^Message-ID: <$name@e2e.test>" "$dir"/* 2>/dev/null || true)
+    [ -n "$f" ] && break
+    sleep 0.1
+  done
+  [ -n "$f" ] || fail "$name never reached $dir"
+  [ "$(printf '%s\n' "$f" | wc -l)" -eq 1 ] || fail "$name arrived more than once: $f"
+  printf '%s\n' "$f"
+}
+
+# summary_of ID: sigild's summary line for log id ID in $LOG (waits up to 5 s).
+summary_of() {
+  local line=""
+  for _ in $(seq 50); do
+    # Polling: no line yet is expected (grep exits 1); the bound fails the test.
+    line=$(grep -E " msg: id=$1 " "$LOG" || true)
+    [ -n "$line" ] && break
+    sleep 0.1
+  done
+  [ -n "$line" ] || fail "no summary line for id $1"
+  printf '%s\n' "$line"
+}
