@@ -28,6 +28,7 @@
 #include <sstream>
 
 #include "dkim/verifier.hpp"
+#include "test_util.hpp"
 
 using namespace sigil;
 using dkim::AuthResult;
@@ -46,47 +47,9 @@ std::string slurp(const std::string& path) {
   return ss.str();
 }
 
-using DnsTable = std::multimap<std::string, std::string>;
-
-DnsTable load_dns(const std::string& path) {
-  DnsTable t;
-  std::istringstream in(slurp(path));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty() || line[0] == '#') continue;
-    auto tab = line.find('\t');
-    if (tab == std::string::npos) continue;
-    std::string name = line.substr(0, tab);
-    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    t.emplace(name, line.substr(tab + 1));
-  }
-  return t;
-}
-
-KeyAnswer serve(const DnsTable& t, const KeyRequest& k) {
-  KeyAnswer a;
-  auto [b, e] = t.equal_range(k.qname());
-  if (b == e) {
-    a.kind = KeyAnswer::Kind::NotFound;
-    a.reason = "NXDOMAIN";
-    return a;
-  }
-  for (auto it = b; it != e; ++it) {
-    const std::string& v = it->second;
-    if (v == "NXDOMAIN") {
-      a = KeyAnswer{KeyAnswer::Kind::NotFound, {}, "NXDOMAIN"};
-      return a;
-    }
-    if (v == "~~SERVFAIL~~" || v == "~~TIMEOUT~~" || v == "~~Query timed out~~") {
-      a = KeyAnswer{KeyAnswer::Kind::TempFail, {}, v.substr(2, v.size() - 4)};
-      return a;
-    }
-    a.records.push_back(v == "\"\"" ? std::string() : v);
-  }
-  a.kind = KeyAnswer::Kind::Ok;
-  return a;
-}
+using test::DnsTable;
+using test::load_dns;
+using test::serve;
 
 // The types of the message's signature fields, top first ("DKIM" or
 // "DomainKey"), bare LF taken as CRLF.

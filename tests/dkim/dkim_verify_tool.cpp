@@ -32,6 +32,7 @@
 
 #include "dkim/verifier.hpp"
 #include "dns/resolver.hpp"
+#include "test_util.hpp"
 
 namespace asio = boost::asio;
 using namespace sigil;
@@ -55,22 +56,7 @@ std::optional<std::string> slurp(const std::string& path) {
   return ss.str();
 }
 
-using Table = std::multimap<std::string, std::string>;
-
-dkim::KeyAnswer from_table(const Table& t, const dkim::KeyRequest& k) {
-  dkim::KeyAnswer a;
-  auto [b, e] = t.equal_range(k.qname());
-  if (b == e) return dkim::KeyAnswer{dkim::KeyAnswer::Kind::NotFound, {}, "NXDOMAIN (not in table)"};
-  for (auto it = b; it != e; ++it) {
-    const std::string& v = it->second;
-    if (v == "NXDOMAIN") return dkim::KeyAnswer{dkim::KeyAnswer::Kind::NotFound, {}, "NXDOMAIN"};
-    if (v.size() > 4 && v.rfind("~~", 0) == 0)
-      return dkim::KeyAnswer{dkim::KeyAnswer::Kind::TempFail, {}, v.substr(2, v.size() - 4)};
-    a.records.push_back(v == "\"\"" ? std::string() : v);
-  }
-  a.kind = dkim::KeyAnswer::Kind::Ok;
-  return a;
-}
+using test::DnsTable;
 
 // As the dkim-verify stage maps them: a reply we could not use is DNS
 // trouble, not a statement that the key does not exist.
@@ -133,7 +119,7 @@ std::string clean(std::string s) {
 
 int main(int argc, char** argv) {
   std::optional<conf::DnsServer> server;
-  std::optional<Table> table;
+  std::optional<DnsTable> table;
   bool tsv = false;
   std::string ar_id;
   dkim::VerifyOptions opts;
@@ -155,19 +141,7 @@ int main(int argc, char** argv) {
       if (!v) return usage("--table needs a file");
       auto text = slurp(*v);
       if (!text) return usage(("cannot read " + *v).c_str());
-      Table t;
-      std::istringstream in(*text);
-      std::string line;
-      while (std::getline(in, line)) {
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        if (line.empty() || line[0] == '#') continue;
-        auto tab = line.find('\t');
-        if (tab == std::string::npos) continue;
-        std::string name = line.substr(0, tab);
-        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        t.emplace(name, line.substr(tab + 1));
-      }
-      table = std::move(t);
+      table = test::parse_dns(*text);
     } else if (a == "--tsv") {
       tsv = true;
     } else if (a == "--ar") {
@@ -217,7 +191,7 @@ int main(int argc, char** argv) {
     auto keys = v.end_of_headers();
     std::vector<dkim::KeyAnswer> answers(keys.size());
     if (table) {
-      for (std::size_t k = 0; k < keys.size(); ++k) answers[k] = from_table(*table, keys[k]);
+      for (std::size_t k = 0; k < keys.size(); ++k) answers[k] = test::serve(*table, keys[k]);
     } else {
       // All keys of the message at once, as the stage does.
       for (std::size_t k = 0; k < keys.size(); ++k) {

@@ -30,6 +30,7 @@
 #include <sstream>
 
 #include "dkim/signer.hpp"
+#include "test_util.hpp"
 
 using namespace sigil;
 using conf::Canon;
@@ -71,30 +72,7 @@ std::string strip_ws(std::string s) {
   return o;
 }
 
-// A message split as the store indexes it.
-struct Msg {
-  std::vector<std::string> fields;
-  std::string body;
-  dkim::FieldList list() const { return {fields.begin(), fields.end()}; }
-};
-
-Msg split(const std::string& m) {
-  Msg r;
-  std::size_t pos = 0;
-  while (pos < m.size()) {
-    auto eol = m.find("\r\n", pos);
-    if (eol == std::string::npos) eol = m.size();
-    if (eol == pos) {
-      r.body = m.substr(pos + 2);
-      return r;
-    }
-    std::string line = m.substr(pos, std::min(eol + 2, m.size()) - pos);
-    if ((m[pos] == ' ' || m[pos] == '\t') && !r.fields.empty()) r.fields.back() += line;
-    else r.fields.push_back(line);
-    pos = eol + 2;
-  }
-  return r;
-}
+using test::split;
 
 std::string bh(Canon c, std::string_view body, std::size_t chunk = 0) {
   dkim::BodyHasher h(c);

@@ -32,6 +32,7 @@
 
 #include "dkim/signer.hpp"
 #include "dkim/verifier.hpp"
+#include "test_util.hpp"
 
 using namespace sigil;
 using conf::Canon;
@@ -53,48 +54,8 @@ std::string corpus_path(const std::string& rel) {
   return std::string(SIGIL_SOURCE_DIR) + "/tests/dkim/corpus/" + rel;
 }
 
-// A dns.tsv of the corpus: name -> TXT values (special values kept as is).
-std::multimap<std::string, std::string> load_dns(const std::string& path) {
-  std::multimap<std::string, std::string> t;
-  std::istringstream in(slurp(path));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    auto tab = line.find('\t');
-    if (tab == std::string::npos) continue;
-    std::string name = line.substr(0, tab);
-    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    t.emplace(name, line.substr(tab + 1));
-  }
-  return t;
-}
-
-// Serves a table the way the corpus README says.
-KeyAnswer from_table(const std::multimap<std::string, std::string>& t, const KeyRequest& k) {
-  KeyAnswer a;
-  auto [b, e] = t.equal_range(k.qname());
-  if (b == e) {
-    a.kind = KeyAnswer::Kind::NotFound;
-    a.reason = "NXDOMAIN";
-    return a;
-  }
-  for (auto it = b; it != e; ++it) {
-    const std::string& v = it->second;
-    if (v == "NXDOMAIN") {
-      a.kind = KeyAnswer::Kind::NotFound;
-      a.reason = "NXDOMAIN";
-      return a;
-    }
-    if (v.size() > 4 && v.substr(0, 2) == "~~") {
-      a.kind = KeyAnswer::Kind::TempFail;
-      a.reason = v.substr(2, v.size() - 4);
-      return a;
-    }
-    a.records.push_back(v == "\"\"" ? std::string() : v);
-  }
-  a.kind = KeyAnswer::Kind::Ok;
-  return a;
-}
+using test::load_dns;
+using test::serve;
 
 std::shared_ptr<const dkim::VerifierLib> make_lib(dkim::VerifyOptions o = {}) {
   auto lib = dkim::VerifierLib::create(o);
@@ -145,29 +106,7 @@ std::vector<AuthResult> verdicts(const std::vector<SignatureResult>& rs) {
 
 // --------------------------------------------------------------- messages
 
-struct Msg {
-  std::vector<std::string> fields;  // with CRLF
-  std::string body;
-  dkim::FieldList list() const { return {fields.begin(), fields.end()}; }
-};
-
-Msg split(const std::string& m) {
-  Msg r;
-  std::size_t pos = 0;
-  while (pos < m.size()) {
-    auto eol = m.find("\r\n", pos);
-    if (eol == std::string::npos) eol = m.size();
-    if (eol == pos) {
-      r.body = m.substr(pos + 2);
-      return r;
-    }
-    std::string line = m.substr(pos, std::min(eol + 2, m.size()) - pos);
-    if ((m[pos] == ' ' || m[pos] == '\t') && !r.fields.empty()) r.fields.back() += line;
-    else r.fields.push_back(line);
-    pos = eol + 2;
-  }
-  return r;
-}
+using test::split;
 
 const char* kMessage =
     "From: Joe SixPack <joe@football.example.com>\r\n"
@@ -309,7 +248,7 @@ TEST(VerifyRfc, Rfc8463BothSignaturesPass) {
   ASSERT_FALSE(msg.empty());
   auto table = load_dns(corpus_path("rfc/dns.tsv"));
   auto lib = make_lib();
-  auto rs = dkim::verify_message(lib, msg, [&](const KeyRequest& k) { return from_table(table, k); });
+  auto rs = dkim::verify_message(lib, msg, [&](const KeyRequest& k) { return serve(table, k); });
   ASSERT_EQ(rs.size(), 2u) << results_str(rs);
   struct Want {
     const char* selector;
@@ -347,7 +286,7 @@ TEST(VerifyRfc, Rfc6376AppendixA2) {
                         Case{"rfc/rfc6376-A.2-verifiable.eml", AuthResult::Pass, ""}}) {
     auto msg = slurp(corpus_path(c.file));
     ASSERT_FALSE(msg.empty()) << c.file;
-    auto rs = dkim::verify_message(lib, msg, [&](const KeyRequest& k) { return from_table(table, k); });
+    auto rs = dkim::verify_message(lib, msg, [&](const KeyRequest& k) { return serve(table, k); });
     ASSERT_EQ(rs.size(), 1u) << c.file;
     EXPECT_EQ(rs[0].result, c.want) << c.file << ": got " << results_str(rs);
     EXPECT_EQ(rs[0].reason, c.reason) << c.file;
