@@ -180,6 +180,27 @@ Result<DnsServer> parse_dns_server(std::string_view s) {
   return d;
 }
 
+Result<AvScanner> parse_av_address(std::string_view s) {
+  AvScanner a;
+  a.address = std::string(s);
+  if (s.starts_with("unix:")) {
+    a.kind = AvScanner::Kind::Unix;
+    a.path = std::string(s.substr(5));
+    // sockaddr_un.sun_path holds 108 bytes with the terminating NUL.
+    if (a.path.empty() || a.path.front() != '/' || a.path.size() >= 108)
+      return make_error(ErrorKind::Config,
+                        "unix socket path must be absolute and under 108 bytes: '" +
+                            std::string(s) + "'");
+    return a;
+  }
+  a.kind = AvScanner::Kind::Tcp;
+  // Numeric only: the scanner must not depend on DNS working.
+  if (!split_host_port(s, a.host, a.port, false))
+    return make_error(ErrorKind::Config, "bad scanner address '" + std::string(s) +
+                                             "' (want unix:/path, 127.0.0.1:3310 or [::1]:3310)");
+  return a;
+}
+
 Result<ListenAddress> parse_listen_address(std::string_view s) {
   ListenAddress a;
   a.text = std::string(s);
@@ -886,15 +907,184 @@ class Loader {
     }
   }
 
-  // [av]: the `av` stage's scanners.  No key is defined yet: every key is
-  // reported unknown, never silently ignored.
-  void load_av(const toml::table& root, Config&) {
-    if (auto t = table(root, "av")) check_keys(*t, "av", {});
+  // [av]: the `av` stage's clamd scanners (banks must be loaded already: a
+  // bank listing "av" needs at least one scanner).
+  void load_av(const toml::table& root, Config& c) {
+    auto t = table(root, "av");
+    if (t) {
+      const char* p = "av";
+      check_keys(*t, p, {"scanners", "max_size", "on_error"});
+      const toml::node* sn = t->get("scanners");
+      if (sn && sn->as_array() && sn->as_array()->empty()) {
+        error(sn, "av.scanners", "must not be empty");
+      } else if (auto arr = array_of_tables(*t, p, "scanners")) {
+        std::map<std::string, std::size_t> names;
+        std::size_t i = 0;
+        for (auto&& e : *arr) {
+          const toml::table& st = *e.as_table();
+          std::string sp = "av.scanners[" + std::to_string(i++) + "]";
+          check_keys(st, sp, {"name", "address", "timeout"});
+          std::string addr;
+          if (!required_string(st, sp, "address", addr)) continue;
+          auto a = parse_av_address(addr);
+          if (!a) {
+            error(st.get("address"), sp + ".address", a.error().message);
+            continue;
+          }
+          AvScanner s = std::move(a.value());
+          s.name = s.address;
+          if (st.get("name") && required_string(st, sp, "name", s.name)) {
+            bool ok = std::all_of(s.name.begin(), s.name.end(), [](char ch) {
+              return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' ||
+                     ch == '.';
+            });
+            if (!ok)
+              error(st.get("name"), sp + ".name",
+                    "'" + s.name + "': use letters, digits, '-', '_', '.'");
+          }
+          if (auto [it, fresh] = names.emplace(s.name, i - 1); !fresh)
+            error(st.get("name") ? st.get("name") : st.get("address"), sp + ".name",
+                  "duplicate scanner name '" + s.name + "' (also av.scanners[" +
+                      std::to_string(it->second) + "])");
+          get_seconds(st, sp, "timeout", s.timeout, 1, 3600);
+          c.av.scanners.push_back(std::move(s));
+        }
+      }
+      // At most smtp.max_message_size is ever stored; 1 KiB..4 GiB.
+      get_uint(*t, p, "max_size", c.av.max_size, 1024, 4ull << 30);
+      std::string oe;
+      if (get_string(*t, p, "on_error", oe)) {
+        if (oe == "tempfail") c.av.on_error = AvConfig::OnError::TempFail;
+        else if (oe == "continue") c.av.on_error = AvConfig::OnError::Continue;
+        else if (oe == "reject") c.av.on_error = AvConfig::OnError::Reject;
+        else
+          error(t->get("on_error"), "av.on_error",
+                "'" + oe + "': must be one of tempfail, continue, reject");
+      }
+    }
+    if (!c.av.scanners.empty() || (t && t->get("scanners"))) return;
+    // A bank that runs the stage without a scanner could only ever tempfail.
+    const toml::table* banks = root.get("bank") ? root.get("bank")->as_table() : nullptr;
+    for (auto& [name, bank] : c.banks) {
+      if (!bank.stages ||
+          std::find(bank.stages->begin(), bank.stages->end(), "av") == bank.stages->end())
+        continue;
+      const toml::node* n = nullptr;
+      if (banks)
+        if (auto bt = banks->get(name); bt && bt->as_table()) n = bt->as_table()->get("stages");
+      error(n, "bank." + name + ".stages",
+            "the av stage needs [av] scanners = [ { address = \"unix:/path\" }, ... ]");
+    }
   }
 
-  // [spam]: the `spam` stage's scanners.  No key is defined yet (as [av]).
-  void load_spam(const toml::table& root, Config&) {
-    if (auto t = table(root, "spam")) check_keys(*t, "spam", {});
+  // A number (integer or float) within [min, max]; unset when absent or bad.
+  std::optional<double> get_double(const toml::table& t, std::string_view prefix,
+                                   std::string_view key, double min, double max) {
+    const toml::node* n = t.get(key);
+    if (!n) return std::nullopt;
+    double x = 0;
+    if (auto i = n->as_integer()) x = static_cast<double>(i->get());
+    else if (auto f = n->as_floating_point()) x = f->get();
+    else {
+      error(n, join(prefix, key), "must be a number");
+      return std::nullopt;
+    }
+    if (!(x >= min && x <= max)) {  // NaN too
+      std::ostringstream o;
+      o << "out of range (" << min << ".." << max << ")";
+      error(n, join(prefix, key), o.str());
+      return std::nullopt;
+    }
+    return x;
+  }
+
+  // The spam_* keys of [bank.NAME] (the spam stage's levels).
+  void load_bank_spam(const toml::table& bt, const std::string& p, SpamBankConfig& s) {
+    // -999 is Amavis's "always"; GTUBE alone scores 1000.
+    s.tag_level = get_double(bt, p, "spam_tag_level", -999, 1e6);
+    s.tag2_level = get_double(bt, p, "spam_tag2_level", -999, 1e6);
+    s.kill_level = get_double(bt, p, "spam_kill_level", -999, 1e6);
+    s.score_offset = get_double(bt, p, "spam_score_offset", -1e6, 1e6);
+    std::string tag;
+    if (get_string(bt, p, "spam_subject_tag", tag)) {
+      bool ok = tag.size() <= 200 && std::none_of(tag.begin(), tag.end(), [](char ch) {
+                  return (ch >= 0 && ch < 32 && ch != '\t') || ch == 127;
+                });
+      if (ok) s.subject_tag = tag;
+      else
+        error(bt.get("spam_subject_tag"), p + ".spam_subject_tag",
+              "must be at most 200 characters without control characters (\"\" for no tag)");
+    }
+  }
+
+  // [spam]: the `spam` stage's spamd scanners.
+  void load_spam(const toml::table& root, Config& c) {
+    auto t = table(root, "spam");
+    if (t) {
+      const char* p = "spam";
+      check_keys(*t, p, {"scanners", "max_size", "on_error", "command", "user"});
+      auto sn = t->get("scanners");
+      if (sn && sn->as_array() && sn->as_array()->empty())
+        error(sn, "spam.scanners", "must not be empty");
+      else if (auto arr = array_of_tables(*t, p, "scanners")) {
+        std::map<std::string, std::size_t> names;
+        std::size_t i = 0;
+        for (auto&& e : *arr) {
+          const toml::table& st = *e.as_table();
+          std::string sp = "spam.scanners[" + std::to_string(i++) + "]";
+          check_keys(st, sp, {"name", "address", "timeout"});
+          SpamScanner s;
+          std::string addr;
+          if (!required_string(st, sp, "address", addr)) continue;
+          auto a = parse_listen_address(addr);
+          if (!a || (a.value().kind == ListenAddress::Kind::Tcp && a.value().port == 0)) {
+            error(st.get("address"), sp + ".address",
+                  "bad spamd address '" + addr + "' (want 127.0.0.1:783, [::1]:783 or unix:/path)");
+            continue;
+          }
+          s.address = std::move(a.value());
+          s.name = addr;
+          if (st.get("name") && required_string(st, sp, "name", s.name)) {
+            bool ok = std::all_of(s.name.begin(), s.name.end(), [](char ch) {
+              return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' ||
+                     ch == '.';
+            });
+            if (!ok)
+              error(st.get("name"), sp + ".name",
+                    "'" + s.name + "': use letters, digits, '-', '_', '.'");
+          }
+          if (auto [it, fresh] = names.emplace(s.name, i - 1); !fresh)
+            error(st.get("name") ? st.get("name") : st.get("address"), sp + ".name",
+                  "duplicate scanner name '" + s.name + "' (also spam.scanners[" +
+                      std::to_string(it->second) + "])");
+          get_seconds(st, sp, "timeout", s.timeout, 1, 3600);
+          c.spam.scanners.push_back(std::move(s));
+        }
+      }
+      get_uint(*t, p, "max_size", c.spam.max_size, 1024, 1ull << 30);
+      std::string v;
+      if (get_string(*t, p, "on_error", v)) {
+        if (v == "continue") c.spam.on_error = SpamConfig::OnError::Continue;
+        else if (v == "tempfail") c.spam.on_error = SpamConfig::OnError::TempFail;
+        else error(t->get("on_error"), "spam.on_error", "'" + v + "': must be continue or tempfail");
+      }
+      if (get_string(*t, p, "command", v)) {
+        if (v == "report") c.spam.command = SpamConfig::Command::Report;
+        else if (v == "symbols") c.spam.command = SpamConfig::Command::Symbols;
+        else error(t->get("command"), "spam.command", "'" + v + "': must be report or symbols");
+      }
+      if (get_string(*t, p, "user", c.spam.user)) {
+        // spamd refuses control characters; a space would split nothing but is odd.
+        bool ok = !c.spam.user.empty() && c.spam.user.size() <= 64 &&
+                  std::all_of(c.spam.user.begin(), c.spam.user.end(),
+                              [](char ch) { return ch > 32 && ch < 127; });
+        if (!ok)
+          error(t->get("user"), "spam.user",
+                "must be 1..64 printable ASCII characters without spaces");
+      }
+    }
+    // A bank that lists "spam" without scanners is refused when the stage is
+    // built (filter/: PolicyTable::build), for the banks in use only.
   }
 
   Config load(const toml::table& root) {
@@ -1013,7 +1203,9 @@ class Loader {
           error(&v, p, "must be a table ([bank.NAME])");
           continue;
         }
-        check_keys(*bt, p, {"stages", "originating", "skip_stages", "add_header", "destiny"});
+        check_keys(*bt, p, {"stages", "originating", "skip_stages", "add_header", "destiny",
+                            "spam_tag_level", "spam_tag2_level", "spam_kill_level",
+                            "spam_subject_tag", "spam_score_offset"});
         BankConfig b;
         b.name = std::string(k.str());
         if (auto st = get_strings(*bt, p, "stages")) {
@@ -1074,6 +1266,7 @@ class Loader {
             error(dn, p + ".destiny", "must be a table: destiny = { virus = \"discard\", ... }");
           }
         }
+        load_bank_spam(*bt, p, b.spam);
         if (bt->get("originating")) {
           bool o = false;
           get_bool(*bt, p, "originating", o);
@@ -1083,7 +1276,11 @@ class Loader {
       }
     }
     // The default bank always exists, even if not written.
-    if (!c.banks.count("default")) c.banks.emplace("default", BankConfig{"default", {}, {}, {}, {}, {}});
+    if (!c.banks.count("default")) {
+      BankConfig d;
+      d.name = "default";
+      c.banks.emplace("default", std::move(d));
+    }
 
     if (const toml::node* n = root.get("network")) {
       auto arr = n->as_array();

@@ -169,6 +169,23 @@ const char* to_string(Category c) noexcept;
 enum class Destiny { Pass, Discard, Reject, TempFail };
 const char* to_string(Destiny d) noexcept;
 
+// The spam stage's levels (Amavis's $sa_tag_level_deflt, ...), compared
+// with spamd's score plus score_offset.  One set per policy now; per-recipient
+// levels (Amavis's @spam_tag_level_maps) will pick one of these per recipient.
+struct SpamLevels {
+  double tag_level = -999;    // X-Spam-* headers at or above (-999: always)
+  double tag2_level = 6.2;    // spammy: X-Spam-Flag: YES and the subject tag
+  double kill_level = 6.9;    // spam: the destiny of category spam applies
+  std::string subject_tag = "***Spam*** ";  // prepended to Subject at tag2; "" = none
+  double score_offset = 0;    // added to spamd's score (e.g. -5 for a whitelisted bank)
+};
+
+// A bank's spam settings: only those it names override the banks below.
+struct SpamBankConfig {
+  std::optional<double> tag_level, tag2_level, kill_level, score_offset;
+  std::optional<std::string> subject_tag;
+};
+
 // A bank is an overlay: only the settings it names replace those below it.
 struct BankConfig {
   std::string name;
@@ -182,16 +199,70 @@ struct BankConfig {
   std::vector<std::string> add_header;
   // destiny = { virus = "discard", spam = "pass", ... }: per category.
   std::map<Category, Destiny> destiny;
+  // spam_tag_level, spam_tag2_level, ...: the spam stage's levels (unset:
+  // the banks below decide, then SpamLevels' defaults).
+  SpamBankConfig spam;
 };
 
 // The built-in destinies (Amavis's defaults): virus and banned are
 // discarded, everything else passes.
 Destiny default_destiny(Category c) noexcept;
 
-// [av]: the clamd scanners of the `av` stage (filled in with that stage).
-struct AvConfig {};
-// [spam]: spamd / rspamd of the `spam` stage (filled in with that stage).
-struct SpamConfig {};
+// [av]: the clamd scanners of the `av` stage (filter/av_stage.hpp).
+// One clamd, reached over its INSTREAM protocol.
+struct AvScanner {
+  enum class Kind { Unix, Tcp };
+  std::string name;        // for logs and notes; default: the address as written
+  Kind kind = Kind::Unix;
+  std::string path;        // Unix: socket path
+  std::string host;        // Tcp: numeric IPv4 or IPv6 (without brackets)
+  std::uint16_t port = 0;  // Tcp
+  std::string address;     // as written: "unix:/path", "127.0.0.1:3310", "[::1]:3310"
+  Seconds timeout{30};     // connect + the whole scan
+};
+
+struct AvConfig {
+  // Tried in order until one answers (clean or infected): primaries first,
+  // then backups.  Required when a bank lists the `av` stage.
+  std::vector<AvScanner> scanners;
+  // Larger messages are not scanned (category unchecked).  Keep it at or
+  // below clamd's StreamMaxLength (default 25 MiB), or clamd answers
+  // "INSTREAM size limit exceeded. ERROR" and every scanner fails.
+  std::uint64_t max_size = 25ull * 1024 * 1024;
+  // When every scanner failed: tempfail (451), continue (category
+  // unchecked) or reject (554).
+  enum class OnError { TempFail, Continue, Reject };
+  OnError on_error = OnError::TempFail;
+};
+
+// Parses a scanner address: "unix:/path" (absolute, under 108 bytes),
+// "127.0.0.1:3310" or "[::1]:3310" (numeric only).  Sets kind, path or
+// host/port, and address.  Failure: Config, with why.
+Result<AvScanner> parse_av_address(std::string_view s);
+// [spam]: the spamd scanners of the `spam` stage (filter/spam_stage.hpp),
+// reached over the SPAMC/1.5 protocol.
+struct SpamScanner {
+  std::string name;        // for notes and logs; default: the address as written
+  ListenAddress address;   // "127.0.0.1:783", "[::1]:783" or "unix:/path"
+  Seconds timeout{30};     // connect, send, and spamd's whole check
+};
+
+struct SpamConfig {
+  // Tried in order until one answers.  Required when a bank lists `spam`.
+  std::vector<SpamScanner> scanners;
+  // Larger messages are not scanned (note "skipped: too large").  spamc's
+  // default limit is 500 KB, and the rules are tuned for mail of that size.
+  std::uint64_t max_size = 512000;
+  // What to ask spamd: REPORT (the test names with their scores, parsed from
+  // the report's table) or SYMBOLS (names only, whatever the report template).
+  enum class Command { Report, Symbols };
+  Command command = Command::Report;
+  std::string user = "sigil";  // the User: header (spamd's per-user settings)
+  // When every scanner failed: continue (no score; Amavis passes mail when
+  // spamd is down) or tempfail (451).
+  enum class OnError { Continue, TempFail };
+  OnError on_error = OnError::Continue;
+};
 
 struct Cidr {
   std::array<std::uint8_t, 16> addr{};  // IPv4 stored as v4-mapped IPv6

@@ -6,9 +6,11 @@
 #include <thread>
 
 #include "dns/resolver.hpp"
+#include "filter/av_stage.hpp"
 #include "filter/dkim_sign_stage.hpp"
 #include "filter/dkim_verify_stage.hpp"
 #include "filter/log.hpp"
+#include "filter/spam_stage.hpp"
 
 #include <algorithm>
 #include <optional>
@@ -148,6 +150,15 @@ std::vector<std::string> Components::built() const {
 
 const StageFactory& builtin_stages() {
   static const StageFactory f = {
+      // Sockets come from the executor the stage runs on (this_coro), so
+      // the av stage needs nothing from Components and builds no client
+      // until a message is scanned.
+      {"av",
+       [](const conf::Config& cfg, Components&) -> std::shared_ptr<Stage> {
+         if (cfg.av.scanners.empty())
+           throw std::runtime_error("the av stage needs [av] scanners");
+         return std::make_shared<AvStage>(cfg.av);
+       }},
       {"dkim-sign",
        [](const conf::Config& cfg, Components& c) -> std::shared_ptr<Stage> {
          std::shared_ptr<const keys::SigningTable> table;
@@ -185,6 +196,14 @@ const StageFactory& builtin_stages() {
            });
          return std::make_shared<DkimVerifyStage>(std::move(lib), std::move(resolver), cfg.verify,
                                                   cfg.whitelist);
+       }},
+      // Like av: sockets come from the executor the stage runs on, so
+      // nothing is built until a message is scanned.
+      {"spam",
+       [](const conf::Config& cfg, Components&) -> std::shared_ptr<Stage> {
+         if (cfg.spam.scanners.empty())
+           throw std::runtime_error("the spam stage needs [spam] scanners");
+         return std::make_shared<SpamStage>(cfg.spam);
        }},
   };
   return f;
@@ -226,6 +245,11 @@ static void overlay(Policy& p, const conf::BankConfig& b) {
       return std::find(b.skip_stages->begin(), b.skip_stages->end(), s) != b.skip_stages->end();
     });
   if (b.originating) p.originating = *b.originating;
+  if (b.spam.tag_level) p.spam.tag_level = *b.spam.tag_level;
+  if (b.spam.tag2_level) p.spam.tag2_level = *b.spam.tag2_level;
+  if (b.spam.kill_level) p.spam.kill_level = *b.spam.kill_level;
+  if (b.spam.subject_tag) p.spam.subject_tag = *b.spam.subject_tag;
+  if (b.spam.score_offset) p.spam.score_offset = *b.spam.score_offset;
   p.add_header.insert(p.add_header.end(), b.add_header.begin(), b.add_header.end());
   p.banks = p.banks.empty() ? b.name : p.banks + "+" + b.name;
 }

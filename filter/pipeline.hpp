@@ -73,6 +73,8 @@ std::vector<std::string_view> output_fields(const HeaderEdits& edits, const Head
 // section is written field by field, then the separator and the body).
 std::uint64_t passthrough_offset(const HeaderEdits& edits, const HeaderIndex& headers);
 
+struct Policy;
+
 struct MessageContext {
   std::string log_id;
   const ClientInfo& client;
@@ -89,6 +91,10 @@ struct MessageContext {
   // dkim-sign's sign_if_signed = false consults it (unset: presence only).
   std::optional<std::vector<std::string>> dkim_valid_domains;
   std::vector<Finding> findings;
+  // The effective policy of the Inspect phase on (set by the session after
+  // the whitelisting bank switch): the spam stage reads its levels here.
+  // Null in the Verify phase and in tests that need no bank settings.
+  const Policy* policy = nullptr;
 };
 
 // The worst finding (highest category), or nullptr when none.
@@ -158,7 +164,7 @@ using StageMaker =
 using StageFactory = std::map<std::string, StageMaker, std::less<>>;
 
 // The stages this build provides: dkim-sign (issue 3) and dkim-verify
-// (issue 4); decode, av and spam arrive with issue 5.  Tests pass their own factory.  A maker may throw
+// (issue 4), av and spam (issue 5); decode is still to come.  Tests pass their own factory.  A maker may throw
 // (e.g. a key file that does not load): PolicyTable::build turns that into a
 // Config error, so the load or reload is refused.
 const StageFactory& builtin_stages();
@@ -170,6 +176,7 @@ struct Policy {
   std::vector<std::string> add_header;  // fields the banks add (without CRLF)
   std::map<conf::Category, conf::Destiny> destiny;  // set by banks; else default_destiny()
   conf::Destiny destiny_for(conf::Category c) const;
+  conf::SpamLevels spam;  // the banks' spam_* settings over the defaults
   std::shared_ptr<const Pipeline> pipeline;
   std::string key;  // the table's key for this policy
 };

@@ -614,7 +614,7 @@ void Session::reply_delivery(const DeliveryResult& r, std::string& action) {
 asio::awaitable<void> Session::process_message() {
   auto rt = rt_;  // keep the snapshot alive through the await points
   const Policy* pol = &rt->policies.select(listener_.bank, client_.ip);
-  MessageContext ctx{log_id_, client_, env_, *store_, {}, pol->originating, {}, {}, {}, {}};
+  MessageContext ctx{log_id_, client_, env_, *store_, {}, pol->originating, {}, {}, {}, {}, nullptr};
   std::vector<StageRecord> records;
   // Verify first: a whitelisting match there loads more banks (DESIGN.md §3,
   // step 3), and the rest of the run uses the policy they make.
@@ -626,6 +626,7 @@ asio::awaitable<void> Session::process_message() {
       ctx.originating = pol->originating;
     }
     for (const auto& h : pol->add_header) ctx.edits.prepend.push_back(h + "\r\n");
+    ctx.policy = pol;  // the Inspect phase on reads bank settings (spam levels)
     v = co_await pol->pipeline->run(ctx, records, Phase::Inspect, Phase::Seal, &accepted);
   }
   v = apply_destiny(ctx, *pol, std::move(v));

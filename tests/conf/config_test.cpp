@@ -587,3 +587,222 @@ TEST(ConfigDestiny, PerCategoryAndErrors) {
   for (std::size_t i = 0; i < kCategoryNames.size(); ++i)
     EXPECT_EQ(to_string(static_cast<Category>(i)), kCategoryNames[i]);
 }
+
+// ------------------------------------------------------------------ [av]
+
+TEST(ConfigAv, DefaultsAndEveryKey) {
+  auto d = load_string(kMinimal, "t.toml");
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_TRUE(d->av.scanners.empty());
+  EXPECT_EQ(d->av.max_size, 25ull * 1024 * 1024) << "clamd's default StreamMaxLength";
+  EXPECT_EQ(d->av.on_error, AvConfig::OnError::TempFail);
+
+  auto r = load_string(std::string(kMinimal) +
+                           "[bank.default]\nstages = [\"av\"]\n"
+                           "[av]\n"
+                           "scanners = [ { name = \"local\", address = \"unix:/run/clamav/clamd.ctl\", timeout = 20 },\n"
+                           "             { name = \"backup\", address = \"127.0.0.1:3310\" },\n"
+                           "             { address = \"[::1]:3311\", timeout = 5 } ]\n"
+                           "max_size = 52428800\non_error = \"continue\"\n",
+                       "t.toml");
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->av.scanners.size(), 3u);
+  const auto& s = r->av.scanners;
+  EXPECT_EQ(s[0].name, "local");
+  EXPECT_EQ(s[0].kind, AvScanner::Kind::Unix);
+  EXPECT_EQ(s[0].path, "/run/clamav/clamd.ctl");
+  EXPECT_EQ(s[0].timeout, Seconds(20));
+  EXPECT_EQ(s[1].kind, AvScanner::Kind::Tcp);
+  EXPECT_EQ(s[1].host, "127.0.0.1");
+  EXPECT_EQ(s[1].port, 3310);
+  EXPECT_EQ(s[1].timeout, Seconds(30)) << "default timeout";
+  EXPECT_EQ(s[2].name, "[::1]:3311") << "an unnamed scanner is named by its address";
+  EXPECT_EQ(s[2].host, "::1");
+  EXPECT_EQ(r->av.max_size, 52428800u);
+  EXPECT_EQ(r->av.on_error, AvConfig::OnError::Continue);
+
+  // The [[av.scanners]] form is the same array of tables.
+  auto t = load_string(std::string(kMinimal) +
+                           "[av]\non_error = \"reject\"\n[[av.scanners]]\nname = \"a\"\n"
+                           "address = \"unix:/tmp/c.sock\"\n",
+                       "t.toml");
+  ASSERT_TRUE(t) << t.error().message;
+  ASSERT_EQ(t->av.scanners.size(), 1u);
+  EXPECT_EQ(t->av.on_error, AvConfig::OnError::Reject);
+}
+
+TEST(ConfigAv, ErrorsNameFileLineAndKey) {
+  const std::string m = kMinimal;
+  const std::string av = "[av]\nscanners = [ ";
+  struct Case {
+    std::string text, want;
+  } cases[] = {
+      {m + "[av]\nscanner = \"clamd\"\n", "t.toml:4:av.scanner: unknown key"},
+      {m + "[av]\nscanners = \"unix:/x\"\n", "t.toml:4:av.scanners: must be an array of tables"},
+      {m + "[av]\nscanners = []\n", "t.toml:4:av.scanners: must not be empty"},
+      {m + av + "{ name = \"a\" } ]\n", "t.toml:4:av.scanners[0].address: missing"},
+      {m + av + "{ address = \"\" } ]\n", "t.toml:4:av.scanners[0].address: must not be empty"},
+      {m + av + "{ address = \"localhost:3310\" } ]\n",
+       "t.toml:4:av.scanners[0].address: bad scanner address 'localhost:3310'"},
+      {m + av + "{ address = \"127.0.0.1\" } ]\n", "t.toml:4:av.scanners[0].address: bad scanner address"},
+      {m + av + "{ address = \"127.0.0.1:0\" } ]\n", "t.toml:4:av.scanners[0].address: bad scanner address"},
+      {m + av + "{ address = \"::1:3310\" } ]\n", "t.toml:4:av.scanners[0].address: bad scanner address"},
+      {m + av + "{ address = \"unix:run/clamd.ctl\" } ]\n",
+       "t.toml:4:av.scanners[0].address: unix socket path must be absolute"},
+      {m + av + "{ address = \"unix:/" + std::string(120, 'x') + "\" } ]\n",
+       "t.toml:4:av.scanners[0].address: unix socket path must be absolute and under 108 bytes"},
+      {m + av + "{ address = \"unix:/a\", timeout = 0 } ]\n",
+       "t.toml:4:av.scanners[0].timeout: out of range (1..3600)"},
+      {m + av + "{ address = \"unix:/a\", timeout = \"30s\" } ]\n",
+       "t.toml:4:av.scanners[0].timeout: must be an integer"},
+      {m + av + "{ address = \"unix:/a\", host = \"x\" } ]\n", "t.toml:4:av.scanners[0].host: unknown key"},
+      {m + av + "{ address = \"unix:/a\", name = \"a b\" } ]\n",
+       "t.toml:4:av.scanners[0].name: 'a b': use letters, digits"},
+      {m + av + "{ address = \"unix:/a\", name = \"x\" },\n{ address = \"unix:/b\", name = \"x\" } ]\n",
+       "t.toml:5:av.scanners[1].name: duplicate scanner name 'x' (also av.scanners[0])"},
+      {m + av + "{ address = \"unix:/a\" }, { address = \"unix:/a\" } ]\n",
+       "av.scanners[1].name: duplicate scanner name 'unix:/a'"},
+      {m + "[av]\nmax_size = 10\n", "t.toml:4:av.max_size: out of range"},
+      {m + "[av]\nmax_size = \"big\"\n", "t.toml:4:av.max_size: must be an integer"},
+      {m + "[av]\non_error = \"pass\"\n", "t.toml:4:av.on_error: 'pass': must be one of tempfail, continue, reject"},
+      {m + "[av]\non_error = true\n", "t.toml:4:av.on_error: must be a string"},
+      {"av = 3\n" + m, "t.toml:1:av: must be a table"},
+      // A bank that runs the stage needs a scanner.
+      {m + "[bank.default]\nstages = [\"av\"]\n", "t.toml:4:bank.default.stages: the av stage needs [av] scanners"},
+      {m + "[bank.default]\nstages = [\"av\"]\n[av]\non_error = \"continue\"\n",
+       "t.toml:4:bank.default.stages: the av stage needs [av] scanners"},
+  };
+  for (auto& c : cases) {
+    std::string got = load_error(c.text);
+    EXPECT_NE(got.find(c.want), std::string::npos) << "config:\n" << c.text << "\ngot: " << got
+                                                   << "\nwant substring: " << c.want;
+  }
+}
+
+TEST(ConfigAv, AddressParser) {
+  struct Case {
+    const char* in;
+    bool ok;
+    AvScanner::Kind kind;
+    const char* host_or_path;
+    std::uint16_t port;
+  } cases[] = {
+      {"unix:/run/clamav/clamd.ctl", true, AvScanner::Kind::Unix, "/run/clamav/clamd.ctl", 0},
+      {"127.0.0.1:3310", true, AvScanner::Kind::Tcp, "127.0.0.1", 3310},
+      {"[2001:db8::1]:3310", true, AvScanner::Kind::Tcp, "2001:db8::1", 3310},
+      {"10.0.0.1:65536", false, AvScanner::Kind::Tcp, "", 0},
+      {"clamd.example:3310", false, AvScanner::Kind::Tcp, "", 0},
+      {"tcp:127.0.0.1:3310", false, AvScanner::Kind::Tcp, "", 0},
+      {"unix:", false, AvScanner::Kind::Unix, "", 0},
+  };
+  for (auto& c : cases) {
+    auto r = parse_av_address(c.in);
+    ASSERT_EQ(r.ok(), c.ok) << c.in << ": got " << (r ? "ok" : r.error().message) << ", want "
+                            << (c.ok ? "ok" : "an error");
+    if (!c.ok) continue;
+    EXPECT_EQ(r->kind, c.kind) << c.in;
+    EXPECT_EQ(r->kind == AvScanner::Kind::Unix ? r->path : r->host, c.host_or_path) << c.in;
+    EXPECT_EQ(r->port, c.port) << c.in;
+    EXPECT_EQ(r->address, c.in);
+  }
+}
+
+// ------------------------------------------------------------------ [spam]
+
+TEST(ConfigSpam, DefaultsEveryKeyAndBankLevels) {
+  auto d = load_string(kMinimal, "t.toml");
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_TRUE(d->spam.scanners.empty());
+  EXPECT_EQ(d->spam.max_size, 512000u) << "spamc's default limit";
+  EXPECT_EQ(d->spam.on_error, SpamConfig::OnError::Continue) << "Amavis passes mail when spamd is down";
+  EXPECT_EQ(d->spam.command, SpamConfig::Command::Report);
+  EXPECT_EQ(d->spam.user, "sigil");
+  const auto& db = d->banks.at("default").spam;
+  EXPECT_FALSE(db.tag_level || db.tag2_level || db.kill_level || db.score_offset || db.subject_tag)
+      << "unset bank levels stay unset (SpamLevels' defaults apply later)";
+  SpamLevels lv;
+  EXPECT_EQ(lv.tag_level, -999) << "headers always";
+  EXPECT_EQ(lv.tag2_level, 6.2);
+  EXPECT_EQ(lv.kill_level, 6.9);
+  EXPECT_EQ(lv.subject_tag, "***Spam*** ");
+  EXPECT_EQ(lv.score_offset, 0);
+
+  auto r = load_string(std::string(kMinimal) +
+                           "[bank.default]\nstages = [\"spam\"]\n"
+                           "spam_tag_level = 2\nspam_tag2_level = 5.5\nspam_kill_level = 10\n"
+                           "spam_subject_tag = \"[SPAM] \"\n"
+                           "[bank.trusted]\nspam_score_offset = -5.0\nspam_subject_tag = \"\"\n"
+                           "[spam]\n"
+                           "scanners = [ { name = \"local\", address = \"127.0.0.1:783\", timeout = 60 },\n"
+                           "             { address = \"unix:/run/spamd.sock\" },\n"
+                           "             { name = \"v6\", address = \"[::1]:784\", timeout = 5 } ]\n"
+                           "max_size = 1048576\non_error = \"tempfail\"\ncommand = \"symbols\"\n"
+                           "user = \"amavis\"\n",
+                       "t.toml");
+  ASSERT_TRUE(r) << r.error().message;
+  const auto& s = r->spam.scanners;
+  ASSERT_EQ(s.size(), 3u);
+  EXPECT_EQ(s[0].name, "local");
+  EXPECT_EQ(s[0].address.kind, ListenAddress::Kind::Tcp);
+  EXPECT_EQ(s[0].address.host, "127.0.0.1");
+  EXPECT_EQ(s[0].address.port, 783);
+  EXPECT_EQ(s[0].timeout, Seconds(60));
+  EXPECT_EQ(s[1].name, "unix:/run/spamd.sock") << "an unnamed scanner is named by its address";
+  EXPECT_EQ(s[1].address.kind, ListenAddress::Kind::Unix);
+  EXPECT_EQ(s[1].address.path, "/run/spamd.sock");
+  EXPECT_EQ(s[1].timeout, Seconds(30)) << "default timeout";
+  EXPECT_EQ(s[2].address.host, "::1");
+  EXPECT_EQ(s[2].address.port, 784);
+  EXPECT_EQ(r->spam.max_size, 1048576u);
+  EXPECT_EQ(r->spam.on_error, SpamConfig::OnError::TempFail);
+  EXPECT_EQ(r->spam.command, SpamConfig::Command::Symbols);
+  EXPECT_EQ(r->spam.user, "amavis");
+  const auto& b = r->banks.at("default").spam;
+  EXPECT_EQ(b.tag_level, std::optional<double>(2));
+  EXPECT_EQ(b.tag2_level, std::optional<double>(5.5));
+  EXPECT_EQ(b.kill_level, std::optional<double>(10));
+  EXPECT_EQ(b.subject_tag, std::optional<std::string>("[SPAM] "));
+  EXPECT_FALSE(b.score_offset);
+  const auto& t = r->banks.at("trusted").spam;
+  EXPECT_EQ(t.score_offset, std::optional<double>(-5));
+  EXPECT_EQ(t.subject_tag, std::optional<std::string>("")) << "\"\" is an explicit no-tag";
+  EXPECT_FALSE(t.tag_level);
+}
+
+TEST(ConfigSpam, ErrorsNameFileLineAndKey) {
+  const std::string m = kMinimal;
+  struct Case {
+    std::string text, want;
+  } cases[] = {
+      {m + "[spam]\nspamd = \"x\"\n", "t.toml:4:spam.spamd: unknown key"},
+      {m + "[spam]\nscanners = []\n", "t.toml:4:spam.scanners: must not be empty"},
+      {m + "[spam]\nscanners = \"127.0.0.1:783\"\n", "t.toml:4:spam.scanners: must be an array of tables"},
+      {m + "[spam]\nscanners = [ { name = \"a\" } ]\n", "spam.scanners[0].address: missing"},
+      {m + "[spam]\nscanners = [ { address = \"localhost:783\" } ]\n",
+       "t.toml:4:spam.scanners[0].address: bad spamd address 'localhost:783'"},
+      {m + "[spam]\nscanners = [ { address = \"127.0.0.1:0\" } ]\n", "spam.scanners[0].address: bad spamd address"},
+      {m + "[spam]\nscanners = [ { address = \"unix:relative\" } ]\n", "spam.scanners[0].address: bad spamd address"},
+      {m + "[spam]\nscanners = [ { address = \"127.0.0.1:783\", port = 1 } ]\n", "spam.scanners[0].port: unknown key"},
+      {m + "[spam]\nscanners = [ { address = \"127.0.0.1:783\", timeout = 0 } ]\n", "spam.scanners[0].timeout: out of range"},
+      {m + "[spam]\nscanners = [ { name = \"a b\", address = \"127.0.0.1:783\" } ]\n", "spam.scanners[0].name: 'a b'"},
+      {m + "[spam]\nscanners = [ { name = \"a\", address = \"127.0.0.1:783\" },\n"
+           "{ name = \"a\", address = \"127.0.0.1:784\" } ]\n",
+       "t.toml:5:spam.scanners[1].name: duplicate scanner name 'a'"},
+      {m + "[spam]\nmax_size = 10\n", "t.toml:4:spam.max_size: out of range"},
+      {m + "[spam]\non_error = \"reject\"\n", "t.toml:4:spam.on_error: 'reject': must be continue or tempfail"},
+      {m + "[spam]\ncommand = \"process\"\n", "t.toml:4:spam.command: 'process': must be report or symbols"},
+      {m + "[spam]\nuser = \"a b\"\n", "t.toml:4:spam.user: must be"},
+      {m + "[bank.b]\nspam_tag_level = \"high\"\n", "t.toml:4:bank.b.spam_tag_level: must be a number"},
+      {m + "[bank.b]\nspam_kill_level = -1000\n", "t.toml:4:bank.b.spam_kill_level: out of range"},
+      {m + "[bank.b]\nspam_tag2_level = nan\n", "t.toml:4:bank.b.spam_tag2_level: out of range"},
+      {m + "[bank.b]\nspam_score_offset = inf\n", "t.toml:4:bank.b.spam_score_offset: out of range"},
+      {m + "[bank.b]\nspam_subject_tag = \"a\\nb\"\n", "t.toml:4:bank.b.spam_subject_tag: must be"},
+      {m + "[bank.b]\nspam_subject_tag = 1\n", "t.toml:4:bank.b.spam_subject_tag: must be a string"},
+      {m + "[bank.b]\nspam_level = 1\n", "t.toml:4:bank.b.spam_level: unknown key"},
+  };
+  for (auto& c : cases) {
+    std::string got = load_error(c.text);
+    EXPECT_NE(got.find(c.want), std::string::npos) << "config:\n" << c.text << "\ngot: " << got
+                                                   << "\nwant substring: " << c.want;
+  }
+}

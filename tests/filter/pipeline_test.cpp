@@ -86,7 +86,7 @@ RunResult run_pipeline(const Pipeline& p) {
   Envelope env;
   env.sender = "a@example.com";
   MessageStore store(1024, "/nonexistent", 1024);
-  MessageContext ctx{"test", client, env, store, {}, false, {}, {}, {}, {}};
+  MessageContext ctx{"test", client, env, store, {}, false, {}, {}, {}, {}, nullptr};
   RunResult r;
   std::optional<Verdict> out;
   std::exception_ptr err;
@@ -373,6 +373,8 @@ bank = "mynets"
 [[network]]
 cidrs = ["2001:db8::/32"]
 bank = "v6lab"
+[av]
+scanners = [ { address = "unix:/nonexistent/clamd.ctl" } ]
 )";
 
 TEST(PolicyTable, SelectByListenerAndClientIp) {
@@ -449,6 +451,8 @@ bank = "narrow"
 [[network]]
 cidrs = ["10.0.0.0/8"]
 bank = "wide"
+[av]
+scanners = [ { address = "unix:/nonexistent/clamd.ctl" } ]
 )");
   TestFactory tf;
   Components comps;
@@ -551,6 +555,8 @@ bank = "signer"
 stages = ["dkim-sign"]
 [bank.unused]
 stages = ["dkim-verify", "av", "decode", "spam"]
+[av]
+scanners = [ { address = "unix:/nonexistent/clamd.ctl" } ]
 )");
     TestFactory tf;
     Components comps;
@@ -602,6 +608,8 @@ TEST(Components, GetOrCreateBuildsOnce) {
 address = "127.0.0.1:10024"
 [bank.default]
 stages = ["av", "spam", "decode"]
+[av]
+scanners = [ { address = "unix:/nonexistent/clamd.ctl" } ]
 )");
   TestFactory tf;
   Components comps;
@@ -629,6 +637,8 @@ stages = ["av"]
 [[dkim_whitelist]]
 match = ["example.com"]
 banks = ["trusted", "tagged"]
+[av]
+scanners = [ { address = "unix:/nonexistent/clamd.ctl" } ]
 )";
 
 TEST(PolicyTable, WithBanksOverlaysInOrderAndIsBuiltOnce) {
@@ -682,6 +692,8 @@ stages = ["dkim-verify", "av"]
 [[dkim_whitelist]]
 match = ["./@signer.example"]
 banks = ["scan"]
+[av]
+scanners = [ { address = "unix:/nonexistent/clamd.ctl" } ]
 )");
   TestFactory tf;
   Components comps;
@@ -700,7 +712,7 @@ TEST(Pipeline, SplitRunCarriesAcceptIntoTheSealPhase) {
   ClientInfo client;
   Envelope env;
   MessageStore store(1024, "/nonexistent", 1024);
-  MessageContext ctx{"test", client, env, store, {}, false, {}, {}, {}, {}};
+  MessageContext ctx{"test", client, env, store, {}, false, {}, {}, {}, {}, nullptr};
   std::vector<StageRecord> records;
   std::optional<Verdict> accepted;
   Verdict first, second;
@@ -782,7 +794,7 @@ banks = ["lenient"]
     ClientInfo client;
     Envelope env;
     MessageStore store(1024, "/nonexistent", 1024);
-    MessageContext ctx{"t", client, env, store, {}, false, {}, {}, {}, c.findings};
+    MessageContext ctx{"t", client, env, store, {}, false, {}, {}, {}, c.findings, nullptr};
     auto v = apply_destiny(ctx, *c.pol, c.in);
     EXPECT_EQ(v.action, c.want) << c.what << ": got " << to_string(v.action);
     bool noted = false;

@@ -832,7 +832,9 @@ TEST(Relay, StageVerdictsBecomeReplies) {
     SCOPED_TRACE(stage);
     Relay relay(make_config({.target = smtp_target(be),
                              .tail = "[[network]]\ncidrs = [\"127.0.0.0/8\"]\nbank = \"b\"\n"
-                                     "[bank.b]\nstages = [\"" + stage + "\"]\n"}),
+                                     "[bank.b]\nstages = [\"" + stage + "\"]\n"
+                                     // The real av stage needs a scanner; this one is a mark.
+                                     "[av]\nscanners = [ { address = \"unix:/nonexistent\" } ]\n"}),
                 mark_factory());
     SmtpClient c(relay.port());
     greet(c, true);  // LMTP: one reply per recipient
