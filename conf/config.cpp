@@ -933,20 +933,7 @@ class Loader {
           }
           AvScanner s = std::move(a.value());
           s.name = s.address;
-          if (st.get("name") && required_string(st, sp, "name", s.name)) {
-            bool ok = std::all_of(s.name.begin(), s.name.end(), [](char ch) {
-              return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' ||
-                     ch == '.';
-            });
-            if (!ok)
-              error(st.get("name"), sp + ".name",
-                    "'" + s.name + "': use letters, digits, '-', '_', '.'");
-          }
-          if (auto [it, fresh] = names.emplace(s.name, i - 1); !fresh)
-            error(st.get("name") ? st.get("name") : st.get("address"), sp + ".name",
-                  "duplicate scanner name '" + s.name + "' (also av.scanners[" +
-                      std::to_string(it->second) + "])");
-          get_seconds(st, sp, "timeout", s.timeout, 1, 3600);
+          scanner_name_and_timeout(st, sp, "av.scanners", i - 1, s.name, s.timeout, names);
           c.av.scanners.push_back(std::move(s));
         }
       }
@@ -1044,20 +1031,7 @@ class Loader {
           }
           s.address = std::move(a.value());
           s.name = addr;
-          if (st.get("name") && required_string(st, sp, "name", s.name)) {
-            bool ok = std::all_of(s.name.begin(), s.name.end(), [](char ch) {
-              return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' ||
-                     ch == '.';
-            });
-            if (!ok)
-              error(st.get("name"), sp + ".name",
-                    "'" + s.name + "': use letters, digits, '-', '_', '.'");
-          }
-          if (auto [it, fresh] = names.emplace(s.name, i - 1); !fresh)
-            error(st.get("name") ? st.get("name") : st.get("address"), sp + ".name",
-                  "duplicate scanner name '" + s.name + "' (also spam.scanners[" +
-                      std::to_string(it->second) + "])");
-          get_seconds(st, sp, "timeout", s.timeout, 1, 3600);
+          scanner_name_and_timeout(st, sp, "spam.scanners", i - 1, s.name, s.timeout, names);
           c.spam.scanners.push_back(std::move(s));
         }
       }
@@ -1333,6 +1307,29 @@ class Loader {
   std::vector<std::string> errors_;
 
  private:
+  // The rest of one [av] or [spam] scanners entry `st` (at `section`[index],
+  // keys prefixed `sp`), after its address: the optional name (it replaces
+  // the default `name` holds; letters, digits, '-', '_', '.'), unique within
+  // the section (`names`: name -> index of the entry that has it), and the
+  // timeout.
+  void scanner_name_and_timeout(const toml::table& st, const std::string& sp,
+                                std::string_view section, std::size_t index, std::string& name,
+                                Seconds& timeout, std::map<std::string, std::size_t>& names) {
+    if (st.get("name") && required_string(st, sp, "name", name)) {
+      bool ok = std::all_of(name.begin(), name.end(), [](char ch) {
+        return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' ||
+               ch == '.';
+      });
+      if (!ok)
+        error(st.get("name"), sp + ".name", "'" + name + "': use letters, digits, '-', '_', '.'");
+    }
+    if (auto [it, fresh] = names.emplace(name, index); !fresh)
+      error(st.get("name") ? st.get("name") : st.get("address"), sp + ".name",
+            "duplicate scanner name '" + name + "' (also " + std::string(section) + "[" +
+                std::to_string(it->second) + "])");
+    get_seconds(st, sp, "timeout", timeout, 1, 3600);
+  }
+
   std::string source_;
 };
 

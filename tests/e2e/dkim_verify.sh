@@ -167,27 +167,8 @@ mkmsg() {  # mkmsg NAME FROM [EXTRA_HEADER...]: unsigned $NAME.raw (CRLF)
   } >"$name.raw"
 }
 
-cat >send.py <<'PYEOF'
-import smtplib, sys
-port, path = int(sys.argv[1]), sys.argv[2]
-s = smtplib.SMTP("127.0.0.1", port, timeout=60)
-s.ehlo("client.e2e.test")
-s.mail("sender@example.org")
-s.rcpt("rcpt@example.net")
-code, text = s.data(open(path, "rb").read())
-print(code, text.decode("utf-8", "replace"))
-s.quit()
-sys.exit(0 if code == 250 else 1)
-PYEOF
-send() {  # send NAME FILE: through sigild; LAST_ID = its log id
-  local out
-  out=$("$PY" send.py "$P_IN" "$2" 2>&1) || fail "$1: not accepted: $out"
-  LAST_ID=$(grep -oE '[0-9A-Z]{12}' <<<"$out" | head -1)
-  [ -n "$LAST_ID" ] || fail "$1: no log id in the reply: $out"
-}
-
-# The header section of a captured file, continuation lines unfolded.
-headers_of() { awk '/^\r?$/ { exit } { sub(/\r$/, ""); if ($0 ~ /^[ \t]/) { sub(/^[ \t]+/, " "); h = h $0 } else { if (h != "") print h; h = $0 } } END { if (h != "") print h }' "$1"; }
+# send_msg (relay_lib.sh): a 60 s client timeout.
+SEND_TIMEOUT=60
 
 # check NAME WANT_AR_ERE WHITELISTED(yes|no) [SUMMARY_ERE]
 check() {
@@ -221,43 +202,43 @@ $h"
 mkmsg wl-dual "Trusted <news@trusted.example>"
 "$PY" sign.py wl-dual.eml wl-dual.raw "$K/trusted-rsa.pem:trusted.example:rsa1" \
   "$K/trusted-ed.pem:trusted.example:ed1" || fail "dkimpy signing failed"
-send wl-dual wl-dual.eml
+send_msg "$P_IN" wl-dual.eml 250
 check wl-dual 'dkim=pass .*header\.a=ed25519-sha256.*dkim=pass .*header\.a=rsa-sha256' yes \
   "whitelist=\"rule 0 'trusted.example' d=trusted.example s=ed1 -> trusted\""
 
 # 2. The same with one body byte changed: both signatures fail, no bank.
 sed 's/this is wl-dual/this is wl-duaL/; s/<wl-dual@/<wl-broken@/' wl-dual.eml >wl-broken.eml
-send wl-broken wl-broken.eml
+send_msg "$P_IN" wl-broken.eml 250
 check wl-broken 'dkim=fail .*dkim=fail ' no
 
 # 3. Third-party signer esp.example for client.example (listed) ...
 mkmsg esp-listed "<billing@client.example>"
 "$PY" sign.py esp-listed.eml esp-listed.raw "$K/esp.pem:esp.example:s1"
-send esp-listed esp-listed.eml
+send_msg "$P_IN" esp-listed.eml 250
 check esp-listed 'dkim=pass .*header\.d=esp\.example' yes \
   "rule 0 'client.example/@esp.example' d=esp.example s=s1"
 # ... and for an author nobody listed.
 mkmsg esp-unlisted "<billing@stranger.example>"
 "$PY" sign.py esp-unlisted.eml esp-unlisted.raw "$K/esp.pem:esp.example:s1"
-send esp-unlisted esp-unlisted.eml
+send_msg "$P_IN" esp-unlisted.eml 250
 check esp-unlisted 'dkim=pass .*header\.d=esp\.example' no
 
 # 4. A valid signature nobody listed.
 mkmsg other "<a@other.example>"
 "$PY" sign.py other.eml other.raw "$K/other.pem:other.example:s1"
-send other other.eml
+send_msg "$P_IN" other.eml 250
 check other 'dkim=pass \(2048-bit key\).*header\.d=other\.example' no
 
 # 5. A 1024-bit key: valid, listed (.small.example), but below whitelist_min_key_bits.
 mkmsg small "<a@small.example>"
 "$PY" sign.py small.eml small.raw "$K/small.pem:small.example:s1"
-send small small.eml
+send_msg "$P_IN" small.eml 250
 check small 'dkim=pass \(1024-bit key\)' no
 
 # 6. A key that is not published: permerror.
 mkmsg nokey "<a@trusted.example>"
 "$PY" sign.py nokey.eml nokey.raw "$K/unpublished.pem:trusted.example:gone"
-send nokey nokey.eml
+send_msg "$P_IN" nokey.eml 250
 check nokey 'dkim=permerror .*header\.s=gone' no
 
 # 7. Unsigned, carrying a forged result for our authserv-id and a foreign one.
@@ -265,7 +246,7 @@ mkmsg forged "<news@trusted.example>" \
   "Authentication-Results: MX.E2E.TEST; dkim=pass header.d=trusted.example" \
   "Authentication-Results: elsewhere.example; dkim=pass header.d=trusted.example"
 cp forged.raw forged.eml
-send forged forged.eml
+send_msg "$P_IN" forged.eml 250
 check forged 'dkim=none' no 'removed 1 Authentication-Results claiming mx\.e2e\.test'
 f=$(dump_of forged)
 grep -q '^Authentication-Results: elsewhere.example; dkim=pass' "$f" ||

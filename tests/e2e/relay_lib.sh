@@ -206,15 +206,49 @@ reply_of() {
   { grep -E "^$2 " "$1" 2>/dev/null || true; } | tail -n 1 | cut -d' ' -f2-
 }
 
+# send_msg PORT FILE [WANT_CODE]: FILE through sigild on 127.0.0.1:PORT with
+# smtplib (send_msg.py; envelope $SEND_FROM -> $SEND_TO, by default
+# sender@example.org -> rcpt@example.net; client timeout $SEND_TIMEOUT s, 120
+# unless set).  SEND_REPLY = "CODE text" of the reply to DATA, LAST_ID =
+# sigild's 12-character log id in it.  Fails the test if the client fails,
+# the code is not WANT_CODE (when given) or the reply has no log id; the
+# messages name FILE without directory and extension.
+send_msg() {
+  local port=$1 file=$2 want=${3:-} name
+  name=$(basename "$file")
+  name=${name%.*}
+  SEND_REPLY=$("${PY:-python3}" "$E2E_HERE/send_msg.py" "$port" "$file" "${SEND_TIMEOUT:-120}" \
+    "${SEND_FROM:-sender@example.org}" "${SEND_TO:-rcpt@example.net}" 2>&1) ||
+    fail "$name: client failed: $SEND_REPLY"
+  [ -z "$want" ] || [ "${SEND_REPLY%% *}" = "$want" ] || fail "$name: got '$SEND_REPLY', want $want"
+  LAST_ID=$({ grep -oE '[0-9A-Z]{12}' <<<"$SEND_REPLY" || true; } | head -1)
+  [ -n "$LAST_ID" ] || fail "$name: no log id in the reply: $SEND_REPLY"
+}
+
+# headers_of FILE: the header section of a message file, one field a line
+# (continuation lines unfolded, CRs dropped).
+headers_of() {
+  awk '/^\r?$/ { exit }
+    { sub(/\r$/, "")
+      if ($0 ~ /^[ \t]/) { sub(/^[ \t]+/, " "); h = h $0 } else { if (h != "") print h; h = $0 } }
+    END { if (h != "") print h }' "$1"
+}
+
 # Message lookups shared by the e2e tests that send named messages (their
 # Message-ID is <NAME@e2e.test>); summary_of reads sigild's log from $LOG.
+# dump_files NAME [DIR]: the captured files of message NAME so far, one a
+# line; none yet prints nothing (status 0).
+dump_files() {
+  grep -l "^Message-ID: <$1@e2e.test>" "${2:-$E2E_DIR/sink}"/* 2>/dev/null || true
+}
+
 # dump_of NAME [DIR]: the captured file of message NAME (waits up to 10 s).
 dump_of() {
   local name=$1 dir=${2:-$E2E_DIR/sink} f=""
   for _ in $(seq 100); do
-    # Not there yet is a normal state while polling (grep exits 1); the
-    # bound below fails the test.
-    f=$(grep -l "^Message-ID: <$name@e2e.test>" "$dir"/* 2>/dev/null || true)
+    # Not there yet is a normal state while polling; the bound below fails
+    # the test.
+    f=$(dump_files "$name" "$dir")
     [ -n "$f" ] && break
     sleep 0.1
   done

@@ -161,32 +161,9 @@ run_sigild down down.toml "$P_DOWN"
 run_sigild downtf downtf.toml "$P_DOWNTF"
 
 # ------------------------------------------------------------ helpers
-cat >send.py <<'PYEOF'
-import smtplib, sys
-port, path = int(sys.argv[1]), sys.argv[2]
-s = smtplib.SMTP("127.0.0.1", port, timeout=120)
-s.ehlo("client.e2e.test")
-s.mail("sender@example.org")
-s.rcpt("rcpt@example.net")
-try:
-    code, text = s.data(open(path, "rb").read())
-except smtplib.SMTPDataError as e:
-    code, text = e.smtp_code, e.smtp_error
-print(code, text.decode("utf-8", "replace"))
-s.quit()
-PYEOF
-send() {  # send PORT NAME WANT_CODE: LAST_ID = the log id of the reply
-  local out
-  out=$("$PY" send.py "$1" "$2.eml" 2>&1) || fail "$2: client failed: $out"
-  [ "${out%% *}" = "$3" ] || fail "$2: got '$out', want $3"
-  LAST_ID=$(grep -oE '[0-9A-Z]{12}' <<<"$out" | head -1)
-  [ -n "$LAST_ID" ] || fail "$2: no log id in the reply: $out"
-}
 summary() {  # summary LOGNAME ID: that sigild's summary line for ID
   LOG="$E2E_DIR/$1.log" summary_of "$2"
 }
-# The header section of a captured file, continuation lines unfolded.
-headers_of() { awk '/^\r?$/ { exit } { sub(/\r$/, ""); if ($0 ~ /^[ \t]/) { sub(/^[ \t]+/, " "); h = h $0 } else { if (h != "") print h; h = $0 } } END { if (h != "") print h }' "$1"; }
 has() { grep -qE -- "$2" <<<"$1" || fail "$3: no line matching '$2' in:
 $1"; }
 hasnt() { if grep -qE -- "$2" <<<"$1"; then fail "$3: a line matches '$2' in:
@@ -197,7 +174,7 @@ count_of() { grep -ciE -- "$2" <<<"$1" || true; }
 mkmsg ham "lunch" "shall we meet for lunch tomorrow?"
 for i in $(seq 120); do printf 'Line %03d of a longer letter about the weather and the garden.\r\n' "$i"; done >>ham.eml
 [ "$(stat -c %s ham.eml)" -gt 4096 ] && [ "$(stat -c %s ham.eml)" -lt 20000 ] || fail "ham.eml size"
-send "$P_IN" ham 250
+send_msg "$P_IN" ham.eml 250
 h=$(headers_of "$(dump_of ham)")
 has "$h" '^X-Spam-Flag: NO$' ham
 has "$h" '^X-Spam-Score: -?[0-9.]+$' ham
@@ -213,7 +190,7 @@ pass "ham: X-Spam-* headers at tag_level -999, spooled message scanned, failover
 
 # ------------------------------------------------------------ 2. GTUBE, pass
 mkmsg gtube "note one" "$GTUBE"
-send "$P_IN" gtube 250
+send_msg "$P_IN" gtube.eml 250
 h=$(headers_of "$(dump_of gtube)")
 has "$h" '^X-Spam-Flag: YES$' gtube
 has "$h" '^X-Spam-Score: 10[0-9]{2}(\.[0-9]+)?$' gtube
@@ -229,7 +206,7 @@ pass "GTUBE: category spam, destiny pass: X-Spam-Flag: YES, subject tag, 64 star
 # ------------------------------------------------------------ 3. GTUBE, discard
 mkmsg gtube-discard "note two" "$GTUBE"
 n0=$(dumps sink)
-send "$P_DISC" gtube-discard 250
+send_msg "$P_DISC" gtube-discard.eml 250
 line=$(summary sigild "$LAST_ID")
 has "$line" 'action=discard' "discard summary"
 has "$line" 'category="spam \(spam: score 10[0-9]{2}(\.[0-9]+)? >= kill 6.9\) destiny=discard"' "discard summary"
@@ -240,7 +217,7 @@ pass "GTUBE with destiny spam = discard: 250, nothing delivered"
 # ------------------------------------------------------------ 4. forged X-Spam-*
 mkmsg forged "hello" "nothing special here" "X-Spam-Flag: YES" "X-Spam-Score: 99" \
   "X-Spam-Level: ***" "X-Spam-Status: Yes, score=99 tests=FORGED" "x-spam-status: Yes, again"
-send "$P_IN" forged 250
+send_msg "$P_IN" forged.eml 250
 h=$(headers_of "$(dump_of forged)")
 hasnt "$h" 'score=99|Yes, again|^X-Spam-Flag: YES|^X-Spam-Score: 99|^X-Spam-Level: \*\*\*$' forged
 [ "$(count_of "$h" '^X-Spam-Status:')" -eq 1 ] || fail "forged: not exactly one X-Spam-Status: $h"
@@ -252,7 +229,7 @@ pass "forged X-Spam-* fields removed, ours added"
 
 # ------------------------------------------------------------ 5. offset
 mkmsg gtube-offset "note three" "$GTUBE"
-send "$P_OFF" gtube-offset 250
+send_msg "$P_OFF" gtube-offset.eml 250
 h=$(headers_of "$(dump_of gtube-offset)")
 has "$h" '^Subject: note three$' gtube-offset
 hasnt "$h" '^X-Spam-' gtube-offset  # below the bank's tag_level 2
@@ -265,7 +242,7 @@ pass "spam_score_offset -2000: GTUBE passes as not spam"
 mkmsg big "big one" "$GTUBE"
 for i in $(seq 400); do printf 'Filler line %04d to get past max_size without being anything in particular.\r\n' "$i"; done >>big.eml
 [ "$(stat -c %s big.eml)" -gt 20000 ] || fail "big.eml is not larger than max_size"
-send "$P_IN" big 250
+send_msg "$P_IN" big.eml 250
 h=$(headers_of "$(dump_of big)")
 hasnt "$h" '^X-Spam-' big
 has "$h" '^Subject: big one$' big
@@ -276,7 +253,7 @@ pass "a message above max_size is not scanned, delivered, note says so"
 
 # ------------------------------------------------------------ 7. spamd down
 mkmsg down-c "while down" "$GTUBE"
-send "$P_DOWN" down-c 250
+send_msg "$P_DOWN" down-c.eml 250
 h=$(headers_of "$(dump_of down-c)")
 hasnt "$h" '^X-Spam-' down-c
 line=$(summary down "$LAST_ID")
@@ -285,7 +262,7 @@ hasnt "$line" 'category=' "down summary"
 
 mkmsg down-tf "while down" "nothing"
 n0=$(dumps sink)
-send "$P_DOWNTF" down-tf 451
+send_msg "$P_DOWNTF" down-tf.eml 451
 line=$(summary downtf "$LAST_ID")
 has "$line" 'action=tempfail' "downtf summary"
 has "$line" 'spam="spamd unavailable: gone: ' "downtf summary"
