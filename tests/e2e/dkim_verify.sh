@@ -175,6 +175,7 @@ check() {
   local name=$1 want=$2 wl=$3 extra=${4:-} f h ars line
   f=$(dump_of "$name")
   h=$(headers_of "$f")
+  # A count: none is a value the next line rejects (grep -c exits 1 on 0).
   ars=$(grep -ciE '^Authentication-Results: mx\.e2e\.test;' <<<"$h" || true)
   [ "$ars" -eq 1 ] || fail "$name: $ars Authentication-Results for mx.e2e.test, want 1:
 $h"

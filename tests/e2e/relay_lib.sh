@@ -221,6 +221,7 @@ send_msg() {
     "${SEND_FROM:-sender@example.org}" "${SEND_TO:-rcpt@example.net}" 2>&1) ||
     fail "$name: client failed: $SEND_REPLY"
   [ -z "$want" ] || [ "${SEND_REPLY%% *}" = "$want" ] || fail "$name: got '$SEND_REPLY', want $want"
+  # No id in the reply is caught just below (grep exits 1 then).
   LAST_ID=$({ grep -oE '[0-9A-Z]{12}' <<<"$SEND_REPLY" || true; } | head -1)
   [ -n "$LAST_ID" ] || fail "$name: no log id in the reply: $SEND_REPLY"
 }
