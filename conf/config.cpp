@@ -964,6 +964,16 @@ class Loader {
     }
   }
 
+  // [decode]: the MIME walk limits of the `decode` stage.
+  void load_decode(const toml::table& root, Config& c) {
+    auto t = table(root, "decode");
+    if (!t) return;
+    const char* p = "decode";
+    check_keys(*t, p, {"max_depth", "max_parts"});
+    get_uint(*t, p, "max_depth", c.decode.max_depth, 1, 100);
+    get_uint(*t, p, "max_parts", c.decode.max_parts, 1, 100000);
+  }
+
   // A number (integer or float) within [min, max]; unset when absent or bad.
   std::optional<double> get_double(const toml::table& t, std::string_view prefix,
                                    std::string_view key, double min, double max) {
@@ -1065,7 +1075,7 @@ class Loader {
     Config c;
     c.source = source_;
     check_keys(root, "", {"daemon", "smtp", "forward", "listener", "bank", "network", "key",
-                          "signing", "dns", "dkim_verify", "dkim_whitelist", "av", "spam"});
+                          "signing", "dns", "dkim_verify", "dkim_whitelist", "av", "spam", "decode"});
 
     if (auto t = table(root, "daemon")) {
       const char* p = "daemon";
@@ -1291,6 +1301,7 @@ class Loader {
     load_verify(root, c);
     load_av(root, c);
     load_spam(root, c);
+    load_decode(root, c);
 
     if (c.listeners.empty()) error_at(1, "listener", "at least one [[listener]] is required");
     for (std::size_t i = 0; i < c.listeners.size(); ++i) {

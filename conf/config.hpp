@@ -346,6 +346,13 @@ struct WhitelistRule {
 // Parses one pattern (see WhitelistPattern).  Failure: Config, with why.
 Result<WhitelistPattern> parse_whitelist_pattern(std::string_view s);
 
+// [decode]: the `decode` stage's MIME walk limits.  Past either, the walk
+// stops and the message gets the finding `unchecked`.
+struct DecodeConfig {
+  std::uint32_t max_depth = 14;    // nesting of multiparts and message/rfc822
+  std::uint32_t max_parts = 1500;  // MIME parts (leaves and containers)
+};
+
 struct Config {
   std::string source;  // file name, or "<embedded>"
   DaemonConfig daemon;
@@ -361,6 +368,7 @@ struct Config {
   std::vector<WhitelistRule> whitelist;
   AvConfig av;
   SpamConfig spam;
+  DecodeConfig decode;
 };
 
 // Loads and validates.  Failure: ErrorKind::Config, message has one line per

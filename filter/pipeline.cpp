@@ -7,6 +7,7 @@
 
 #include "dns/resolver.hpp"
 #include "filter/av_stage.hpp"
+#include "filter/decode_stage.hpp"
 #include "filter/dkim_sign_stage.hpp"
 #include "filter/dkim_verify_stage.hpp"
 #include "filter/log.hpp"
@@ -158,6 +159,10 @@ const StageFactory& builtin_stages() {
          if (cfg.av.scanners.empty())
            throw std::runtime_error("the av stage needs [av] scanners");
          return std::make_shared<AvStage>(cfg.av);
+       }},
+      {"decode",
+       [](const conf::Config& cfg, Components&) -> std::shared_ptr<Stage> {
+         return std::make_shared<DecodeStage>(cfg.decode);
        }},
       {"dkim-sign",
        [](const conf::Config& cfg, Components& c) -> std::shared_ptr<Stage> {

@@ -164,7 +164,7 @@ using StageMaker =
 using StageFactory = std::map<std::string, StageMaker, std::less<>>;
 
 // The stages this build provides: dkim-sign (issue 3) and dkim-verify
-// (issue 4), av and spam (issue 5); decode is still to come.  Tests pass their own factory.  A maker may throw
+// (issue 4), decode, av and spam (issue 5).  Tests pass their own factory.  A maker may throw
 // (e.g. a key file that does not load): PolicyTable::build turns that into a
 // Config error, so the load or reload is refused.
 const StageFactory& builtin_stages();

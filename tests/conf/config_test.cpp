@@ -806,3 +806,32 @@ TEST(ConfigSpam, ErrorsNameFileLineAndKey) {
                                                    << "\nwant substring: " << c.want;
   }
 }
+
+TEST(ConfigDecode, DefaultsKeysAndErrors) {
+  auto d = load_string(kMinimal, "t.toml");
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_EQ(d->decode.max_depth, 14u);
+  EXPECT_EQ(d->decode.max_parts, 1500u);
+
+  auto r = load_string(std::string(kMinimal) + "[decode]\nmax_depth = 20\nmax_parts = 300\n",
+                       "t.toml");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->decode.max_depth, 20u);
+  EXPECT_EQ(r->decode.max_parts, 300u);
+
+  const std::string m = kMinimal;
+  struct Case {
+    std::string text, want;
+  } cases[] = {
+      {m + "[decode]\nmax_deph = 3\n", "t.toml:4:decode.max_deph: unknown key"},
+      {m + "[decode]\nmax_depth = 0\n", "t.toml:4:decode.max_depth: out of range (1..100)"},
+      {m + "[decode]\nmax_parts = 100001\n", "t.toml:4:decode.max_parts: out of range (1..100000)"},
+      {m + "[decode]\nmax_parts = \"many\"\n", "t.toml:4:decode.max_parts: must be an integer"},
+      {m + "decode = 3\n", "decode"},
+  };
+  for (auto& c : cases) {
+    std::string got = load_error(c.text);
+    EXPECT_NE(got.find(c.want), std::string::npos) << "config:\n" << c.text << "\ngot: " << got
+                                                   << "\nwant substring: " << c.want;
+  }
+}
