@@ -168,6 +168,7 @@ has() { grep -qE -- "$2" <<<"$1" || fail "$3: no line matching '$2' in:
 $1"; }
 hasnt() { if grep -qE -- "$2" <<<"$1"; then fail "$3: a line matches '$2' in:
 $1"; fi; }
+# count_of TEXT ERE: matching lines; 0 is an answer the caller checks (grep -c exits 1 then).
 count_of() { grep -ciE -- "$2" <<<"$1" || true; }
 
 # ------------------------------------------------------------ 1. ham, spooled
