@@ -11,6 +11,8 @@
 #include <sstream>
 #include <toml++/toml.h>
 
+#include <re2/re2.h>
+
 #include "conf/embedded_config.hpp"
 
 namespace sigil {
@@ -43,12 +45,49 @@ const char* to_string(Destiny d) noexcept {
     case Destiny::Discard: return "discard";
     case Destiny::Reject: return "reject";
     case Destiny::TempFail: return "tempfail";
+    case Destiny::Bounce: return "bounce";
   }
   return "?";
 }
 
 Destiny default_destiny(Category c) noexcept {
   return c == Category::Virus || c == Category::Banned ? Destiny::Discard : Destiny::Pass;
+}
+
+// After Amavis's default $banned_filename_re, extended (README "Banned
+// content"): Windows executables by content anywhere, anything else allowed
+// inside Unix archives, then declared types, double extensions and
+// executable extensions.
+const BannedRuleSet& default_banned_rules() {
+  static const BannedRuleSet s = [] {
+    using A = BannedRule::Action;
+    BannedRuleSet d;
+    d.name = "default";
+    BannedRule r;
+    // 1: Windows executables and installers by content (libmagic).
+    r = {};
+    r.detected = R"(^application/(x-dosexec|vnd\.microsoft\.portable-executable|x-msdownload|x-ms-ne-executable|x-msi|x-ms-shortcut)$)";
+    d.rules.push_back(r);
+    // 2: names inside Unix archives (Amavis: rpm, cpio, tar) are allowed.
+    r = {};
+    r.action = A::Allow;
+    r.inside = "^(rpm|cpio|tar)$";
+    d.rules.push_back(r);
+    // 3: declared executable types.
+    r = {};
+    r.type = R"(^application/(x-msdownload|x-msdos-program|x-ms-dos-executable|x-dosexec|vnd\.microsoft\.portable-executable|hta|x-ms-shortcut|x-msi)$)";
+    d.rules.push_back(r);
+    // 4: double extensions ("invoice.pdf.exe", "a.doc  .scr").
+    r = {};
+    r.name = R"(\.[^./]*[a-z][^./]*\.\s*(exe|vbs|pif|scr|bat|cmd|com|cpl|dll)[.\s]*$)";
+    d.rules.push_back(r);
+    // 5: executable and script extensions Windows runs on a click.
+    r = {};
+    r.name = R"(.\.(exe|com|scr|pif|bat|cmd|vbs|vbe|js|jse|wsf|wsh|wsc|hta|cpl|msi|msp|mst|lnk|reg|jar|ps1|psm1|scf|inf|dll|chm|hlp|application|gadget|msc|sct|shb|shs)[.\s]*$)";
+    d.rules.push_back(r);
+    return d;
+  }();
+  return s;
 }
 
 // ---------------------------------------------------------------- addresses
@@ -969,9 +1008,213 @@ class Loader {
     auto t = table(root, "decode");
     if (!t) return;
     const char* p = "decode";
-    check_keys(*t, p, {"max_depth", "max_parts"});
+    check_keys(*t, p, {"max_depth", "max_parts", "min_expansion_quota", "min_expansion_factor",
+                       "max_expansion_quota", "max_expansion_factor", "temp_dir"});
     get_uint(*t, p, "max_depth", c.decode.max_depth, 1, 100);
     get_uint(*t, p, "max_parts", c.decode.max_parts, 1, 100000);
+    auto& d = c.decode;
+    get_uint(*t, p, "min_expansion_quota", d.min_expansion_quota, 1024, 1ull << 40);
+    get_uint(*t, p, "min_expansion_factor", d.min_expansion_factor, 1, 100000);
+    get_uint(*t, p, "max_expansion_quota", d.max_expansion_quota, 1024, 1ull << 40);
+    get_uint(*t, p, "max_expansion_factor", d.max_expansion_factor, 1, 100000);
+    if (d.min_expansion_quota > d.max_expansion_quota)
+      error(t->get("min_expansion_quota") ? t->get("min_expansion_quota")
+                                          : t->get("max_expansion_quota"),
+            "decode.min_expansion_quota", "must not exceed max_expansion_quota");
+    if (d.min_expansion_factor > d.max_expansion_factor)
+      error(t->get("min_expansion_factor") ? t->get("min_expansion_factor")
+                                           : t->get("max_expansion_factor"),
+            "decode.min_expansion_factor", "must not exceed max_expansion_factor");
+    if (get_string(*t, p, "temp_dir", d.temp_dir) && (d.temp_dir.empty() || d.temp_dir[0] != '/'))
+      error(t->get("temp_dir"), "decode.temp_dir", "must be an absolute path");
+  }
+
+  // [banned.NAME]: banned-content rule sets; every regex compiled here
+  // (RE2, case-insensitive), so a bad one stops the load.
+  void load_banned(const toml::table& root, Config& c) {
+    auto t = table(root, "banned");
+    if (!t) return;
+    for (auto&& [k, v] : *t) {
+      std::string name(k.str());
+      std::string p = "banned." + name;
+      auto st = v.as_table();
+      if (!st) {
+        error(&v, p, "must be a table ([banned.NAME] with rules = [...])");
+        continue;
+      }
+      bool okname = !name.empty() && std::all_of(name.begin(), name.end(), [](char ch) {
+        return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.';
+      });
+      if (!okname) error(&v, p, "'" + name + "': use letters, digits, '-', '_', '.'");
+      if (name == "none") error(&v, p, "\"none\" is reserved (banned_rules = \"none\": no checks)");
+      check_keys(*st, p, {"rules"});
+      BannedRuleSet set;
+      set.name = name;
+      if (!st->get("rules")) error(st, p + ".rules", "missing");
+      const toml::array* rules = nullptr;
+      if (auto rn = st->get("rules"); rn && rn->as_array() && rn->as_array()->empty())
+        rules = nullptr;  // an empty set bans nothing
+      else
+        rules = array_of_tables(*st, p, "rules");
+      std::size_t i = 0;
+      if (rules)
+        for (auto&& e : *rules) {
+          const toml::table& rt = *e.as_table();
+          std::string rp = p + ".rules[" + std::to_string(i++) + "]";
+          check_keys(rt, rp, {"action", "name", "type", "detected", "path", "inside"});
+          BannedRule r;
+          std::string action;
+          if (required_string(rt, rp, "action", action)) {
+            if (action == "ban") r.action = BannedRule::Action::Ban;
+            else if (action == "allow") r.action = BannedRule::Action::Allow;
+            else error(rt.get("action"), rp + ".action", "'" + action + "': must be ban or allow");
+          }
+          auto matcher = [&](std::string_view key, std::optional<std::string>& out) {
+            std::string re;
+            if (!get_string(rt, rp, key, re)) return;
+            RE2::Options o;
+            o.set_case_sensitive(false);
+            o.set_log_errors(false);
+            RE2 compiled(re, o);
+            if (!compiled.ok())
+              error(rt.get(key), join(rp, key), "bad regex '" + re + "': " + compiled.error());
+            else out = std::move(re);
+          };
+          matcher("name", r.name);
+          matcher("type", r.type);
+          matcher("detected", r.detected);
+          matcher("path", r.path);
+          matcher("inside", r.inside);
+          if (std::none_of(std::begin(kMatchers), std::end(kMatchers),
+                                   [&](const char* m) { return rt.get(m) != nullptr; }))
+            error(&rt, rp, "no matcher: give at least one of name, type, detected, path, inside");
+          set.rules.push_back(std::move(r));
+        }
+      c.banned[name] = std::move(set);
+    }
+  }
+  static constexpr const char* kMatchers[] = {"name", "type", "detected", "path", "inside"};
+
+  // [bank.NAME] banned_rules must name a [banned.NAME] set, "default" or
+  // "none" (checked once every set is loaded).
+  void check_banned_rules(const toml::table& root, const Config& c) {
+    const toml::node* bn = root.get("bank");
+    const toml::table* banks = bn ? bn->as_table() : nullptr;
+    for (auto& [name, b] : c.banks) {
+      if (!b.banned_rules || *b.banned_rules == "default" || *b.banned_rules == "none" ||
+          c.banned.count(*b.banned_rules))
+        continue;
+      const toml::node* n = nullptr;
+      if (banks)
+        if (auto bt = banks->get(name); bt && bt->as_table()) n = bt->as_table()->get("banned_rules");
+      error(n, "bank." + name + ".banned_rules",
+            "no such rule set '" + *b.banned_rules + "' (want a [banned.NAME], \"default\" or \"none\")");
+    }
+  }
+
+  // One [[recipient]] match pattern, or a [recipients] local_domains entry
+  // (domains only).  Returns the lower-cased pattern, or "" when invalid.
+  static std::string recipient_pattern(std::string_view s, bool domains_only) {
+    std::string v = ascii_lower(s);
+    if (!domains_only && v == ".") return v;
+    auto at = v.find('@');
+    if (at != std::string::npos) {
+      if (domains_only) return "";
+      std::string_view local = std::string_view(v).substr(0, at), dom = std::string_view(v).substr(at + 1);
+      if (!dot_atom(local)) return "";
+      if (!dom.empty() && !valid_dns_name(dom, false)) return "";
+      return v;
+    }
+    std::string_view d = v;
+    if (!d.empty() && d.front() == '.') d.remove_prefix(1);
+    return valid_dns_name(d, false) ? v : "";
+  }
+
+  // [recipients], [[recipient]] and [dsn] (banks must be loaded already).
+  void load_recipients(const toml::table& root, Config& c) {
+    if (auto t = table(root, "recipients")) {
+      check_keys(*t, "recipients", {"local_domains"});
+      if (auto ds = get_strings(*t, "recipients", "local_domains")) {
+        std::vector<std::string> out;
+        for (std::size_t k = 0; k < ds->size(); ++k) {
+          auto v = recipient_pattern((*ds)[k], true);
+          if (v.empty())
+            error(element(*t, "local_domains", k), "recipients.local_domains",
+                  "'" + (*ds)[k] + "' is not a domain (\"example.com\" or \".example.com\")");
+          else
+            out.push_back(std::move(v));
+        }
+        c.recipients.local_domains = std::move(out);
+      }
+    }
+    if (auto arr = array_of_tables(root, "", "recipient")) {
+      std::size_t i = 0;
+      for (auto&& e : *arr) {
+        const toml::table& t = *e.as_table();
+        std::string p = "recipient[" + std::to_string(i) + "]";
+        check_keys(t, p, {"match", "lovers", "bypass"});
+        RecipientRule r;
+        r.index = i++;
+        if (auto ms = get_strings(t, p, "match")) {
+          if (ms->empty()) error(t.get("match"), p + ".match", "must not be empty");
+          for (std::size_t k = 0; k < ms->size(); ++k) {
+            auto v = recipient_pattern((*ms)[k], false);
+            if (v.empty())
+              error(element(t, "match", k), p + ".match",
+                    "'" + (*ms)[k] + "' is not a recipient pattern (user@example.com, user@, "
+                    "example.com, .example.com or .)");
+            else
+              r.match.push_back(std::move(v));
+          }
+        } else if (!t.get("match")) {
+          error(&t, p + ".match", "missing");
+        }
+        if (auto ls = get_strings(t, p, "lovers")) {
+          for (std::size_t k = 0; k < ls->size(); ++k) {
+            auto it = std::find(kCategoryNames.begin(), kCategoryNames.end(), (*ls)[k]);
+            if (it == kCategoryNames.end() || it == kCategoryNames.begin())
+              error(element(t, "lovers", k), p + ".lovers",
+                    "unknown category '" + (*ls)[k] +
+                        "' (known: virus, banned, unchecked, spam, spammy, bad-header)");
+            else
+              r.lovers.push_back(static_cast<Category>(it - kCategoryNames.begin()));
+          }
+        }
+        if (auto bs = get_strings(t, p, "bypass")) {
+          for (std::size_t k = 0; k < bs->size(); ++k) {
+            const auto& b = (*bs)[k];
+            if (b != "decode" && b != "av" && b != "spam")
+              error(element(t, "bypass", k), p + ".bypass",
+                    "'" + b + "' cannot be bypassed per recipient (decode, av or spam)");
+            else
+              r.bypass.push_back(b);
+          }
+        }
+        c.recipient_rules.push_back(std::move(r));
+      }
+    }
+    if (auto t = table(root, "dsn")) {
+      check_keys(*t, "dsn", {"spam_cutoff_level", "from"});
+      if (auto v = get_double(*t, "dsn", "spam_cutoff_level", -999, 1e6)) c.dsn.spam_cutoff_level = *v;
+      if (get_string(*t, "dsn", "from", c.dsn.from)) {
+        auto at = c.dsn.from.rfind('@');
+        if (at == std::string::npos || !dot_atom(std::string_view(c.dsn.from).substr(0, at)) ||
+            !valid_dns_name(std::string_view(c.dsn.from).substr(at + 1), false))
+          error(t->get("from"), "dsn.from", "'" + c.dsn.from + "' is not an address user@domain");
+      }
+    }
+  }
+
+  // [quarantine]: the directory of quarantined messages.
+  void load_quarantine(const toml::table& root, Config& c) {
+    auto t = table(root, "quarantine");
+    if (!t) return;
+    const char* p = "quarantine";
+    check_keys(*t, p, {"dir", "compress"});
+    if (get_string(*t, p, "dir", c.quarantine.dir) &&
+        (c.quarantine.dir.empty() || c.quarantine.dir[0] != '/'))
+      error(t->get("dir"), "quarantine.dir", "must be an absolute path");
+    get_bool(*t, p, "compress", c.quarantine.compress);
   }
 
   // A number (integer or float) within [min, max]; unset when absent or bad.
@@ -1029,14 +1272,27 @@ class Loader {
         for (auto&& e : *arr) {
           const toml::table& st = *e.as_table();
           std::string sp = "spam.scanners[" + std::to_string(i++) + "]";
-          check_keys(st, sp, {"name", "address", "timeout"});
+          check_keys(st, sp, {"kind", "name", "address", "timeout"});
           SpamScanner s;
+          std::string kind;
+          if (get_string(st, sp, "kind", kind)) {
+            if (kind == "spamd") s.kind = SpamScanner::Kind::Spamd;
+            else if (kind == "rspamd") s.kind = SpamScanner::Kind::Rspamd;
+            else {
+              error(st.get("kind"), sp + ".kind", "'" + kind + "': must be spamd or rspamd");
+              continue;
+            }
+          }
           std::string addr;
           if (!required_string(st, sp, "address", addr)) continue;
           auto a = parse_listen_address(addr);
           if (!a || (a.value().kind == ListenAddress::Kind::Tcp && a.value().port == 0)) {
             error(st.get("address"), sp + ".address",
-                  "bad spamd address '" + addr + "' (want 127.0.0.1:783, [::1]:783 or unix:/path)");
+                  s.kind == SpamScanner::Kind::Rspamd
+                      ? "bad rspamd address '" + addr +
+                            "' (want 127.0.0.1:11333, [::1]:11333 or unix:/path)"
+                      : "bad spamd address '" + addr +
+                            "' (want 127.0.0.1:783, [::1]:783 or unix:/path)");
             continue;
           }
           s.address = std::move(a.value());
@@ -1075,7 +1331,8 @@ class Loader {
     Config c;
     c.source = source_;
     check_keys(root, "", {"daemon", "smtp", "forward", "listener", "bank", "network", "key",
-                          "signing", "dns", "dkim_verify", "dkim_whitelist", "av", "spam", "decode"});
+                          "signing", "dns", "dkim_verify", "dkim_whitelist", "av", "spam", "decode", "quarantine",
+                          "banned", "recipients", "recipient", "dsn"});
 
     if (auto t = table(root, "daemon")) {
       const char* p = "daemon";
@@ -1189,7 +1446,8 @@ class Loader {
         }
         check_keys(*bt, p, {"stages", "originating", "skip_stages", "add_header", "destiny",
                             "spam_tag_level", "spam_tag2_level", "spam_kill_level",
-                            "spam_subject_tag", "spam_score_offset"});
+                            "spam_subject_tag", "spam_score_offset", "quarantine",
+                            "banned_rules"});
         BankConfig b;
         b.name = std::string(k.str());
         if (auto st = get_strings(*bt, p, "stages")) {
@@ -1237,11 +1495,9 @@ class Loader {
               else if (d == "discard") out = Destiny::Discard;
               else if (d == "reject") out = Destiny::Reject;
               else if (d == "tempfail") out = Destiny::TempFail;
-              else if (d == "bounce") {
-                error(&cv, key, "\"bounce\" is not available yet (DSN generation is still to come); use discard or reject");
-                continue;
-              } else {
-                error(&cv, key, "must be one of pass, discard, reject, tempfail");
+              else if (d == "bounce") out = Destiny::Bounce;
+              else {
+                error(&cv, key, "must be one of pass, discard, bounce, reject, tempfail");
                 continue;
               }
               b.destiny[static_cast<Category>(it - kCategoryNames.begin())] = out;
@@ -1251,6 +1507,19 @@ class Loader {
           }
         }
         load_bank_spam(*bt, p, b.spam);
+        if (std::string br; get_string(*bt, p, "banned_rules", br)) b.banned_rules = br;
+        if (auto qs = get_strings(*bt, p, "quarantine")) {
+          std::vector<Category> cats;
+          for (auto& q : *qs) {
+            auto it = std::find(kCategoryNames.begin(), kCategoryNames.end(), q);
+            if (it == kCategoryNames.end())
+              error(bt->get("quarantine"), p + ".quarantine",
+                    "unknown category '" + q + "' (known: virus, banned, unchecked, spam, spammy, bad-header, clean)");
+            else
+              cats.push_back(static_cast<Category>(it - kCategoryNames.begin()));
+          }
+          b.quarantine = std::move(cats);
+        }
         if (bt->get("originating")) {
           bool o = false;
           get_bool(*bt, p, "originating", o);
@@ -1302,6 +1571,10 @@ class Loader {
     load_av(root, c);
     load_spam(root, c);
     load_decode(root, c);
+    load_banned(root, c);
+    check_banned_rules(root, c);
+    load_quarantine(root, c);
+    load_recipients(root, c);
 
     if (c.listeners.empty()) error_at(1, "listener", "at least one [[listener]] is required");
     for (std::size_t i = 0; i < c.listeners.size(); ++i) {

@@ -166,7 +166,7 @@ const char* to_string(Category c) noexcept;
 
 // What happens to a message of a category.  Reject is meant for
 // before-queue use; bounce (a DSN to the sender, RFC 3464) is not built yet.
-enum class Destiny { Pass, Discard, Reject, TempFail };
+enum class Destiny { Pass, Discard, Reject, TempFail, Bounce };
 const char* to_string(Destiny d) noexcept;
 
 // The spam stage's levels (Amavis's $sa_tag_level_deflt, ...), compared
@@ -202,6 +202,14 @@ struct BankConfig {
   // spam_tag_level, spam_tag2_level, ...: the spam stage's levels (unset:
   // the banks below decide, then SpamLevels' defaults).
   SpamBankConfig spam;
+  // quarantine = ["virus", "banned", ...]: a message whose worst category is
+  // listed is stored in [quarantine] dir (whatever its destiny; not when it
+  // is tempfailed).  Unset: the banks below decide; default none.
+  std::optional<std::vector<Category>> quarantine;
+  // banned_rules = "NAME": the [banned.NAME] set the decode stage applies
+  // ("default": the built-in or configured default set; "none": no banned
+  // checks).  Unset: the banks below decide; default "default".
+  std::optional<std::string> banned_rules;
 };
 
 // The built-in destinies (Amavis's defaults): virus and banned are
@@ -239,12 +247,14 @@ struct AvConfig {
 // "127.0.0.1:3310" or "[::1]:3310" (numeric only).  Sets kind, path or
 // host/port, and address.  Failure: Config, with why.
 Result<AvScanner> parse_av_address(std::string_view s);
-// [spam]: the spamd scanners of the `spam` stage (filter/spam_stage.hpp),
-// reached over the SPAMC/1.5 protocol.
+// [spam]: the scanners of the `spam` stage (filter/spam_stage.hpp): spamd
+// over the SPAMC/1.5 protocol, rspamd over HTTP (POST /checkv2).
 struct SpamScanner {
+  enum class Kind { Spamd, Rspamd };
+  Kind kind = Kind::Spamd; // kind = "spamd" (default) or "rspamd"
   std::string name;        // for notes and logs; default: the address as written
-  ListenAddress address;   // "127.0.0.1:783", "[::1]:783" or "unix:/path"
-  Seconds timeout{30};     // connect, send, and spamd's whole check
+  ListenAddress address;   // "127.0.0.1:783", "[::1]:783" or "unix:/path" (rspamd: 11333)
+  Seconds timeout{30};     // connect, send, and the scanner's whole check
 };
 
 struct SpamConfig {
@@ -255,9 +265,12 @@ struct SpamConfig {
   std::uint64_t max_size = 512000;
   // What to ask spamd: REPORT (the test names with their scores, parsed from
   // the report's table) or SYMBOLS (names only, whatever the report template).
+  // spamd only: rspamd always gives its symbols with their scores.
   enum class Command { Report, Symbols };
   Command command = Command::Report;
-  std::string user = "sigil";  // the User: header (spamd's per-user settings)
+  // The User: header (spamd's per-user settings).  spamd only: rspamd's User
+  // header means an authenticated sender, and is not sent.
+  std::string user = "sigil";
   // When every scanner failed: continue (no score; Amavis passes mail when
   // spamd is down) or tempfail (451).
   enum class OnError { Continue, TempFail };
@@ -346,11 +359,84 @@ struct WhitelistRule {
 // Parses one pattern (see WhitelistPattern).  Failure: Config, with why.
 Result<WhitelistPattern> parse_whitelist_pattern(std::string_view s);
 
-// [decode]: the `decode` stage's MIME walk limits.  Past either, the walk
-// stops and the message gets the finding `unchecked`.
+// [decode]: the `decode` stage's MIME walk and archive limits.  Past any,
+// the walk stops and the message gets the finding `unchecked`.
 struct DecodeConfig {
-  std::uint32_t max_depth = 14;    // nesting of multiparts and message/rfc822
-  std::uint32_t max_parts = 1500;  // MIME parts (leaves and containers)
+  std::uint32_t max_depth = 14;    // nesting of multiparts, message/rfc822 and archives
+  std::uint32_t max_parts = 1500;  // MIME parts (leaves and containers) and archive members
+  // Expansion quota: decoded plus unpacked bytes of one message may not
+  // exceed max(min_expansion_quota, size * min_expansion_factor,
+  // min(max_expansion_quota, size * max_expansion_factor)) (Amavis's
+  // $MIN_EXPANSION_QUOTA, ... with its defaults).
+  std::uint64_t min_expansion_quota = 100 * 1024;
+  std::uint32_t min_expansion_factor = 5;
+  std::uint64_t max_expansion_quota = 500ull * 1024 * 1024;
+  std::uint32_t max_expansion_factor = 500;
+  // Where nested archives are unpacked (a private mkdtemp directory per
+  // message, removed afterwards); "" = daemon.spool_dir.
+  std::string temp_dir;
+};
+
+// [banned.NAME]: one rule of a banned-content rule set (Amavis's
+// $banned_filename_re).  Every matcher given must match (at least one is
+// given); each is an RE2 regex, case-insensitive, unanchored.
+struct BannedRule {
+  enum class Action { Ban, Allow };
+  Action action = Action::Ban;
+  std::optional<std::string> name;      // the part's file name (archive member path)
+  std::optional<std::string> type;      // the declared MIME type
+  std::optional<std::string> detected;  // libmagic's type
+  std::optional<std::string> path;      // the full path through containers, joined by "/"
+  std::optional<std::string> inside;    // any archive format the part is inside ("zip", "tar"...)
+};
+
+// The first matching rule decides; no match: not banned.
+struct BannedRuleSet {
+  std::string name;
+  std::vector<BannedRule> rules;
+};
+
+// The built-in set "default" (README "Banned content"); a [banned.default]
+// replaces it.
+const BannedRuleSet& default_banned_rules();
+
+// [quarantine]: where quarantined messages go (filter/quarantine.hpp).
+struct QuarantineConfig {
+  std::string dir = "/var/lib/sigil/quarantine";
+  bool compress = false;  // gzip each file (ID.gz)
+};
+
+// Per-recipient settings (filter/recipients.hpp).
+// [recipients]: which recipients are local.  Local recipients get the spam
+// stage's X-Spam-* fields and subject tag (Amavis's @local_domains_maps).
+struct RecipientsConfig {
+  // Patterns "example.com" (that domain) or ".example.com" (it and its
+  // subdomains), lower case.  Unset: every recipient is local.
+  std::optional<std::vector<std::string>> local_domains;
+};
+
+// [[recipient]]: the first rule whose `match` matches a recipient address
+// applies to that recipient.  Patterns: "user@example.com", "user@" (that
+// local part at any domain), "example.com", ".example.com", "." (anyone).
+struct RecipientRule {
+  std::vector<std::string> match;  // lower case
+  // Categories delivered to this recipient whatever the bank's destiny
+  // (Amavis's spam_lovers, banned_files_lovers, ...): they are ignored
+  // for this recipient, and the worst remaining category decides.
+  std::vector<Category> lovers;
+  // Stages whose findings do not count for this recipient (Amavis's
+  // bypass_*_checks).  A stage every recipient bypasses does not run.
+  std::vector<std::string> bypass;
+  std::size_t index = 0;  // position among [[recipient]], for logs
+};
+
+// [dsn]: the bounces of destiny "bounce" (filter/dsn.hpp).
+struct DsnConfig {
+  // No bounce for spam scoring at or above this (Amavis's
+  // $sa_dsn_cutoff_level): such senders are forged.
+  double spam_cutoff_level = 10;
+  // The DSN's From: address; "" = postmaster@ smtp.hostname.
+  std::string from;
 };
 
 struct Config {
@@ -369,6 +455,11 @@ struct Config {
   AvConfig av;
   SpamConfig spam;
   DecodeConfig decode;
+  std::map<std::string, BannedRuleSet> banned;  // [banned.NAME] as written (no built-in)
+  QuarantineConfig quarantine;
+  RecipientsConfig recipients;
+  std::vector<RecipientRule> recipient_rules;
+  DsnConfig dsn;
 };
 
 // Loads and validates.  Failure: ErrorKind::Config, message has one line per

@@ -1,5 +1,5 @@
-// filter/decode_stage.hpp — the `decode` stage (Inspect phase): MIME parts
-// and header sanity, first part (issue 6).
+// filter/decode_stage.hpp — the `decode` stage (Inspect phase): MIME parts,
+// archive contents, banned content and header sanity (issue 5).
 //
 // For each message:
 //   1. header checks on the stored header section (HeaderIndex), Amavis's
@@ -13,17 +13,50 @@
 //      decodes RFC 2231 and RFC 2047), the type libmagic detects in the first
 //      64 KiB of the decoded content, and the decoded size (the content is
 //      decoded in chunks, never held whole);
-//   4. limits of [decode]: more than max_parts entities or nesting deeper
-//      than max_depth stop the walk with the finding `unchecked`; so does an
-//      ambiguous multipart (no boundary parameter, or more than one);
-//   5. the note decode="N parts; names: a.pdf, facture-é.exe".
+//   4. archives: when libarchive recognises a leaf's first 64 KiB as an
+//      archive (zip, 7z, rar, tar, cpio, iso9660, ar, cab, lha, xar) or a
+//      compressed stream (gzip, bzip2, xz, lzma, lzip, zstd, lz4, compress,
+//      uu; a tar.gz is one tar), its members are listed and read, each a
+//      PartInfo (path through the containers, container formats), and
+//      members that are archives themselves are opened in turn.  A leaf
+//      or member that is an archive is written to a file in a private
+//      mkdtemp directory (mode 0700, under [decode] temp_dir, default the
+//      spool directory), unlinked at once and read through its fd; the
+//      directory is removed when the message is done (RAII, also on
+//      exceptions).  Other members are typed from their first 64 KiB and
+//      counted, never written out; so an archive of 64 KiB or less is read
+//      from memory;
+//   5. limits of [decode]: more than max_parts entities (MIME parts and
+//      archive members), nesting deeper than max_depth (MIME and archive
+//      levels together), more decoded plus unpacked bytes than the
+//      expansion quota (checked per chunk while reading: a zip bomb is
+//      never unpacked past it), an encrypted archive or member, a corrupt
+//      or truncated archive, or an ambiguous multipart (no boundary
+//      parameter, or more than one) stop the walk with the finding
+//      `unchecked` (DecodeResult::complete = false);
+//   6. banned content (Amavis's $banned_filename_re): the policy's
+//      [banned.NAME] rule set (banned_rules; the built-in "default" unless
+//      configured; "none": no checks) is applied to every recorded part,
+//      also after an incomplete walk: the first rule whose matchers all
+//      match decides, and each banned part gives a finding `banned` naming
+//      the part and the rule (at most 10, then one "N more");
+//   7. the note decode="N parts; names: a.pdf, invoice.zip, invoice.zip/x.exe".
 //
-// Does not (yet): open archives (libarchive), apply banned-name/type rules,
-// enforce an expansion quota, or bound GMime's own parser recursion before
-// the walk (GMime builds the whole tree first).
+// Does not: bound GMime's own parser recursion before the walk (GMime
+// builds the whole tree first), decrypt anything, write non-archive members
+// out (nothing downstream reads them: clamd unpacks the whole message
+// itself), match names inside documents (OLE, PDF), or run off the event
+// loop: the walk is synchronous, bounded by the quota and the limits.
+// XXX: mtree (its spec names files of the local file system) and the
+// filters that run external programs (lrzip, lzop, grzip) are left out of
+// libarchive's "all" on purpose.
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,13 +69,21 @@
 
 namespace sigil::filter {
 
-// One leaf MIME part, in document order.
+// One leaf MIME part or archive member, in document order (a container
+// before its members).
 struct PartInfo {
-  std::string declared_type;  // "application/pdf", lower case ("text/plain" by default)
-  std::string name;           // declared file name, UTF-8 (filename or name); "" when none
-  std::string detected_type;  // libmagic's MIME type of the decoded content; "" if unknown
-  std::uint64_t size = 0;     // decoded bytes
-  unsigned depth = 0;         // 0: the message's own body
+  std::string declared_type;  // "application/pdf", lower case ("text/plain" by default); "" for members
+  std::string name;           // declared file name, UTF-8 (filename or name), or the member's
+                              // path inside its container; "" when none
+  std::string detected_type;  // libmagic's MIME type of the (first 64 KiB of) content; "" if unknown
+  std::uint64_t size = 0;     // decoded bytes (stops growing when the quota is exceeded)
+  unsigned depth = 0;         // 0: the message's own body; members: their container's + 1
+  // Names from the MIME part down: {"invoice.zip", "dir/inner.tar.gz", "x.exe"}
+  // ("" for an unnamed MIME part).
+  std::vector<std::string> path;
+  std::string container;  // the immediate container's format ("zip", "tar", "gzip"...); "" for a MIME part
+  std::vector<std::string> inside;  // every archive format on the way, outermost first
+                                    // (a member of a tar.gz in a zip: "zip", "gzip", "tar")
 };
 
 struct DecodeResult {
@@ -50,16 +91,51 @@ struct DecodeResult {
   std::vector<Finding> findings;  // stage "decode"
   bool complete = true;           // false: the walk stopped early (a finding says why)
   std::string note;               // the value of the `decode` note
+  std::uint64_t expanded = 0;     // decoded plus unpacked bytes counted against the quota
 };
 
-// Synchronous core of the stage (also used by tests).  Never throws for
-// message contents; a spool read problem gives an `unchecked` finding.
+// A compiled [banned.NAME] rule set (RE2, case-insensitive, unanchored).
+class BannedRules {
+ public:
+  // Throws std::runtime_error naming the rule for a bad regex (the
+  // configuration loader has already refused those).
+  explicit BannedRules(const conf::BannedRuleSet& set);
+  ~BannedRules();
+  BannedRules(const BannedRules&) = delete;
+  BannedRules& operator=(const BannedRules&) = delete;
+
+  struct Decision {
+    bool ban = false;
+    std::size_t rule = 0;  // 1-based, in the order written
+    std::string what;      // what matched: "name 'x.exe'", "detected type 'application/x-dosexec'"...
+  };
+  // The first rule that matches `part`; nullopt: none (not banned).
+  std::optional<Decision> decide(const PartInfo& part) const;
+  const std::string& name() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+using BannedSets = std::map<std::string, std::shared_ptr<const BannedRules>, std::less<>>;
+
+// Every configured set, plus the built-in "default" unless configured.
+// Throws like BannedRules.
+BannedSets compile_banned(const std::map<std::string, conf::BannedRuleSet>& sets);
+
+// Synchronous core of the stage (also used by tests).  `banned`: the rule
+// set to apply (nullptr: no banned checks).  cfg.temp_dir "" means $TMPDIR,
+// else /tmp.  Never throws for message contents; a spool read problem or a
+// temporary file that cannot be made gives an `unchecked` finding.
 DecodeResult decode_message(const MessageStore& message, const Envelope& envelope,
-                            const conf::DecodeConfig& cfg);
+                            const conf::DecodeConfig& cfg, const BannedRules* banned = nullptr);
 
 class DecodeStage : public Stage {
  public:
-  explicit DecodeStage(conf::DecodeConfig cfg);
+  // `sets`: every rule set a policy may name (compile_banned); the policy's
+  // banned_rules picks one per message ("default" when there is no policy).
+  explicit DecodeStage(conf::DecodeConfig cfg, BannedSets sets = compile_banned({}));
   std::string_view name() const override { return "decode"; }
   Phase phase() const override { return Phase::Inspect; }
   // Always Continue; adds findings and the `decode` note.
@@ -67,6 +143,7 @@ class DecodeStage : public Stage {
 
  private:
   conf::DecodeConfig cfg_;
+  BannedSets sets_;
 };
 
 }  // namespace sigil::filter

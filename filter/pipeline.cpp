@@ -110,6 +110,10 @@ asio::awaitable<Verdict> Pipeline::run(MessageContext& ctx, std::vector<StageRec
   for (const auto& stage : stages_) {
     if (stage->phase() < first || stage->phase() > last) continue;
     if (accepted && stage->phase() != Phase::Seal) continue;
+    if (std::find(ctx.bypassed.begin(), ctx.bypassed.end(), stage->name()) != ctx.bypassed.end()) {
+      records.push_back({std::string(stage->name()), "bypassed", std::chrono::microseconds(0)});
+      continue;
+    }
     auto t0 = std::chrono::steady_clock::now();
     Verdict v;
     std::string outcome;
@@ -162,7 +166,11 @@ const StageFactory& builtin_stages() {
        }},
       {"decode",
        [](const conf::Config& cfg, Components&) -> std::shared_ptr<Stage> {
-         return std::make_shared<DecodeStage>(cfg.decode);
+         // Every banned rule set is compiled here, once (the policy picks
+         // one per message); temp_dir defaults to the spool directory.
+         conf::DecodeConfig d = cfg.decode;
+         if (d.temp_dir.empty()) d.temp_dir = cfg.daemon.spool_dir;
+         return std::make_shared<DecodeStage>(std::move(d), compile_banned(cfg.banned));
        }},
       {"dkim-sign",
        [](const conf::Config& cfg, Components& c) -> std::shared_ptr<Stage> {
@@ -228,8 +236,12 @@ conf::Destiny Policy::destiny_for(conf::Category c) const {
 
 Verdict apply_destiny(MessageContext& ctx, const Policy& pol, Verdict v) {
   const Finding* w = worst_finding(ctx);
+  if (!w) return v;
+  return apply_destiny(ctx, w, pol.destiny_for(w->category), std::move(v));
+}
+
+Verdict apply_destiny(MessageContext& ctx, const Finding* w, conf::Destiny d, Verdict v) {
   if (!w || (v.action != Action::Continue && v.action != Action::Accept)) return v;
-  auto d = pol.destiny_for(w->category);
   ctx.notes.emplace_back("category", std::string(conf::to_string(w->category)) + " (" + w->stage +
                                          ": " + w->reason + ") destiny=" + conf::to_string(d));
   std::string why = std::string(conf::to_string(w->category)) + ": " + w->reason;
@@ -238,6 +250,8 @@ Verdict apply_destiny(MessageContext& ctx, const Policy& pol, Verdict v) {
     case conf::Destiny::Discard: return {Action::Discard, why};
     case conf::Destiny::Reject: return {Action::Reject, why};
     case conf::Destiny::TempFail: return {Action::TempFail, why};
+    // The session sends the DSN (filter/dsn.hpp), then answers as for a discard.
+    case conf::Destiny::Bounce: return {Action::Discard, why};
   }
   return v;
 }
@@ -250,6 +264,8 @@ static void overlay(Policy& p, const conf::BankConfig& b) {
       return std::find(b.skip_stages->begin(), b.skip_stages->end(), s) != b.skip_stages->end();
     });
   if (b.originating) p.originating = *b.originating;
+  if (b.quarantine) p.quarantine = *b.quarantine;
+  if (b.banned_rules) p.banned_rules = *b.banned_rules;
   if (b.spam.tag_level) p.spam.tag_level = *b.spam.tag_level;
   if (b.spam.tag2_level) p.spam.tag2_level = *b.spam.tag2_level;
   if (b.spam.kill_level) p.spam.kill_level = *b.spam.kill_level;

@@ -75,7 +75,11 @@ std::uint64_t passthrough_offset(const HeaderEdits& edits, const HeaderIndex& he
 
 struct Policy;
 
+// Not an aggregate on purpose: built from the four facts every message has,
+// the rest starts empty (adding a member never touches the callers).
 struct MessageContext {
+  MessageContext(std::string id, const ClientInfo& c, const Envelope& e, const MessageStore& m)
+      : log_id(std::move(id)), client(c), envelope(e), message(m) {}
   std::string log_id;
   const ClientInfo& client;
   const Envelope& envelope;
@@ -95,6 +99,15 @@ struct MessageContext {
   // the whitelisting bank switch): the spam stage reads its levels here.
   // Null in the Verify phase and in tests that need no bank settings.
   const Policy* policy = nullptr;
+  // Stages every recipient bypasses ([[recipient]] bypass): skipped, with
+  // the outcome "bypassed" (set by the session before the Inspect phase).
+  std::vector<std::string> bypassed;
+  // Edits only local recipients get ([recipients] local_domains): the spam
+  // stage's X-Spam-* fields and subject tag.  Applied after `edits`.
+  HeaderEdits local_edits;
+  // The spam stage's score (after the bank's offset), when it scored the
+  // message: the bounce guard's spam cutoff reads it.
+  std::optional<double> spam_score;
 };
 
 // The worst finding (highest category), or nullptr when none.
@@ -177,6 +190,8 @@ struct Policy {
   std::map<conf::Category, conf::Destiny> destiny;  // set by banks; else default_destiny()
   conf::Destiny destiny_for(conf::Category c) const;
   conf::SpamLevels spam;  // the banks' spam_* settings over the defaults
+  std::string banned_rules = "default";  // the decode stage's [banned.NAME] set; "none": off
+  std::vector<conf::Category> quarantine;  // categories quarantined (banks' `quarantine`)
   std::shared_ptr<const Pipeline> pipeline;
   std::string key;  // the table's key for this policy
 };
@@ -186,6 +201,10 @@ struct Policy {
 // adds a `category` note ("virus (av: Eicar-Test-Signature) destiny=discard").
 // Other verdicts are returned unchanged.
 Verdict apply_destiny(MessageContext& ctx, const Policy& pol, Verdict v);
+// The same for a given deciding finding `w` (null: v unchanged) and destiny
+// (per-recipient dispositions, filter/recipients.hpp).  Bounce gives Discard:
+// the session sends the DSN.
+Verdict apply_destiny(MessageContext& ctx, const Finding* w, conf::Destiny d, Verdict v);
 
 class PolicyTable {
  public:

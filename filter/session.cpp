@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <ctime>
 #include <random>
 
 #include <boost/asio/read.hpp>
@@ -14,6 +15,9 @@
 #include <spdlog/spdlog.h>
 
 #include "filter/backend.hpp"
+#include "filter/dsn.hpp"
+#include "filter/quarantine.hpp"
+#include "filter/recipients.hpp"
 #include "filter/server.hpp"
 
 namespace sigil::filter {
@@ -611,10 +615,94 @@ void Session::reply_delivery(const DeliveryResult& r, std::string& action) {
   }
 }
 
+// After the destiny: stores the message in the quarantine when the policy
+// lists its worst category (quarantine.hpp).  A delivered copy gets
+// X-Quarantine-ID.  When the store fails the verdict becomes a tempfail: the
+// message stays with the sending MTA rather than passing unstored.
+static Verdict quarantine_if_listed(MessageContext& ctx, const Policy& pol, const conf::Config& cfg,
+                                    Verdict v) {
+  if (pol.quarantine.empty() || v.action == Action::TempFail) return v;
+  const Finding* w = worst_finding(ctx);
+  conf::Category cat = w ? w->category : conf::Category::Clean;
+  if (std::find(pol.quarantine.begin(), pol.quarantine.end(), cat) == pol.quarantine.end()) return v;
+  quarantine::Entry e;
+  e.id = quarantine::new_id();
+  e.log_id = ctx.log_id;
+  e.category = std::string(conf::to_string(cat)) +
+               (w ? " (" + w->stage + ": " + w->reason + ")" : std::string()) + " action=" +
+               to_string(v.action);
+  e.client = "[" + ctx.client.addr + "]:" + std::to_string(ctx.client.port) + " " + ctx.client.helo;
+  e.envelope = ctx.envelope;
+  auto st = quarantine::store(cfg.quarantine, e, ctx.message);
+  if (!st) {
+    log::smtp().error("{}: quarantine failed, tempfailing the message: {}", ctx.log_id,
+                      st.error().message);
+    ctx.notes.emplace_back("quarantine", "failed: " + st.error().message);
+    return {Action::TempFail, "quarantine unavailable"};
+  }
+  ctx.notes.emplace_back("quarantine", e.id);
+  if (v.action == Action::Continue || v.action == Action::Accept)
+    ctx.edits.prepend.push_back("X-Quarantine-ID: <" + e.id + ">\r\n");
+  return v;
+}
+
+// `edits` plus, for local recipients, the edits only they get.
+static HeaderEdits edits_for(const MessageContext& ctx, bool local) {
+  HeaderEdits e = ctx.edits;
+  if (!local) return e;
+  e.prepend.insert(e.prepend.end(), ctx.local_edits.prepend.begin(), ctx.local_edits.prepend.end());
+  e.remove.insert(e.remove.end(), ctx.local_edits.remove.begin(), ctx.local_edits.remove.end());
+  return e;
+}
+
+// True when the recipients must be treated apart: their dispositions differ,
+// or one bounces (the DSN goes out beside any delivery).
+static bool needs_split(const std::vector<Disposition>& d) {
+  if (d.empty()) return false;
+  for (const auto& x : d)
+    if (!(x == d.front()) || x.destiny == conf::Destiny::Bounce) return true;
+  return false;
+}
+
+static std::string one_reason(const Finding* f) {
+  return f ? std::string(conf::to_string(f->category)) + ": " + f->reason : std::string("clean");
+}
+
+static Reply make_reply(int code, std::string enhanced, std::string text) {
+  Reply r;
+  r.code = code;
+  r.enhanced = std::move(enhanced);
+  r.lines.push_back(std::move(text));
+  return r;
+}
+
+// The recipients' dispositions (recipients.hpp).  Returns true when they
+// must be treated apart (deliver_split); otherwise `v` carries the one
+// destiny of all of them.
+static bool decide(MessageContext& ctx, const Policy& pol, const conf::Config& cfg, bool lmtp,
+                   Verdict& v, std::vector<Disposition>& disp) {
+  if (v.action != Action::Continue && v.action != Action::Accept) return false;
+  disp = dispose(ctx, pol, cfg);
+  bool split = needs_split(disp);
+  // An SMTP front cannot be answered per recipient: one recipient to
+  // tempfail tempfails the message (the front retries all of them).
+  if (split && !lmtp) {
+    auto t = std::find_if(disp.begin(), disp.end(),
+                          [](const Disposition& d) { return d.destiny == conf::Destiny::TempFail; });
+    if (t != disp.end()) {
+      v = apply_destiny(ctx, t->finding, t->destiny, std::move(v));
+      return false;
+    }
+  }
+  if (!split && !disp.empty()) v = apply_destiny(ctx, disp.front().finding, disp.front().destiny, std::move(v));
+  return split;
+}
+
 asio::awaitable<void> Session::process_message() {
   auto rt = rt_;  // keep the snapshot alive through the await points
   const Policy* pol = &rt->policies.select(listener_.bank, client_.ip);
-  MessageContext ctx{log_id_, client_, env_, *store_, {}, pol->originating, {}, {}, {}, {}, nullptr};
+  MessageContext ctx{log_id_, client_, env_, *store_};
+  ctx.originating = pol->originating;
   std::vector<StageRecord> records;
   // Verify first: a whitelisting match there loads more banks (DESIGN.md §3,
   // step 3), and the rest of the run uses the policy they make.
@@ -627,9 +715,14 @@ asio::awaitable<void> Session::process_message() {
     }
     for (const auto& h : pol->add_header) ctx.edits.prepend.push_back(h + "\r\n");
     ctx.policy = pol;  // the Inspect phase on reads bank settings (spam levels)
+    ctx.bypassed = bypassed_by_all(*rt->config, env_, pol->stage_names);
     v = co_await pol->pipeline->run(ctx, records, Phase::Inspect, Phase::Seal, &accepted);
   }
-  v = apply_destiny(ctx, *pol, std::move(v));
+  // Each recipient's destiny (lovers, bypass); one reply in any case.
+  std::vector<Disposition> disp;
+  bool split = decide(ctx, *pol, *rt->config, client_.lmtp, v, disp);
+  v = quarantine_if_listed(ctx, *pol, *rt->config, std::move(v));
+  if (v.action != Action::Continue && v.action != Action::Accept) split = false;
   log::Summary s;
   s.id = log_id_;
   s.client = "[" + client_.addr + "]:" + std::to_string(client_.port);
@@ -638,10 +731,23 @@ asio::awaitable<void> Session::process_message() {
   s.rcpts = env_.recipients.size();
   s.size = data_size_;
   s.bank = pol->banks;
+  if (split) co_await deliver_split(ctx, disp, s);
+  else co_await deliver_whole(ctx, v, disp, s);
+  s.stages = std::move(records);
+  s.notes = std::move(ctx.notes);
+  s.time = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t_mail_);
+  log::summary_logger().info("{}", log::format_summary(s, rt->config->daemon.log_json));
+}
+
+// One destiny for every recipient: deliver once, or answer for all.
+asio::awaitable<void> Session::deliver_whole(MessageContext& ctx, const Verdict& v,
+                                             const std::vector<Disposition>& disp, log::Summary& s) {
+  auto rt = rt_;
   switch (v.action) {
     case Action::Continue:
     case Action::Accept: {
-      DeliveryRequest req{env_, *store_, ctx.edits, log_id_, client_.lmtp};
+      HeaderEdits edits = edits_for(ctx, disp.empty() || disp.front().local);
+      DeliveryRequest req{env_, *store_, edits, log_id_, client_.lmtp};
       DeliveryResult r = co_await rt->backend->deliver(req);
       reply_delivery(r, s.action);
       s.backend = r.decisive.summary();
@@ -663,10 +769,170 @@ asio::awaitable<void> Session::process_message() {
       s.backend = v.reason;
       break;
   }
-  s.stages = std::move(records);
-  s.notes = std::move(ctx.notes);
-  s.time = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t_mail_);
-  log::summary_logger().info("{}", log::format_summary(s, rt->config->daemon.log_json));
+}
+
+// Recipients treated apart (recipients.hpp): one back-end transaction per
+// group of deliverable recipients with the same edits, one DSN for all the
+// bounced ones, then one reply (SMTP) or one per recipient (LMTP) through
+// reply_delivery, with discarded and bounced recipients counted as done.
+// An SMTP front cannot be refused per recipient after the data, so there a
+// reject destiny bounces (Amavis does the same).
+namespace {
+
+struct SplitPlan {
+  struct Group {
+    Envelope env;
+    HeaderEdits edits;
+    std::vector<std::size_t> idx;
+  };
+  std::vector<Group> groups;
+  std::vector<DsnRecipient> bounce;
+  std::vector<std::size_t> bounce_idx;
+  std::vector<Reply> res;
+  std::vector<std::string> what;
+  DeliveryResult merged;
+  bool delivered_any = false;
+};
+
+SplitPlan plan_split(const MessageContext& ctx, const std::vector<Disposition>& disp, bool lmtp,
+                     const conf::DsnConfig& dsn) {
+  const Envelope& env = ctx.envelope;
+  const std::size_t n = env.recipients.size();
+  SplitPlan p;
+  p.res.resize(n);
+  p.what.resize(n);
+  // Deliverable groups: local and non-local recipients get different edits.
+  for (bool local : {true, false}) {
+    SplitPlan::Group g;
+    for (std::size_t i = 0; i < n; ++i)
+      if (disp[i].destiny == conf::Destiny::Pass && disp[i].local == local) g.idx.push_back(i);
+    if (g.idx.empty()) continue;
+    g.env = env;
+    g.env.recipients.clear();
+    for (auto i : g.idx) g.env.recipients.push_back(env.recipients[i]);
+    g.edits = edits_for(ctx, local);
+    p.groups.push_back(std::move(g));
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    auto d = disp[i].destiny;
+    const std::string why = one_reason(disp[i].finding);
+    if (d == conf::Destiny::Bounce || (d == conf::Destiny::Reject && !lmtp)) {
+      auto why_not = bounce_suppressed(ctx, disp[i].finding, env.recipients[i], dsn);
+      if (why_not) {
+        p.res[i] = make_reply(250, "2.7.0", "Ok, discarded (no bounce: " + *why_not + "): " + why);
+        p.what[i] = "discarded, no bounce: " + *why_not;
+      } else {
+        p.bounce.push_back({&env.recipients[i], disp[i].finding});
+        p.bounce_idx.push_back(i);
+      }
+    } else if (d == conf::Destiny::Discard) {
+      p.res[i] = make_reply(250, "2.7.0", "Ok, discarded: " + why);
+      p.what[i] = "discarded";
+    } else if (d == conf::Destiny::Reject) {  // LMTP only
+      p.res[i] = make_reply(554, "5.7.1", "Rejected: " + why);
+      p.what[i] = "rejected";
+    } else if (d == conf::Destiny::TempFail) {  // LMTP only (decide() handled SMTP)
+      p.res[i] = make_reply(451, "4.7.1", "Try again later: " + why);
+      p.what[i] = "tempfailed";
+    }
+  }
+  return p;
+}
+
+void record_group(SplitPlan& p, const SplitPlan::Group& g, const DeliveryResult& r) {
+  for (std::size_t k = 0; k < g.idx.size(); ++k) {
+    std::size_t i = g.idx[k];
+    p.res[i] = k < r.rcpt.size() ? r.rcpt[k] : r.decisive;
+    p.what[i] = p.res[i].positive() ? "delivered" : "not delivered: " + p.res[i].summary();
+  }
+  if (!p.delivered_any || !r.decisive.positive()) p.merged.decisive = r.decisive;
+  p.delivered_any = true;
+  p.merged.uncertain = p.merged.uncertain || r.uncertain;
+}
+
+// The DSN as a stored message, and its envelope; false (with `err`) when it
+// cannot be stored.
+bool build_dsn(const MessageContext& ctx, const SplitPlan& p, const conf::Config& cfg,
+               const std::string& hostname, Envelope& env, std::unique_ptr<MessageStore>& store,
+               Reply& err) {
+  Dsn dsn = make_dsn(ctx, p.bounce, hostname, cfg.dsn, static_cast<long long>(std::time(nullptr)));
+  store = std::make_unique<MessageStore>(cfg.daemon.memory_threshold, cfg.daemon.spool_dir,
+                                         cfg.smtp.max_header_size);
+  Status st = store->append(dsn.message);
+  if (st) st = store->finish();
+  if (!st) {
+    err = make_reply(451, "4.3.0", "cannot store the DSN: " + st.error().message);
+    return false;
+  }
+  env.sender.clear();
+  env.recipients.push_back(Recipient{ctx.envelope.sender, {}});
+  env.body_8bit = dsn.eight_bit;
+  return true;
+}
+
+void record_dsn(SplitPlan& p, MessageContext& ctx, const std::vector<Disposition>& disp,
+                const Reply& dr) {
+  for (std::size_t k = 0; k < p.bounce.size(); ++k) {
+    std::size_t i = p.bounce_idx[k];
+    const std::string why = one_reason(disp[i].finding);
+    if (dr.positive()) {
+      p.res[i] = make_reply(250, "2.7.0", "Ok, bounced: " + why);
+      p.what[i] = "bounced";
+    } else if (dr.temporary()) {
+      // The front keeps the message and retries: the bounce is not lost.
+      p.res[i] = make_reply(451, "4.7.1", "Try again later: the bounce could not be sent (" +
+                                              dr.summary() + ")");
+      p.what[i] = "tempfail, the DSN was deferred";
+    } else {
+      p.res[i] = make_reply(250, "2.7.0", "Ok, discarded: the bounce was refused (" + dr.summary() + ")");
+      p.what[i] = "discarded, the DSN was refused";
+      log::smtp().warn("{}: the DSN to <{}> was refused: {}", ctx.log_id, ctx.envelope.sender,
+                       dr.summary());
+    }
+  }
+  ctx.notes.emplace_back("dsn", dr.summary());
+}
+
+void finish_split(SplitPlan& p, MessageContext& ctx, const std::vector<Disposition>& disp) {
+  const auto& rc = ctx.envelope.recipients;
+  if (!p.delivered_any) p.merged.decisive = p.res.front();
+  p.merged.rcpt = p.res;
+  std::string note;
+  for (std::size_t i = 0; i < rc.size() && i < 20; ++i) {
+    if (i) note += "; ";
+    note += rc[i].address + ": " + p.what[i] + " (" + one_reason(disp[i].finding) + ")";
+  }
+  if (rc.size() > 20) note += "; ... (" + std::to_string(rc.size()) + " recipients)";
+  ctx.notes.emplace_back("recipients", note);
+}
+
+}  // namespace
+
+asio::awaitable<void> Session::deliver_split(MessageContext& ctx, const std::vector<Disposition>& disp,
+                                             log::Summary& s) {
+  auto rt = rt_;
+  SplitPlan plan = plan_split(ctx, disp, client_.lmtp, rt->config->dsn);
+  for (const auto& g : plan.groups) {
+    DeliveryRequest req{g.env, *store_, g.edits, log_id_, client_.lmtp};
+    DeliveryResult r = co_await rt->backend->deliver(req);
+    record_group(plan, g, r);
+  }
+  if (!plan.bounce.empty()) {
+    Envelope de;
+    std::unique_ptr<MessageStore> ds;
+    Reply dr;
+    if (build_dsn(ctx, plan, *rt->config, smtp_->hostname, de, ds, dr)) {
+      HeaderEdits none;
+      std::string dsn_id = log_id_ + "-dsn";
+      DeliveryRequest req{de, *ds, none, dsn_id, false};
+      DeliveryResult r = co_await rt->backend->deliver(req);
+      dr = r.rcpt.empty() ? r.decisive : r.rcpt.front();
+    }
+    record_dsn(plan, ctx, disp, dr);
+  }
+  finish_split(plan, ctx, disp);
+  reply_delivery(plan.merged, s.action);
+  s.backend = plan.merged.decisive.summary();
 }
 
 }  // namespace sigil::filter

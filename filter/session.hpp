@@ -28,6 +28,7 @@
 #include "filter/io.hpp"
 #include "filter/log.hpp"
 #include "filter/message_store.hpp"
+#include "filter/recipients.hpp"
 
 namespace sigil::filter {
 
@@ -67,6 +68,12 @@ class Session : public std::enable_shared_from_this<Session> {
   void do_xforward(std::string_view arg);
   boost::asio::awaitable<bool> do_data();  // false: connection lost
   boost::asio::awaitable<void> process_message();
+  boost::asio::awaitable<void> deliver_whole(MessageContext& ctx, const Verdict& v,
+                                             const std::vector<Disposition>& disp,
+                                             log::Summary& summary);
+  boost::asio::awaitable<void> deliver_split(MessageContext& ctx,
+                                             const std::vector<Disposition>& disp,
+                                             log::Summary& summary);
   void reply_all(int code, std::string_view enhanced, const std::string& text);
   void reply_delivery(const DeliveryResult& r, std::string& action);
   void reset_transaction();

@@ -9,7 +9,7 @@
 //   sigil keys show FILE      the TXT record of every [[key]] in FILE
 //   sigil keys test FILE [--dns IP[:PORT]]
 //       checks that DNS publishes each key's public half (keys_cli.hpp)
-// Quarantine (issue 5) joins here.
+//   sigil quarantine list|show|release CONFIG [ID] ...   (filter/quarantine_cli.cpp)
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -21,6 +21,10 @@
 #include "conf/config.hpp"
 #include "filter/keys_cli.hpp"
 #include "filter/pipeline.hpp"
+
+namespace sigil::filter {
+int quarantine_cli(int argc, char** argv);
+}
 #include "keys/private_key.hpp"
 
 using namespace sigil;
@@ -31,7 +35,9 @@ static int usage() {
                "                           [--bits N] --out FILE\n"
                "       sigil keys show FILE\n"
                "       sigil keys test FILE [--dns IP[:PORT]]\n"
-               "       sigil check-config [--no-keys] FILE\n";
+               "       sigil check-config [--no-keys] FILE\n"
+               "       sigil quarantine list CONFIG | show CONFIG ID [--message]\n"
+               "       sigil quarantine release CONFIG ID [--to ADDR ...]\n";
   return 2;
 }
 
@@ -109,6 +115,7 @@ int main(int argc, char** argv) {
     return filter::keys_show(argc, argv);
   if (cmd == "keys" && argc >= 3 && std::string(argv[2]) == "test")
     return filter::keys_test(argc, argv);
+  if (cmd == "quarantine") return filter::quarantine_cli(argc, argv);
   if (cmd == "check-config") {
     // --no-keys: check a configuration on a machine without its key files.
     bool no_keys = argc == 4 && std::string(argv[2]) == "--no-keys";

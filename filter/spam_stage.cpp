@@ -17,8 +17,10 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/json.hpp>
 
 #include "filter/log.hpp"
+#include "filter/smtp_command.hpp"
 
 namespace sigil::filter {
 
@@ -28,8 +30,8 @@ using namespace boost::asio::experimental::awaitable_operators;
 namespace {
 
 constexpr std::size_t kChunk = 64 * 1024;
-// spamd's reply is a status, two headers and a report of a few KiB; more is
-// not spamd.
+// spamd's reply is a status, two headers and a report of a few KiB, rspamd's
+// a JSON object of a few KiB; more is not a spam scanner.
 constexpr std::size_t kMaxReply = 1 << 20;
 
 char lower_ascii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
@@ -129,15 +131,51 @@ std::string fold(std::string_view field) {
 }
 
 struct Attempt {
-  std::optional<SpamdReply> reply;
+  std::optional<SpamReply> reply;
   std::string error;
   ErrorKind kind = ErrorKind::Io;
 };
 
+// One check's request: the protocol, and the head that goes before the
+// message's bytes.
+struct Request {
+  conf::SpamScanner::Kind kind = conf::SpamScanner::Kind::Spamd;
+  conf::SpamConfig::Command command = conf::SpamConfig::Command::Report;  // spamd
+  std::string head;
+};
+
+std::string spamd_request_head(const conf::SpamConfig& cfg, std::uint64_t size) {
+  return std::string(cfg.command == conf::SpamConfig::Command::Report ? "REPORT" : "SYMBOLS") +
+         " SPAMC/1.5\r\nContent-length: " + std::to_string(size) + "\r\nUser: " + cfg.user +
+         "\r\n\r\n";
+}
+
+// True once `reply` holds an HTTP head and as many body bytes as its
+// Content-Length says (rspamd closes anyway; this does not wait for it).
+bool http_reply_complete(std::string_view reply) {
+  auto end = reply.find("\r\n\r\n");
+  if (end == std::string_view::npos) return false;
+  std::size_t pos = reply.find("\r\n") + 2;
+  while (pos < end + 2) {
+    auto e = reply.find("\r\n", pos);
+    auto line = reply.substr(pos, e - pos);
+    pos = e + 2;
+    auto colon = line.find(':');
+    if (colon == std::string_view::npos || !iequals(trim(line.substr(0, colon)), "Content-Length"))
+      continue;
+    auto v = trim(line.substr(colon + 1));
+    std::size_t n = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec != std::errc{} || p != v.data() + v.size()) return false;  // EOF decides
+    return reply.size() - (end + 4) >= n;
+  }
+  return false;
+}
+
 // Sends the request and the message, reads the whole reply.  Never throws
 // for I/O trouble: every failure is an Attempt with an error.
 template <typename Socket, typename Endpoint>
-asio::awaitable<Attempt> exchange(Socket& sock, Endpoint ep, const conf::SpamConfig& cfg,
+asio::awaitable<Attempt> exchange(Socket& sock, Endpoint ep, const Request& req,
                                   const MessageStore& msg) {
   Attempt a;
   auto tok = asio::as_tuple(asio::use_awaitable);
@@ -150,10 +188,8 @@ asio::awaitable<Attempt> exchange(Socket& sock, Endpoint ep, const conf::SpamCon
     boost::system::error_code ig;
     sock.set_option(asio::ip::tcp::no_delay(true), ig);
   }
-  std::string head = std::string(cfg.command == conf::SpamConfig::Command::Report ? "REPORT"
-                                                                                  : "SYMBOLS") +
-                     " SPAMC/1.5\r\nContent-length: " + std::to_string(msg.size()) +
-                     "\r\nUser: " + cfg.user + "\r\n\r\n";
+  const std::string& head = req.head;
+  const bool http = req.kind == conf::SpamScanner::Kind::Rspamd;
   std::string_view mem = msg.in_memory();
   if (!msg.spooled()) {
     std::array<asio::const_buffer, 2> bufs{asio::buffer(head), asio::buffer(mem.data(), mem.size())};
@@ -186,9 +222,12 @@ asio::awaitable<Attempt> exchange(Socket& sock, Endpoint ep, const conf::SpamCon
     }
   }
   // As spamc does: spamd needs no EOF (Content-length says where the message
-  // ends), but a half-close tells a confused peer there is no more.
-  boost::system::error_code ig;
-  sock.shutdown(Socket::shutdown_send, ig);
+  // ends), but a half-close tells a confused peer there is no more.  Not to
+  // rspamd: an HTTP server may take the half-close for a client gone away.
+  if (!http) {
+    boost::system::error_code ig;
+    sock.shutdown(Socket::shutdown_send, ig);
+  }
 
   std::string reply;
   char rbuf[8192];
@@ -205,8 +244,9 @@ asio::awaitable<Attempt> exchange(Socket& sock, Endpoint ep, const conf::SpamCon
       a.error = "receive: " + rec.message();
       co_return a;
     }
+    if (http && http_reply_complete(reply)) break;
   }
-  auto p = parse_spamd_reply(reply, cfg.command);
+  auto p = http ? parse_rspamd_reply(reply) : parse_spamd_reply(reply, req.command);
   if (!p) {
     a.kind = p.error().kind;
     a.error = p.error().message;
@@ -216,14 +256,14 @@ asio::awaitable<Attempt> exchange(Socket& sock, Endpoint ep, const conf::SpamCon
   co_return a;
 }
 
-asio::awaitable<Attempt> attempt(const conf::SpamScanner& s, const conf::SpamConfig& cfg,
+asio::awaitable<Attempt> attempt(const conf::SpamScanner& s, const Request& req,
                                  const MessageStore& msg) {
   auto ex = co_await asio::this_coro::executor;
   Attempt a;
   try {
     if (s.address.kind == conf::ListenAddress::Kind::Unix) {
       asio::local::stream_protocol::socket sock(ex);
-      a = co_await exchange(sock, asio::local::stream_protocol::endpoint(s.address.path), cfg, msg);
+      a = co_await exchange(sock, asio::local::stream_protocol::endpoint(s.address.path), req, msg);
     } else {
       boost::system::error_code ec;
       auto addr = asio::ip::make_address(s.address.host, ec);
@@ -232,7 +272,7 @@ asio::awaitable<Attempt> attempt(const conf::SpamScanner& s, const conf::SpamCon
         co_return a;
       }
       asio::ip::tcp::socket sock(ex);
-      a = co_await exchange(sock, asio::ip::tcp::endpoint(addr, s.address.port), cfg, msg);
+      a = co_await exchange(sock, asio::ip::tcp::endpoint(addr, s.address.port), req, msg);
     }
   } catch (const std::exception& e) {
     a.reply.reset();
@@ -244,7 +284,7 @@ asio::awaitable<Attempt> attempt(const conf::SpamScanner& s, const conf::SpamCon
 
 }  // namespace
 
-Result<SpamdReply> parse_spamd_reply(std::string_view reply, conf::SpamConfig::Command cmd) {
+Result<SpamReply> parse_spamd_reply(std::string_view reply, conf::SpamConfig::Command cmd) {
   auto bad = [](std::string why) { return make_error(ErrorKind::Protocol, std::move(why)); };
   auto eol = reply.find("\r\n");
   if (eol == std::string_view::npos) {
@@ -261,7 +301,7 @@ Result<SpamdReply> parse_spamd_reply(std::string_view reply, conf::SpamConfig::C
                                                                     : sp2 - sp1 - 1);
   if (code != "0") return bad("spamd said '" + printable(status.substr(sp1 + 1)) + "'");
 
-  SpamdReply r;
+  SpamReply r;
   std::optional<std::size_t> clen;
   bool have_spam = false;
   std::size_t pos = eol + 2;
@@ -320,6 +360,148 @@ Result<SpamdReply> parse_spamd_reply(std::string_view reply, conf::SpamConfig::C
   return r;
 }
 
+namespace {
+
+// A JSON number as a double (Boost.JSON keeps integers apart).
+std::optional<double> json_number(const boost::json::value* v) {
+  if (!v) return std::nullopt;
+  double d = 0;
+  if (v->is_double()) d = v->get_double();
+  else if (v->is_int64()) d = static_cast<double>(v->get_int64());
+  else if (v->is_uint64()) d = static_cast<double>(v->get_uint64());
+  else return std::nullopt;
+  if (!std::isfinite(d)) return std::nullopt;
+  return d;
+}
+
+// A header value without control characters (CR, LF, NUL, ...).
+std::string header_value(std::string_view s) {
+  std::string o(s);
+  for (auto& c : o)
+    if (static_cast<unsigned char>(c) < 32 || c == 127) c = '?';
+  return o;
+}
+
+}  // namespace
+
+Result<SpamReply> parse_rspamd_reply(std::string_view reply) {
+  auto bad = [](std::string why) { return make_error(ErrorKind::Protocol, std::move(why)); };
+  auto eol = reply.find("\r\n");
+  if (eol == std::string_view::npos) {
+    if (reply.empty()) return bad("rspamd closed without a reply");
+    return bad("no complete status line: '" + printable(reply) + "'");
+  }
+  // "HTTP/1.1 200 OK"; errors: "HTTP/1.1 500 invalid command".
+  auto status = reply.substr(0, eol);
+  if (!status.starts_with("HTTP/1.") || status.size() < 12 || status[8] != ' ')
+    return bad("not an HTTP reply: '" + printable(status) + "'");
+  auto code = status.substr(9, 3);
+  if (!std::all_of(code.begin(), code.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+      (status.size() > 12 && status[12] != ' '))
+    return bad("bad status line: '" + printable(status) + "'");
+
+  std::optional<std::size_t> clen;
+  std::size_t pos = eol + 2;
+  for (;;) {
+    auto e = reply.find("\r\n", pos);
+    if (e == std::string_view::npos) return bad("reply headers not terminated");
+    auto line = reply.substr(pos, e - pos);
+    pos = e + 2;
+    if (line.empty()) break;
+    auto colon = line.find(':');
+    if (colon == std::string_view::npos) return bad("bad reply header '" + printable(line) + "'");
+    auto name = trim(line.substr(0, colon));
+    auto value = trim(line.substr(colon + 1));
+    if (iequals(name, "Content-Length")) {
+      std::size_t n = 0;
+      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (ec != std::errc{} || p != value.data() + value.size() || (clen && *clen != n))
+        return bad("bad Content-Length '" + printable(value) + "'");
+      clen = n;
+    } else if ((iequals(name, "Transfer-Encoding") || iequals(name, "Content-Encoding")) &&
+               !iequals(value, "identity")) {
+      return bad(std::string(name) + " '" + printable(value) + "' not supported");
+    }
+  }
+  auto body = reply.substr(pos);
+  if (clen && *clen != body.size())
+    return bad("Content-Length " + std::to_string(*clen) + " but " + std::to_string(body.size()) +
+               " bytes followed");
+
+  boost::system::error_code ec;
+  boost::json::value doc = boost::json::parse(body, ec);
+  const boost::json::object* obj = !ec && doc.is_object() ? &doc.as_object() : nullptr;
+  if (code != "200") {
+    // rspamd's errors: {"error": "invalid command", "error_domain": "protocol-error"}.
+    std::string why = "rspamd said '" + printable(status.substr(9)) + "'";
+    if (obj)
+      if (auto* e = obj->if_contains("error"); e && e->is_string())
+        why += ": " + printable(std::string_view(e->get_string()));
+    return bad(why);
+  }
+  if (ec) return bad("bad JSON in the reply: " + ec.message());
+  if (!obj) return bad("the reply is not a JSON object");
+
+  SpamReply r;
+  auto score = json_number(obj->if_contains("score"));
+  if (!score) return bad("no numeric score in the reply");
+  r.score = *score;
+  auto required = json_number(obj->if_contains("required_score"));
+  if (obj->if_contains("required_score") && !required)
+    return bad("required_score is not a number");
+  r.threshold = required.value_or(0);
+  auto* action = obj->if_contains("action");
+  if (!action || !action->is_string()) return bad("no action in the reply");
+  r.action = printable(std::string_view(action->get_string()));
+  r.is_spam = r.action == "reject" || r.action == "add header" || r.action == "rewrite subject";
+  // A forced reject (GTUBE, force_actions, other pre-results) never scores
+  // below the reject threshold (see the header).
+  if (r.action == "reject" && required && r.score < *required) {
+    r.forced_from = r.score;
+    r.score = *required;
+  }
+  if (auto* syms = obj->if_contains("symbols")) {
+    if (!syms->is_object()) return bad("symbols is not an object");
+    for (const auto& [key, sym] : syms->get_object()) {
+      if (!sym.is_object()) return bad("symbol '" + printable(std::string_view(key)) + "' is not an object");
+      std::string pts;
+      if (auto* sc = sym.get_object().if_contains("score")) {
+        auto v = json_number(sc);
+        if (!v) return bad("symbol '" + printable(std::string_view(key)) + "' has a bad score");
+        pts = format_spam_score(*v);
+      }
+      if (rule_name(key)) r.tests.emplace_back(std::string(key), std::move(pts));
+    }
+  }
+  std::sort(r.tests.begin(), r.tests.end());
+  return r;
+}
+
+std::string rspamd_request_head(const ClientInfo& client, const Envelope& env,
+                                std::string_view log_id, std::uint64_t size) {
+  std::string h = "POST /checkv2 HTTP/1.0\r\nContent-Length: " + std::to_string(size) + "\r\n";
+  if (client.ip) {
+    // A v4-mapped address (a dual-stack listener) goes as the IPv4 one.
+    boost::system::error_code ec;
+    auto a = asio::ip::make_address(client.addr, ec);
+    if (!ec && a.is_v6() && a.to_v6().is_v4_mapped())
+      a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+    h += "IP: " + (ec ? header_value(client.addr) : a.to_string()) + "\r\n";
+  }
+  if (!client.helo.empty()) h += "Helo: " + header_value(client.helo) + "\r\n";
+  for (const auto& [k, v] : env.xforward) {
+    if (!iequals(k, "NAME")) continue;
+    auto name = xtext_decode(v);
+    // Postfix: "[UNAVAILABLE]" (no PTR), "[TEMPUNAVAIL]" (DNS trouble).
+    if (name && !name->empty() && name->front() != '[')
+      h += "Hostname: " + header_value(*name) + "\r\n";
+  }
+  h += "From: <" + header_value(env.sender) + ">\r\n";
+  for (const auto& r : env.recipients) h += "Rcpt: <" + header_value(r.address) + ">\r\n";
+  if (!log_id.empty()) h += "Queue-Id: " + header_value(log_id) + "\r\n";
+  return h + "\r\n";
+}
+
 std::string format_spam_score(double score) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.3f", score);
@@ -331,7 +513,7 @@ std::string format_spam_score(double score) {
 }
 
 std::vector<std::string> spam_header_fields(double score, const conf::SpamLevels& lv,
-                                            const SpamdReply& reply) {
+                                            const SpamReply& reply) {
   std::vector<std::string> out;
   if (score < lv.tag_level) return out;
   bool spammy = score >= lv.tag2_level;
@@ -355,6 +537,39 @@ std::vector<std::string> spam_header_fields(double score, const conf::SpamLevels
   return out;
 }
 
+namespace {
+
+// "spamd unavailable: ", "rspamd unavailable: " or both, by the kinds of
+// the scanners configured.
+std::string unavailable(const conf::SpamConfig& cfg) {
+  bool spamd = false, rspamd = false;
+  for (const auto& s : cfg.scanners)
+    (s.kind == conf::SpamScanner::Kind::Rspamd ? rspamd : spamd) = true;
+  return std::string(spamd && rspamd ? "spamd/rspamd" : rspamd ? "rspamd" : "spamd") +
+         " unavailable: ";
+}
+
+// The note for a scanned message: "score=S [(why)] tests=A,B (scanner N)".
+std::string score_note(const SpamReply& reply, double score, double offset,
+                       const conf::SpamScanner& by) {
+  std::string kind = by.kind == conf::SpamScanner::Kind::Rspamd ? "rspamd" : "spamd";
+  std::string note = "score=" + format_spam_score(score);
+  std::string why;
+  if (reply.forced_from)
+    why = "rspamd action reject: score " + format_spam_score(*reply.forced_from) +
+          " raised to required_score " + format_spam_score(reply.threshold);
+  if (offset != 0)
+    why += (why.empty() ? "" : "; ") + kind + " " + format_spam_score(reply.score) + ", offset " +
+           format_spam_score(offset);
+  if (!why.empty()) note += " (" + why + ")";
+  std::string names;
+  for (const auto& t : reply.tests) names += (names.empty() ? "" : ",") + t.first;
+  return note + " tests=" + (names.empty() ? std::string("none") : names) + " (scanner " +
+         by.name + ")";
+}
+
+}  // namespace
+
 SpamStage::SpamStage(conf::SpamConfig cfg) : cfg_(std::move(cfg)) {
   // The scanners' own timeouts decide; the pipeline's deadline is a backstop.
   std::chrono::seconds total{0};
@@ -365,11 +580,17 @@ SpamStage::SpamStage(conf::SpamConfig cfg) : cfg_(std::move(cfg)) {
                                                                   : OnError::TempFail;
 }
 
-asio::awaitable<Result<SpamdReply>> SpamStage::scan(const conf::SpamScanner& s,
-                                                    const MessageStore& msg) const {
+asio::awaitable<Result<SpamReply>> SpamStage::scan(const conf::SpamScanner& s,
+                                                   const MessageContext& ctx) const {
   auto ex = co_await asio::this_coro::executor;
+  Request req;
+  req.kind = s.kind;
+  req.command = cfg_.command;
+  req.head = s.kind == conf::SpamScanner::Kind::Rspamd
+                 ? rspamd_request_head(ctx.client, ctx.envelope, ctx.log_id, ctx.message.size())
+                 : spamd_request_head(cfg_, ctx.message.size());
   asio::steady_timer timer(ex, s.timeout);
-  auto r = co_await (attempt(s, cfg_, msg) ||
+  auto r = co_await (attempt(s, req, ctx.message) ||
                      timer.async_wait(asio::as_tuple(asio::use_awaitable)));
   if (r.index() == 1)
     co_return make_error(ErrorKind::Timeout,
@@ -410,10 +631,10 @@ asio::awaitable<Verdict> SpamStage::run(MessageContext& ctx) {
   }
 
   std::string failures;
-  std::optional<SpamdReply> reply;
+  std::optional<SpamReply> reply;
   const conf::SpamScanner* by = nullptr;
   for (const auto& s : cfg_.scanners) {
-    auto r = co_await scan(s, ctx.message);
+    auto r = co_await scan(s, ctx);
     if (r) {
       reply = std::move(r.value());
       by = &s;
@@ -423,7 +644,7 @@ asio::awaitable<Verdict> SpamStage::run(MessageContext& ctx) {
     failures += (failures.empty() ? "" : "; ") + s.name + ": " + r.error().message;
   }
   if (!reply) {
-    std::string why = "spamd unavailable: " + failures;
+    std::string why = unavailable(cfg_) + failures;
     ctx.notes.emplace_back("spam", why + removed_note);
     if (cfg_.on_error == conf::SpamConfig::OnError::TempFail)
       co_return Verdict{Action::TempFail, "spam check: " + why};
@@ -432,16 +653,12 @@ asio::awaitable<Verdict> SpamStage::run(MessageContext& ctx) {
 
   double score = reply->score + lv.score_offset;
   std::string sc = format_spam_score(score);
-  std::string note = "score=" + sc;
-  if (lv.score_offset != 0)
-    note += " (spamd " + format_spam_score(reply->score) + ", offset " +
-            format_spam_score(lv.score_offset) + ")";
-  std::string names;
-  for (const auto& t : reply->tests) names += (names.empty() ? "" : ",") + t.first;
-  note += " tests=" + (names.empty() ? std::string("none") : names) + " (scanner " + by->name + ")";
-  ctx.notes.emplace_back("spam", note + removed_note);
+  ctx.notes.emplace_back("spam", score_note(*reply, score, lv.score_offset, *by) + removed_note);
 
-  for (auto& f : spam_header_fields(score, lv, *reply)) ctx.edits.prepend.push_back(std::move(f));
+  // Our X-Spam-* fields and the subject tag are for local recipients only
+  // (recipients.hpp); the removal of foreign ones above applies to all.
+  ctx.spam_score = score;
+  for (auto& f : spam_header_fields(score, lv, *reply)) ctx.local_edits.prepend.push_back(std::move(f));
   if (score >= lv.tag2_level && !lv.subject_tag.empty()) {
     // The tag replaces the field: removed, then written anew on top with the
     // original value (folding and all) after the tag.
@@ -450,12 +667,12 @@ asio::awaitable<Verdict> SpamStage::run(MessageContext& ctx) {
       auto value = f.substr(f.find(':') + 1);
       while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
         value.remove_prefix(1);
-      ctx.edits.remove.push_back(*subject);
+      ctx.local_edits.remove.push_back(*subject);
       std::string nf = "Subject: " + lv.subject_tag + std::string(value);
       if (!nf.ends_with("\r\n")) nf += "\r\n";
-      ctx.edits.prepend.push_back(std::move(nf));
+      ctx.local_edits.prepend.push_back(std::move(nf));
     } else {
-      ctx.edits.prepend.push_back("Subject: " + std::string(trim(lv.subject_tag)) + "\r\n");
+      ctx.local_edits.prepend.push_back("Subject: " + std::string(trim(lv.subject_tag)) + "\r\n");
     }
   }
   // Each level on its own (Amavis): kill below tag2 still makes spam.

@@ -573,8 +573,7 @@ TEST(ConfigDestiny, PerCategoryAndErrors) {
     std::string text, want;
   } cases[] = {
       {m + "[bank.b]\ndestiny = { virsu = \"discard\" }\n", "t.toml:4:bank.b.destiny.virsu: unknown category"},
-      {m + "[bank.b]\ndestiny = { virus = \"drop\" }\n", "t.toml:4:bank.b.destiny.virus: must be one of pass, discard, reject, tempfail"},
-      {m + "[bank.b]\ndestiny = { banned = \"bounce\" }\n", "t.toml:4:bank.b.destiny.banned: \"bounce\" is not available yet"},
+      {m + "[bank.b]\ndestiny = { virus = \"drop\" }\n", "t.toml:4:bank.b.destiny.virus: must be one of pass, discard, bounce, reject, tempfail"},
       {m + "[bank.b]\ndestiny = \"discard\"\n", "t.toml:4:bank.b.destiny: must be a table"},
       {m + "[av]\nscanner = \"clamd\"\n", "t.toml:4:av.scanner: unknown key"},
       {m + "[spam]\nspamd = \"x\"\n", "t.toml:4:spam.spamd: unknown key"},
@@ -807,6 +806,58 @@ TEST(ConfigSpam, ErrorsNameFileLineAndKey) {
   }
 }
 
+TEST(ConfigSpam, RspamdScannersAndKindErrors) {
+  auto r = load_string(std::string(kMinimal) +
+                           "[spam]\n"
+                           "scanners = [ { kind = \"rspamd\", name = \"rs\", address = \"127.0.0.1:11333\", timeout = 20 },\n"
+                           "             { kind = \"rspamd\", address = \"unix:/run/rspamd/normal.sock\" },\n"
+                           "             { kind = \"spamd\", address = \"[::1]:783\" },\n"
+                           "             { address = \"127.0.0.1:783\" } ]\n",
+                       "t.toml");
+  ASSERT_TRUE(r) << r.error().message;
+  const auto& s = r->spam.scanners;
+  ASSERT_EQ(s.size(), 4u);
+  EXPECT_EQ(s[0].kind, SpamScanner::Kind::Rspamd);
+  EXPECT_EQ(s[0].name, "rs");
+  EXPECT_EQ(s[0].address.kind, ListenAddress::Kind::Tcp);
+  EXPECT_EQ(s[0].address.host, "127.0.0.1");
+  EXPECT_EQ(s[0].address.port, 11333);
+  EXPECT_EQ(s[0].timeout, Seconds(20));
+  EXPECT_EQ(s[1].kind, SpamScanner::Kind::Rspamd);
+  EXPECT_EQ(s[1].name, "unix:/run/rspamd/normal.sock");
+  EXPECT_EQ(s[1].address.kind, ListenAddress::Kind::Unix);
+  EXPECT_EQ(s[1].address.path, "/run/rspamd/normal.sock");
+  EXPECT_EQ(s[2].kind, SpamScanner::Kind::Spamd);
+  EXPECT_EQ(s[3].kind, SpamScanner::Kind::Spamd) << "kind defaults to spamd";
+
+  const std::string m = kMinimal;
+  struct Case {
+    std::string text, want;
+  } cases[] = {
+      {m + "[spam]\nscanners = [ { kind = \"spamassassin\", address = \"127.0.0.1:783\" } ]\n",
+       "t.toml:4:spam.scanners[0].kind: 'spamassassin': must be spamd or rspamd"},
+      {m + "[spam]\nscanners = [ { kind = 1, address = \"127.0.0.1:783\" } ]\n",
+       "t.toml:4:spam.scanners[0].kind: must be a string"},
+      {m + "[spam]\nscanners = [ { kind = \"rspamd\", address = \"localhost:11333\" } ]\n",
+       "t.toml:4:spam.scanners[0].address: bad rspamd address 'localhost:11333' (want "
+       "127.0.0.1:11333"},
+      {m + "[spam]\nscanners = [ { kind = \"rspamd\", address = \"http://127.0.0.1:11333/\" } ]\n",
+       "spam.scanners[0].address: bad rspamd address"},
+      {m + "[spam]\nscanners = [ { kind = \"rspamd\", address = \"127.0.0.1:0\" } ]\n",
+       "spam.scanners[0].address: bad rspamd address"},
+      {m + "[spam]\nscanners = [ { kind = \"rspamd\", address = \"127.0.0.1:11333\", password = \"x\" } ]\n",
+       "t.toml:4:spam.scanners[0].password: unknown key"},
+      {m + "[spam]\nscanners = [ { address = \"127.0.0.1:783\" },\n"
+           "{ kind = \"rspamd\", address = \"127.0.0.1:11333\", timeout = -1 } ]\n",
+       "t.toml:5:spam.scanners[1].timeout: out of range"},
+  };
+  for (auto& c : cases) {
+    std::string got = load_error(c.text);
+    EXPECT_NE(got.find(c.want), std::string::npos) << "config:\n" << c.text << "\ngot: " << got
+                                                   << "\nwant substring: " << c.want;
+  }
+}
+
 TEST(ConfigDecode, DefaultsKeysAndErrors) {
   auto d = load_string(kMinimal, "t.toml");
   ASSERT_TRUE(d) << d.error().message;
@@ -828,6 +879,161 @@ TEST(ConfigDecode, DefaultsKeysAndErrors) {
       {m + "[decode]\nmax_parts = 100001\n", "t.toml:4:decode.max_parts: out of range (1..100000)"},
       {m + "[decode]\nmax_parts = \"many\"\n", "t.toml:4:decode.max_parts: must be an integer"},
       {m + "decode = 3\n", "decode"},
+  };
+  for (auto& c : cases) {
+    std::string got = load_error(c.text);
+    EXPECT_NE(got.find(c.want), std::string::npos) << "config:\n" << c.text << "\ngot: " << got
+                                                   << "\nwant substring: " << c.want;
+  }
+}
+
+TEST(ConfigQuarantine, DefaultsKeysAndErrors) {
+  auto d = load_string(kMinimal, "t.toml");
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_EQ(d->quarantine.dir, "/var/lib/sigil/quarantine");
+  EXPECT_FALSE(d->quarantine.compress);
+  EXPECT_FALSE(d->banks.at("default").quarantine.has_value());
+
+  auto r = load_string(std::string(kMinimal) +
+                           "[quarantine]\ndir = \"/srv/q\"\ncompress = true\n"
+                           "[bank.default]\nquarantine = [\"virus\", \"banned\", \"spam\"]\n",
+                       "t.toml");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->quarantine.dir, "/srv/q");
+  EXPECT_TRUE(r->quarantine.compress);
+  ASSERT_TRUE(r->banks.at("default").quarantine.has_value());
+  EXPECT_EQ(*r->banks.at("default").quarantine,
+            (std::vector<Category>{Category::Virus, Category::Banned, Category::Spam}));
+
+  const std::string m = kMinimal;
+  struct Case {
+    std::string text, want;
+  } cases[] = {
+      {m + "[quarantine]\ndirectory = \"/q\"\n", "t.toml:4:quarantine.directory: unknown key"},
+      {m + "[quarantine]\ndir = \"q\"\n", "t.toml:4:quarantine.dir: must be an absolute path"},
+      {m + "[quarantine]\ncompress = \"yes\"\n", "t.toml:4:quarantine.compress: must be true or false"},
+      {m + "[bank.default]\nquarantine = [\"viruses\"]\n",
+       "t.toml:4:bank.default.quarantine: unknown category 'viruses'"},
+      {m + "[bank.default]\nquarantine = \"virus\"\n", "bank.default.quarantine: must be an array"},
+  };
+  for (auto& c : cases) {
+    std::string got = load_error(c.text);
+    EXPECT_NE(got.find(c.want), std::string::npos) << "config:\n" << c.text << "\ngot: " << got
+                                                   << "\nwant substring: " << c.want;
+  }
+}
+
+// ------------------------------------------- [decode] quotas, [banned.NAME]
+
+TEST(ConfigDecode, ExpansionQuotaAndTempDir) {
+  auto d = load_string(kMinimal, "t.toml");
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_EQ(d->decode.min_expansion_quota, 100u * 1024);
+  EXPECT_EQ(d->decode.min_expansion_factor, 5u);
+  EXPECT_EQ(d->decode.max_expansion_quota, 500ull * 1024 * 1024);
+  EXPECT_EQ(d->decode.max_expansion_factor, 500u);
+  EXPECT_EQ(d->decode.temp_dir, "");
+  EXPECT_TRUE(d->banned.empty()) << "the built-in default set is not copied into the config";
+
+  auto r = load_string(std::string(kMinimal) +
+                           "[decode]\nmin_expansion_quota = 2048\nmin_expansion_factor = 2\n"
+                           "max_expansion_quota = 1048576\nmax_expansion_factor = 50\n"
+                           "temp_dir = \"/var/tmp/sigil\"\n",
+                       "t.toml");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->decode.min_expansion_quota, 2048u);
+  EXPECT_EQ(r->decode.min_expansion_factor, 2u);
+  EXPECT_EQ(r->decode.max_expansion_quota, 1048576u);
+  EXPECT_EQ(r->decode.max_expansion_factor, 50u);
+  EXPECT_EQ(r->decode.temp_dir, "/var/tmp/sigil");
+
+  const std::string m = kMinimal;
+  struct Case {
+    std::string text, want;
+  } cases[] = {
+      {m + "[decode]\nmin_expansion_quota = 10\n", "t.toml:4:decode.min_expansion_quota: out of range"},
+      {m + "[decode]\nmax_expansion_factor = 0\n", "t.toml:4:decode.max_expansion_factor: out of range"},
+      {m + "[decode]\nmin_expansion_quota = 4096\nmax_expansion_quota = 2048\n",
+       "t.toml:4:decode.min_expansion_quota: must not exceed max_expansion_quota"},
+      {m + "[decode]\nmin_expansion_factor = 600\n",
+       "t.toml:4:decode.min_expansion_factor: must not exceed max_expansion_factor"},
+      {m + "[decode]\ntemp_dir = \"tmp\"\n", "t.toml:4:decode.temp_dir: must be an absolute path"},
+  };
+  for (auto& c : cases) {
+    std::string got = load_error(c.text);
+    EXPECT_NE(got.find(c.want), std::string::npos) << "config:\n" << c.text << "\ngot: " << got
+                                                   << "\nwant substring: " << c.want;
+  }
+}
+
+TEST(ConfigBanned, RuleSetsAndBankSelection) {
+  auto r = load_string(std::string(kMinimal) + R"(
+[bank.default]
+banned_rules = "strict"
+[bank.lenient]
+banned_rules = "none"
+[bank.plain]
+banned_rules = "default"
+[banned.strict]
+rules = [
+  { action = "allow", inside = '^tar$' },
+  { action = "ban", name = '\.(exe|scr)$', type = '^application/', detected = 'dosexec', path = '^a\.zip/' },
+]
+[banned.empty]
+rules = []
+[[banned.long.rules]]
+action = "ban"
+name = 'é\.exe$'
+)",
+                       "t.toml");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->banks.at("default").banned_rules, std::optional<std::string>("strict"));
+  EXPECT_EQ(r->banks.at("lenient").banned_rules, std::optional<std::string>("none"));
+  EXPECT_EQ(r->banks.at("plain").banned_rules, std::optional<std::string>("default"));
+  ASSERT_EQ(r->banned.size(), 3u);
+  const auto& s = r->banned.at("strict");
+  EXPECT_EQ(s.name, "strict");
+  ASSERT_EQ(s.rules.size(), 2u);
+  EXPECT_EQ(s.rules[0].action, BannedRule::Action::Allow);
+  EXPECT_EQ(s.rules[0].inside, std::optional<std::string>("^tar$"));
+  EXPECT_FALSE(s.rules[0].name);
+  EXPECT_EQ(s.rules[1].action, BannedRule::Action::Ban);
+  EXPECT_EQ(s.rules[1].name, std::optional<std::string>("\\.(exe|scr)$"));
+  EXPECT_EQ(s.rules[1].type, std::optional<std::string>("^application/"));
+  EXPECT_EQ(s.rules[1].detected, std::optional<std::string>("dosexec"));
+  EXPECT_EQ(s.rules[1].path, std::optional<std::string>("^a\\.zip/"));
+  EXPECT_TRUE(r->banned.at("empty").rules.empty());
+  EXPECT_EQ(r->banned.at("long").rules.size(), 1u);
+
+  const auto& d = default_banned_rules();
+  EXPECT_EQ(d.name, "default");
+  EXPECT_GE(d.rules.size(), 5u);
+}
+
+TEST(ConfigBanned, ErrorsNameFileLineAndKey) {
+  const std::string m = kMinimal;
+  struct Case {
+    std::string text, want;
+  } cases[] = {
+      {m + "[banned.x]\nrules = [ { action = \"ban\", name = '(' } ]\n",
+       "t.toml:4:banned.x.rules[0].name: bad regex '('"},
+      {m + "[banned.x]\nrules = [ { action = \"ban\" } ]\n",
+       "t.toml:4:banned.x.rules[0]: no matcher: give at least one of name, type, detected, path, inside"},
+      {m + "[banned.x]\nrules = [ { action = \"ban\", nmae = 'x' } ]\n",
+       "t.toml:4:banned.x.rules[0].nmae: unknown key"},
+      {m + "[banned.x]\nrules = [ { action = \"deny\", name = 'x' } ]\n",
+       "t.toml:4:banned.x.rules[0].action: 'deny': must be ban or allow"},
+      {m + "[banned.x]\nrules = [ { name = 'x' } ]\n", "t.toml:4:banned.x.rules[0].action: missing"},
+      {m + "[banned.x]\nrules = [ { action = \"ban\", name = 3 } ]\n",
+       "t.toml:4:banned.x.rules[0].name: must be a string"},
+      {m + "[banned.x]\nrule = []\n", "t.toml:4:banned.x.rule: unknown key"},
+      {m + "[banned.x]\n", "t.toml:3:banned.x.rules: missing"},
+      {m + "[banned.x]\nrules = \"ban\"\n", "t.toml:4:banned.x.rules: must be an array of tables"},
+      {m + "[banned.none]\nrules = []\n", "t.toml:3:banned.none: \"none\" is reserved"},
+      {"banned = 1\n" + m, "t.toml:1:banned: must be a table"},
+      {m + "[bank.b]\nbanned_rules = \"nope\"\n",
+       "t.toml:4:bank.b.banned_rules: no such rule set 'nope'"},
+      {m + "[bank.b]\nbanned_rules = 1\n", "t.toml:4:bank.b.banned_rules: must be a string"},
   };
   for (auto& c : cases) {
     std::string got = load_error(c.text);

@@ -30,7 +30,10 @@
 #   - a message above max_size → not scanned, delivered, note "skipped: too
 #     large", no X-Spam-* fields;
 #   - every scanner down → on_error continue: delivered, note "spamd
-#     unavailable"; on_error tempfail: 451, nothing delivered.
+#     unavailable"; on_error tempfail: 451, nothing delivered;
+#   - [recipients] local_domains: a GTUBE message to a local and a non-local
+#     recipient → two copies, the local one tagged, the other without any
+#     X-Spam-* field.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/relay_lib.sh"
 
@@ -122,6 +125,9 @@ reply_timeout = 30
 scanners = [ $3 ]
 max_size = 20000
 on_error = "$2"
+
+[recipients]
+local_domains = ["example.net"]
 
 [bank.default]
 stages = ["spam"]
@@ -271,6 +277,29 @@ sleep 0.5
 [ "$(dumps sink)" -eq "$n0" ] || fail "down-tf was delivered"
 pass "every scanner down: on_error continue delivers with a note; tempfail answers 451"
 
+# ------------------------------------------------------------ 8. local recipients
+# [recipients] local_domains = example.net: rcpt@example.net gets our
+# X-Spam-* fields and the subject tag; outside@example.com gets neither (and
+# no foreign X-Spam field either): two back-end copies, one 250.
+mkmsg split "split me" "$GTUBE" "X-Spam-Flag: NO"
+R=$("$PY" "$E2E_HERE/send_rcpts.py" "$P_IN" split.eml sender@example.org rcpt@example.net outside@example.com 2>&1) ||
+  fail "split: client failed: $R"
+has "$R" '^250 ' "split reply"
+files=$(dump_files split)
+[ "$(grep -c . <<<"$files")" -eq 2 ] || fail "split: want two copies, got: $files"
+for f in $files; do
+  h=$(headers_of "$f")
+  if grep -q '^X-Rcpt-Args: <rcpt@example.net>' <<<"$h"; then
+    has "$h" '^X-Spam-Flag: YES$' "split local copy"
+    has "$h" '^Subject: \*\*\*Spam\*\*\* split me$' "split local copy"
+  else
+    has "$h" '^X-Rcpt-Args: <outside@example.com>' "split other copy"
+    hasnt "$h" '^X-Spam-' "split non-local copy"
+    has "$h" '^Subject: split me$' "split non-local copy"
+  fi
+done
+pass "X-Spam-* fields and the subject tag go to local recipients only (two back-end transactions, one reply)"
+
 n=$(dumps sink)
-[ "$n" -eq 6 ] || fail "the sink holds $n messages, want 6"
+[ "$n" -eq 8 ] || fail "the sink holds $n messages, want 8"
 pass "spam stage with spamd: levels, headers, destinies, offset, size limit, on_error"

@@ -126,7 +126,7 @@ StageRun run_stage(const std::string& message, const FakeDns& dns,
   env.sender = "alice@example.com";
   MessageStore store(memory_threshold, ::testing::TempDir(), 1 << 16);
   if (!store.append(message) || !store.finish()) throw std::runtime_error("store");
-  MessageContext ctx{"t1", client, env, store, {}, false, {}, {}, {}, {}, nullptr};
+  MessageContext ctx{"t1", client, env, store};
   StageRun out;
   asio::co_spawn(io, stage.run(ctx), [&](std::exception_ptr e, Verdict v) {
     if (e) std::rethrow_exception(e);
@@ -416,7 +416,8 @@ TEST(DkimSignStage, SignIfSignedCountsOnlyValidSignaturesAfterVerify) {
     env.sender = "alice@example.com";
     MessageStore store(1 << 20, ::testing::TempDir(), 1 << 16);
     ASSERT_TRUE(store.append(c.msg) && store.finish());
-    MessageContext ctx{"t2", client, env, store, {}, true, {}, {}, {}, {}, nullptr};
+    MessageContext ctx{"t2", client, env, store};
+    ctx.originating = true;
     if (c.verify) {
       // What dkim-verify leaves for the signer.
       auto r = run_stage(c.msg, dns);

@@ -86,7 +86,7 @@ RunResult run_pipeline(const Pipeline& p) {
   Envelope env;
   env.sender = "a@example.com";
   MessageStore store(1024, "/nonexistent", 1024);
-  MessageContext ctx{"test", client, env, store, {}, false, {}, {}, {}, {}, nullptr};
+  MessageContext ctx{"test", client, env, store};
   RunResult r;
   std::optional<Verdict> out;
   std::exception_ptr err;
@@ -712,7 +712,7 @@ TEST(Pipeline, SplitRunCarriesAcceptIntoTheSealPhase) {
   ClientInfo client;
   Envelope env;
   MessageStore store(1024, "/nonexistent", 1024);
-  MessageContext ctx{"test", client, env, store, {}, false, {}, {}, {}, {}, nullptr};
+  MessageContext ctx{"test", client, env, store};
   std::vector<StageRecord> records;
   std::optional<Verdict> accepted;
   Verdict first, second;
@@ -794,7 +794,8 @@ banks = ["lenient"]
     ClientInfo client;
     Envelope env;
     MessageStore store(1024, "/nonexistent", 1024);
-    MessageContext ctx{"t", client, env, store, {}, false, {}, {}, {}, c.findings, nullptr};
+    MessageContext ctx{"t", client, env, store};
+    ctx.findings = c.findings;
     auto v = apply_destiny(ctx, *c.pol, c.in);
     EXPECT_EQ(v.action, c.want) << c.what << ": got " << to_string(v.action);
     bool noted = false;
