@@ -1152,7 +1152,8 @@ class Loader {
       for (auto&& e : *arr) {
         const toml::table& t = *e.as_table();
         std::string p = "recipient[" + std::to_string(i) + "]";
-        check_keys(t, p, {"match", "lovers", "bypass"});
+        check_keys(t, p, {"match", "lovers", "bypass", "spam_tag_level", "spam_tag2_level",
+                          "spam_kill_level"});
         RecipientRule r;
         r.index = i++;
         if (auto ms = get_strings(t, p, "match")) {
@@ -1190,6 +1191,9 @@ class Loader {
               r.bypass.push_back(b);
           }
         }
+        r.spam.tag_level = get_double(t, p, "spam_tag_level", -999, 1e6);
+        r.spam.tag2_level = get_double(t, p, "spam_tag2_level", -999, 1e6);
+        r.spam.kill_level = get_double(t, p, "spam_kill_level", -999, 1e6);
         c.recipient_rules.push_back(std::move(r));
       }
     }

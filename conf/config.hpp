@@ -427,6 +427,9 @@ struct RecipientRule {
   // Stages whose findings do not count for this recipient (Amavis's
   // bypass_*_checks).  A stage every recipient bypasses does not run.
   std::vector<std::string> bypass;
+  // spam_tag_level, spam_tag2_level, spam_kill_level: this recipient's
+  // levels (Amavis's per-recipient @spam_*_level_maps) over the policy's.
+  SpamBankConfig spam;
   std::size_t index = 0;  // position among [[recipient]], for logs
 };
 

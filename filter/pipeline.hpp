@@ -74,6 +74,7 @@ std::vector<std::string_view> output_fields(const HeaderEdits& edits, const Head
 std::uint64_t passthrough_offset(const HeaderEdits& edits, const HeaderIndex& headers);
 
 struct Policy;
+struct SpamResult;  // filter/spam_stage.hpp
 
 // Not an aggregate on purpose: built from the four facts every message has,
 // the rest starts empty (adding a member never touches the callers).
@@ -108,6 +109,8 @@ struct MessageContext {
   // The spam stage's score (after the bank's offset), when it scored the
   // message: the bounce guard's spam cutoff reads it.
   std::optional<double> spam_score;
+  // The spam stage's whole result (per-recipient levels reuse it).
+  std::shared_ptr<const SpamResult> spam;
 };
 
 // The worst finding (highest category), or nullptr when none.

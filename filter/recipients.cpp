@@ -1,6 +1,8 @@
 // filter/recipients.cpp — see recipients.hpp.
 #include "filter/recipients.hpp"
 
+#include "filter/spam_stage.hpp"
+
 #include <algorithm>
 #include <cctype>
 
@@ -73,6 +75,15 @@ std::vector<std::string> bypassed_by_all(const conf::Config& cfg, const Envelope
   return out;
 }
 
+bool Disposition::same_treatment(const Disposition& o) const {
+  auto cat = [](const Disposition& d) { return d.finding ? d.finding->category : conf::Category::Clean; };
+  if (destiny != o.destiny || local != o.local || cat(*this) != cat(o)) return false;
+  if (!local || spam_levels.has_value() != o.spam_levels.has_value()) return !local;
+  if (!spam_levels) return true;
+  const auto &a = *spam_levels, &b = *o.spam_levels;
+  return a.tag_level == b.tag_level && a.tag2_level == b.tag2_level && a.kill_level == b.kill_level;
+}
+
 std::vector<Disposition> dispose(const MessageContext& ctx, const Policy& pol,
                                  const conf::Config& cfg) {
   std::vector<Disposition> out;
@@ -80,17 +91,36 @@ std::vector<Disposition> dispose(const MessageContext& ctx, const Policy& pol,
     RecipientSettings s = settings_for(cfg, r.address);
     Disposition d;
     d.local = s.local;
-    for (const auto& f : ctx.findings) {
-      if (s.rule) {
-        const auto& by = s.rule->bypass;
-        const auto& lv = s.rule->lovers;
-        if (std::find(by.begin(), by.end(), f.stage) != by.end()) continue;
-        if (std::find(lv.begin(), lv.end(), f.category) != lv.end()) continue;
-      }
-      if (!d.finding || f.category > d.finding->category) d.finding = &f;
+    std::optional<Finding> own_spam;
+    if (s.rule && ctx.spam && (s.rule->spam.tag_level || s.rule->spam.tag2_level || s.rule->spam.kill_level)) {
+      conf::SpamLevels lv = pol.spam;
+      if (s.rule->spam.tag_level) lv.tag_level = *s.rule->spam.tag_level;
+      if (s.rule->spam.tag2_level) lv.tag2_level = *s.rule->spam.tag2_level;
+      if (s.rule->spam.kill_level) lv.kill_level = *s.rule->spam.kill_level;
+      d.spam_levels = lv;
+      own_spam = spam_finding(ctx.spam->score, lv);
     }
+    auto counts = [&](const Finding& f) {
+      if (!s.rule) return true;
+      const auto& by = s.rule->bypass;
+      const auto& lv = s.rule->lovers;
+      return std::find(by.begin(), by.end(), f.stage) == by.end() &&
+             std::find(lv.begin(), lv.end(), f.category) == lv.end();
+    };
+    const Finding* worst = nullptr;
+    for (const auto& f : ctx.findings) {
+      // The spam stage's finding used the policy's levels: replaced by the
+      // recipient's own when it has levels.
+      if (d.spam_levels && f.stage == "spam" &&
+          (f.category == conf::Category::Spam || f.category == conf::Category::Spammy))
+        continue;
+      if (counts(f) && (!worst || f.category > worst->category)) worst = &f;
+    }
+    if (own_spam && counts(*own_spam) && (!worst || own_spam->category > worst->category))
+      worst = &*own_spam;
+    if (worst) d.finding = *worst;
     d.destiny = d.finding ? pol.destiny_for(d.finding->category) : conf::Destiny::Pass;
-    out.push_back(d);
+    out.push_back(std::move(d));
   }
   return out;
 }

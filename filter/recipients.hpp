@@ -18,10 +18,15 @@
 // locality) into one back-end transaction each (session.cpp
 // deliver_split); an SMTP front still gets one reply.
 //
-// Does not: per-recipient spam levels (one set of levels per policy), or
-// per-recipient banks.
+// Spam levels per recipient ([[recipient]] spam_tag_level, ...): the spam
+// stage's score is compared with the recipient's levels (over the policy's)
+// for its category and its X-Spam-* fields; recipients with different
+// levels get separate transactions when their fields differ.
+//
+// Does not: per-recipient banks, or per-recipient score offsets.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,13 +53,14 @@ std::vector<std::string> bypassed_by_all(const conf::Config& cfg, const Envelope
 
 struct Disposition {
   conf::Destiny destiny = conf::Destiny::Pass;
-  const Finding* finding = nullptr;  // the finding that decided; null: nothing counted
+  std::optional<Finding> finding;  // the finding that decided; none: nothing counted
   bool local = true;
-  bool operator==(const Disposition& o) const {
-    return destiny == o.destiny && local == o.local &&
-           (finding ? finding->category : conf::Category::Clean) ==
-               (o.finding ? o.finding->category : conf::Category::Clean);
-  }
+  // Set when the recipient has spam levels of its own and the spam stage
+  // scored the message: its X-Spam-* fields and spam category follow these.
+  std::optional<conf::SpamLevels> spam_levels;
+  const Finding* decided_by() const { return finding ? &*finding : nullptr; }
+  // Same destiny, category and edits: one back-end transaction serves both.
+  bool same_treatment(const Disposition& o) const;
 };
 
 // One Disposition per envelope recipient, in order.

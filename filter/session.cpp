@@ -18,6 +18,7 @@
 #include "filter/dsn.hpp"
 #include "filter/quarantine.hpp"
 #include "filter/recipients.hpp"
+#include "filter/spam_stage.hpp"
 #include "filter/server.hpp"
 
 namespace sigil::filter {
@@ -646,12 +647,16 @@ static Verdict quarantine_if_listed(MessageContext& ctx, const Policy& pol, cons
   return v;
 }
 
-// `edits` plus, for local recipients, the edits only they get.
-static HeaderEdits edits_for(const MessageContext& ctx, bool local) {
+// `edits` plus, for local recipients, the edits only they get (their own
+// spam levels' fields when they have levels of their own).
+static HeaderEdits edits_for(const MessageContext& ctx, const Disposition* d) {
   HeaderEdits e = ctx.edits;
-  if (!local) return e;
-  e.prepend.insert(e.prepend.end(), ctx.local_edits.prepend.begin(), ctx.local_edits.prepend.end());
-  e.remove.insert(e.remove.end(), ctx.local_edits.remove.begin(), ctx.local_edits.remove.end());
+  if (d && !d->local) return e;
+  HeaderEdits own;
+  if (d && d->spam_levels && ctx.spam) own = spam_local_edits(*ctx.spam, *d->spam_levels, ctx.message.headers());
+  const HeaderEdits& local = d && d->spam_levels && ctx.spam ? own : ctx.local_edits;
+  e.prepend.insert(e.prepend.end(), local.prepend.begin(), local.prepend.end());
+  e.remove.insert(e.remove.end(), local.remove.begin(), local.remove.end());
   return e;
 }
 
@@ -660,7 +665,7 @@ static HeaderEdits edits_for(const MessageContext& ctx, bool local) {
 static bool needs_split(const std::vector<Disposition>& d) {
   if (d.empty()) return false;
   for (const auto& x : d)
-    if (!(x == d.front()) || x.destiny == conf::Destiny::Bounce) return true;
+    if (!x.same_treatment(d.front()) || x.destiny == conf::Destiny::Bounce) return true;
   return false;
 }
 
@@ -690,11 +695,11 @@ static bool decide(MessageContext& ctx, const Policy& pol, const conf::Config& c
     auto t = std::find_if(disp.begin(), disp.end(),
                           [](const Disposition& d) { return d.destiny == conf::Destiny::TempFail; });
     if (t != disp.end()) {
-      v = apply_destiny(ctx, t->finding, t->destiny, std::move(v));
+      v = apply_destiny(ctx, t->decided_by(), t->destiny, std::move(v));
       return false;
     }
   }
-  if (!split && !disp.empty()) v = apply_destiny(ctx, disp.front().finding, disp.front().destiny, std::move(v));
+  if (!split && !disp.empty()) v = apply_destiny(ctx, disp.front().decided_by(), disp.front().destiny, std::move(v));
   return split;
 }
 
@@ -746,7 +751,7 @@ asio::awaitable<void> Session::deliver_whole(MessageContext& ctx, const Verdict&
   switch (v.action) {
     case Action::Continue:
     case Action::Accept: {
-      HeaderEdits edits = edits_for(ctx, disp.empty() || disp.front().local);
+      HeaderEdits edits = edits_for(ctx, disp.empty() ? nullptr : &disp.front());
       DeliveryRequest req{env_, *store_, edits, log_id_, client_.lmtp};
       DeliveryResult r = co_await rt->backend->deliver(req);
       reply_delivery(r, s.action);
@@ -801,28 +806,33 @@ SplitPlan plan_split(const MessageContext& ctx, const std::vector<Disposition>& 
   SplitPlan p;
   p.res.resize(n);
   p.what.resize(n);
-  // Deliverable groups: local and non-local recipients get different edits.
-  for (bool local : {true, false}) {
+  // Deliverable groups: recipients with the same treatment (locality, spam
+  // levels) share one transaction.
+  std::vector<bool> taken(n, false);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (taken[i] || disp[i].destiny != conf::Destiny::Pass) continue;
     SplitPlan::Group g;
-    for (std::size_t i = 0; i < n; ++i)
-      if (disp[i].destiny == conf::Destiny::Pass && disp[i].local == local) g.idx.push_back(i);
-    if (g.idx.empty()) continue;
+    for (std::size_t j = i; j < n; ++j)
+      if (!taken[j] && disp[j].destiny == conf::Destiny::Pass && disp[j].same_treatment(disp[i])) {
+        g.idx.push_back(j);
+        taken[j] = true;
+      }
     g.env = env;
     g.env.recipients.clear();
-    for (auto i : g.idx) g.env.recipients.push_back(env.recipients[i]);
-    g.edits = edits_for(ctx, local);
+    for (auto k : g.idx) g.env.recipients.push_back(env.recipients[k]);
+    g.edits = edits_for(ctx, &disp[i]);
     p.groups.push_back(std::move(g));
   }
   for (std::size_t i = 0; i < n; ++i) {
     auto d = disp[i].destiny;
-    const std::string why = one_reason(disp[i].finding);
+    const std::string why = one_reason(disp[i].decided_by());
     if (d == conf::Destiny::Bounce || (d == conf::Destiny::Reject && !lmtp)) {
-      auto why_not = bounce_suppressed(ctx, disp[i].finding, env.recipients[i], dsn);
+      auto why_not = bounce_suppressed(ctx, disp[i].decided_by(), env.recipients[i], dsn);
       if (why_not) {
         p.res[i] = make_reply(250, "2.7.0", "Ok, discarded (no bounce: " + *why_not + "): " + why);
         p.what[i] = "discarded, no bounce: " + *why_not;
       } else {
-        p.bounce.push_back({&env.recipients[i], disp[i].finding});
+        p.bounce.push_back({&env.recipients[i], disp[i].decided_by()});
         p.bounce_idx.push_back(i);
       }
     } else if (d == conf::Destiny::Discard) {
@@ -874,7 +884,7 @@ void record_dsn(SplitPlan& p, MessageContext& ctx, const std::vector<Disposition
                 const Reply& dr) {
   for (std::size_t k = 0; k < p.bounce.size(); ++k) {
     std::size_t i = p.bounce_idx[k];
-    const std::string why = one_reason(disp[i].finding);
+    const std::string why = one_reason(disp[i].decided_by());
     if (dr.positive()) {
       p.res[i] = make_reply(250, "2.7.0", "Ok, bounced: " + why);
       p.what[i] = "bounced";
@@ -900,7 +910,7 @@ void finish_split(SplitPlan& p, MessageContext& ctx, const std::vector<Dispositi
   std::string note;
   for (std::size_t i = 0; i < rc.size() && i < 20; ++i) {
     if (i) note += "; ";
-    note += rc[i].address + ": " + p.what[i] + " (" + one_reason(disp[i].finding) + ")";
+    note += rc[i].address + ": " + p.what[i] + " (" + one_reason(disp[i].decided_by()) + ")";
   }
   if (rc.size() > 20) note += "; ... (" + std::to_string(rc.size()) + " recipients)";
   ctx.notes.emplace_back("recipients", note);

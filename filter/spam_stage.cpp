@@ -600,6 +600,38 @@ asio::awaitable<Result<SpamReply>> SpamStage::scan(const conf::SpamScanner& s,
   co_return std::move(*a.reply);
 }
 
+HeaderEdits spam_local_edits(const SpamResult& r, const conf::SpamLevels& lv, const HeaderIndex& idx) {
+  HeaderEdits e;
+  for (auto& f : spam_header_fields(r.score, lv, r.reply)) e.prepend.push_back(std::move(f));
+  if (r.score >= lv.tag2_level && !lv.subject_tag.empty()) {
+    // The tag replaces the field: removed, then written anew on top with the
+    // original value (folding and all) after the tag.
+    if (r.subject) {
+      auto f = idx.field(idx.fields()[*r.subject]);
+      auto value = f.substr(f.find(':') + 1);
+      while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+        value.remove_prefix(1);
+      e.remove.push_back(*r.subject);
+      std::string nf = "Subject: " + lv.subject_tag + std::string(value);
+      if (!nf.ends_with("\r\n")) nf += "\r\n";
+      e.prepend.push_back(std::move(nf));
+    } else {
+      e.prepend.push_back("Subject: " + std::string(trim(lv.subject_tag)) + "\r\n");
+    }
+  }
+  return e;
+}
+
+std::optional<Finding> spam_finding(double score, const conf::SpamLevels& lv) {
+  // Each level on its own (Amavis): kill below tag2 still makes spam.
+  std::string sc = format_spam_score(score);
+  if (score >= lv.kill_level)
+    return Finding{conf::Category::Spam, "score " + sc + " >= kill " + format_spam_score(lv.kill_level), "spam"};
+  if (score >= lv.tag2_level)
+    return Finding{conf::Category::Spammy, "score " + sc + " >= tag2 " + format_spam_score(lv.tag2_level), "spam"};
+  return std::nullopt;
+}
+
 asio::awaitable<Verdict> SpamStage::run(MessageContext& ctx) {
   static const conf::SpamLevels kDefaults;
   const conf::SpamLevels& lv = ctx.policy ? ctx.policy->spam : kDefaults;
@@ -657,31 +689,12 @@ asio::awaitable<Verdict> SpamStage::run(MessageContext& ctx) {
 
   // Our X-Spam-* fields and the subject tag are for local recipients only
   // (recipients.hpp); the removal of foreign ones above applies to all.
+  // Recipients with levels of their own get theirs from the same result.
   ctx.spam_score = score;
-  for (auto& f : spam_header_fields(score, lv, *reply)) ctx.local_edits.prepend.push_back(std::move(f));
-  if (score >= lv.tag2_level && !lv.subject_tag.empty()) {
-    // The tag replaces the field: removed, then written anew on top with the
-    // original value (folding and all) after the tag.
-    if (subject) {
-      auto f = idx.field(fs[*subject]);
-      auto value = f.substr(f.find(':') + 1);
-      while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
-        value.remove_prefix(1);
-      ctx.local_edits.remove.push_back(*subject);
-      std::string nf = "Subject: " + lv.subject_tag + std::string(value);
-      if (!nf.ends_with("\r\n")) nf += "\r\n";
-      ctx.local_edits.prepend.push_back(std::move(nf));
-    } else {
-      ctx.local_edits.prepend.push_back("Subject: " + std::string(trim(lv.subject_tag)) + "\r\n");
-    }
-  }
-  // Each level on its own (Amavis): kill below tag2 still makes spam.
-  if (score >= lv.kill_level)
-    ctx.findings.push_back({conf::Category::Spam,
-                            "score " + sc + " >= kill " + format_spam_score(lv.kill_level), "spam"});
-  else if (score >= lv.tag2_level)
-    ctx.findings.push_back({conf::Category::Spammy,
-                            "score " + sc + " >= tag2 " + format_spam_score(lv.tag2_level), "spam"});
+  auto result = std::make_shared<SpamResult>(SpamResult{score, std::move(*reply), subject});
+  ctx.local_edits = spam_local_edits(*result, lv, idx);
+  if (auto f = spam_finding(score, lv)) ctx.findings.push_back(std::move(*f));
+  ctx.spam = std::move(result);
   co_return Verdict{};
 }
 

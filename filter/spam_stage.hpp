@@ -153,6 +153,21 @@ std::string format_spam_score(double score);
 std::vector<std::string> spam_header_fields(double score, const conf::SpamLevels& levels,
                                             const SpamReply& reply);
 
+// What the stage found, kept in MessageContext::spam so that recipients
+// with levels of their own ([[recipient]] spam_*_level) get their own
+// fields and category from the same scan.
+struct SpamResult {
+  double score = 0;                     // the scanner's score plus the bank's offset
+  SpamReply reply;                      // for the X-Spam-Status test list
+  std::optional<std::size_t> subject;   // index of the Subject field to tag, if any
+};
+
+// The fields a local recipient with levels `lv` gets: X-Spam-* at or above
+// tag_level, the subject tag at or above tag2_level.
+HeaderEdits spam_local_edits(const SpamResult& r, const conf::SpamLevels& lv, const HeaderIndex& idx);
+// The finding for `score` under `lv`: spam (>= kill), spammy (>= tag2) or none.
+std::optional<Finding> spam_finding(double score, const conf::SpamLevels& lv);
+
 class SpamStage : public Stage {
  public:
   explicit SpamStage(conf::SpamConfig cfg);

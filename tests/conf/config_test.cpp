@@ -1041,3 +1041,46 @@ TEST(ConfigBanned, ErrorsNameFileLineAndKey) {
                                                    << "\nwant substring: " << c.want;
   }
 }
+
+TEST(ConfigRecipients, KeysAndErrors) {
+  auto r = load_string(std::string(kMinimal) +
+                           "[recipients]\nlocal_domains = [\"Example.NET\", \".corp.example\"]\n"
+                           "[[recipient]]\nmatch = [\"Boss@Example.net\", \"postmaster@\", \".\"]\n"
+                           "lovers = [\"spam\", \"bad-header\"]\nbypass = [\"av\"]\nspam_kill_level = 20\n"
+                           "[dsn]\nspam_cutoff_level = 15\nfrom = \"bounces@mx.example\"\n"
+                           "[bank.default]\ndestiny = { banned = \"bounce\" }\n",
+                       "t.toml");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(*r->recipients.local_domains, (std::vector<std::string>{"example.net", ".corp.example"}));
+  ASSERT_EQ(r->recipient_rules.size(), 1u);
+  EXPECT_EQ(r->recipient_rules[0].match, (std::vector<std::string>{"boss@example.net", "postmaster@", "."}));
+  EXPECT_EQ(r->recipient_rules[0].lovers, (std::vector<Category>{Category::Spam, Category::BadHeader}));
+  EXPECT_EQ(r->recipient_rules[0].bypass, (std::vector<std::string>{"av"}));
+  EXPECT_EQ(*r->recipient_rules[0].spam.kill_level, 20);
+  EXPECT_FALSE(r->recipient_rules[0].spam.tag2_level);
+  EXPECT_EQ(r->dsn.spam_cutoff_level, 15);
+  EXPECT_EQ(r->dsn.from, "bounces@mx.example");
+  EXPECT_EQ(r->banks.at("default").destiny.at(Category::Banned), Destiny::Bounce);
+
+  const std::string m = kMinimal;
+  struct Case {
+    std::string text, want;
+  } cases[] = {
+      {m + "[recipients]\nlocal_domains = [\"user@example.net\"]\n",
+       "t.toml:4:recipients.local_domains: 'user@example.net' is not a domain"},
+      {m + "[recipients]\nlocal = 1\n", "t.toml:4:recipients.local: unknown key"},
+      {m + "[[recipient]]\nlovers = [\"spam\"]\n", "recipient[0].match: missing"},
+      {m + "[[recipient]]\nmatch = [\"a b@x\"]\n", "t.toml:4:recipient[0].match: 'a b@x' is not a recipient pattern"},
+      {m + "[[recipient]]\nmatch = [\".\"]\nlovers = [\"clean\"]\n", "recipient[0].lovers: unknown category 'clean'"},
+      {m + "[[recipient]]\nmatch = [\".\"]\nbypass = [\"dkim-sign\"]\n",
+       "recipient[0].bypass: 'dkim-sign' cannot be bypassed per recipient"},
+      {m + "[[recipient]]\nmatch = [\".\"]\nspam_offset = 1\n", "recipient[0].spam_offset: unknown key"},
+      {m + "[dsn]\nfrom = \"nobody\"\n", "t.toml:4:dsn.from: 'nobody' is not an address"},
+      {m + "[dsn]\nspam_cutoff_level = \"high\"\n", "t.toml:4:dsn.spam_cutoff_level: must be a number"},
+  };
+  for (auto& c : cases) {
+    std::string got = load_error(c.text);
+    EXPECT_NE(got.find(c.want), std::string::npos) << "config:\n" << c.text << "\ngot: " << got
+                                                   << "\nwant substring: " << c.want;
+  }
+}

@@ -33,7 +33,9 @@
 #     unavailable"; on_error tempfail: 451, nothing delivered;
 #   - [recipients] local_domains: a GTUBE message to a local and a non-local
 #     recipient → two copies, the local one tagged, the other without any
-#     X-Spam-* field.
+#     X-Spam-* field;
+#   - [[recipient]] spam levels: GTUBE through the discard bank to rcpt@ and
+#     tolerant@ (tag2 = kill = 2000) → one copy, to tolerant@, untagged.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/relay_lib.sh"
 
@@ -128,6 +130,11 @@ on_error = "$2"
 
 [recipients]
 local_domains = ["example.net"]
+
+[[recipient]]
+match = ["tolerant@example.net"]
+spam_tag2_level = 2000
+spam_kill_level = 2000
 
 [bank.default]
 stages = ["spam"]
@@ -300,6 +307,23 @@ for f in $files; do
 done
 pass "X-Spam-* fields and the subject tag go to local recipients only (two back-end transactions, one reply)"
 
+# ------------------------------------------------------------ 9. levels per recipient
+# tolerant@ has tag2 = kill = 2000: through the discard bank GTUBE (1000)
+# is discarded for rcpt@ and delivered, untagged, to tolerant@.
+mkmsg tolerant "for the tolerant" "$GTUBE"
+R=$("$PY" "$E2E_HERE/send_rcpts.py" "$P_DISC" tolerant.eml sender@example.org rcpt@example.net tolerant@example.net 2>&1) ||
+  fail "tolerant: client failed: $R"
+has "$R" '^250 ' "tolerant reply"
+h=$(headers_of "$(dump_of tolerant)")
+has "$h" '^X-Rcpt-Args: <tolerant@example.net>' "tolerant copy"
+hasnt "$h" '^X-Rcpt-Args: <rcpt@example.net>' "tolerant copy"
+has "$h" '^X-Spam-Flag: NO$' "tolerant copy"
+has "$h" '^X-Spam-Status: No, score=10[0-9]{2}(\.[0-9]+)? tag=-999 tag2=2000 kill=2000 ' "tolerant copy"
+has "$h" '^Subject: for the tolerant$' "tolerant copy"
+TID=$(grep -oE '[0-9A-Z]{12}' <<<"$R" | head -1)
+has "$(summary sigild "$TID")" 'rcpt@example.net: discarded \(spam: score 10[0-9.]+ >= kill 6.9\); tolerant@example.net: delivered' "tolerant summary"
+pass "spam levels per recipient: the same score is spam for one recipient and delivered untagged to another"
+
 n=$(dumps sink)
-[ "$n" -eq 8 ] || fail "the sink holds $n messages, want 8"
+[ "$n" -eq 9 ] || fail "the sink holds $n messages, want 9"
 pass "spam stage with spamd: levels, headers, destinies, offset, size limit, on_error"

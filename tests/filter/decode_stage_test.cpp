@@ -803,11 +803,7 @@ bank = "strict"
   };
   for (const auto& w : wants) {
     SCOPED_TRACE(w.pol ? w.pol->banned_rules : "no policy");
-// Members added later keep their defaults (GCC 12 warns even on designated ones).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
     MessageContext ctx{"t", client, env, *m};
-#pragma GCC diagnostic pop
     ctx.policy = w.pol;
     Verdict v = run_stage(stage, ctx);
     EXPECT_EQ(v.action, Action::Continue);
