@@ -348,6 +348,73 @@ struct Sink {
   void decide(bool complete);
 };
 
+// RFC 2045 §5.1 token: printable US-ASCII without space and tspecials.
+bool mime_token(std::string_view t) {
+  if (t.empty()) return false;
+  for (char c : t) {
+    auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f || std::string_view("()<>@,;:\\\"/[]?=").find(c) != std::string_view::npos)
+      return false;
+  }
+  return true;
+}
+
+// The value without RFC 5322 comments and surrounding white space (comments
+// are allowed in MIME fields, RFC 2045 §3); nested comments handled.
+std::string strip_comments(std::string_view v) {
+  std::string o;
+  int depth = 0;
+  bool quoted = false;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    char c = v[i];
+    if (quoted) {
+      o += c;
+      if (c == '\\' && i + 1 < v.size()) o += v[++i];
+      else if (c == '"') quoted = false;
+    } else if (depth > 0) {
+      if (c == '\\') ++i;
+      else if (c == '(') ++depth;
+      else if (c == ')') --depth;
+    } else if (c == '(') {
+      depth = 1;
+    } else {
+      if (c == '"') quoted = true;
+      o += c;
+    }
+  }
+  std::size_t a = o.find_first_not_of(" \t\r\n"), b = o.find_last_not_of(" \t\r\n");
+  return a == std::string::npos ? std::string() : o.substr(a, b - a + 1);
+}
+
+// What is wrong with an entity's MIME fields (RFC 2045), or "" when nothing.
+std::string mime_header_problem(GMimeObject* obj, bool multipart) {
+  if (const char* ct = g_mime_object_get_header(obj, "Content-Type")) {
+    std::string v = strip_comments(ct);
+    std::string_view tv(v);
+    tv = tv.substr(0, tv.find(';'));
+    while (!tv.empty() && (tv.back() == ' ' || tv.back() == '\t')) tv.remove_suffix(1);
+    auto slash = tv.find('/');
+    auto trim_ws = [](std::string_view x) {
+      while (!x.empty() && (x.front() == ' ' || x.front() == '\t')) x.remove_prefix(1);
+      while (!x.empty() && (x.back() == ' ' || x.back() == '\t')) x.remove_suffix(1);
+      return x;
+    };
+    if (slash == std::string_view::npos || !mime_token(trim_ws(tv.substr(0, slash))) ||
+        !mime_token(trim_ws(tv.substr(slash + 1))))
+      return "invalid Content-Type '" + shown(ct) + "'";
+  }
+  if (const char* cte = g_mime_object_get_header(obj, "Content-Transfer-Encoding")) {
+    std::string v = strip_comments(cte);
+    for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    bool identity = v == "7bit" || v == "8bit" || v == "binary";
+    bool known = identity || v == "quoted-printable" || v == "base64" || (v.rfind("x-", 0) == 0 && mime_token(v));
+    if (!known) return "invalid Content-Transfer-Encoding '" + shown(cte) + "'";
+    // RFC 2045 §6.4: a multipart or message entity is never encoded.
+    if (multipart && !identity) return "Content-Transfer-Encoding '" + shown(cte) + "' on a multipart";
+  }
+  return "";
+}
+
 struct Walker {
   const conf::DecodeConfig& cfg;
   DecodeResult& out;
@@ -373,8 +440,19 @@ struct Walker {
     return false;
   }
 
+  // bad-header findings for invalid MIME fields, at most kMimeProblems.
+  static constexpr std::size_t kMimeProblems = 5;
+  std::size_t mime_problems = 0;
+  void check_mime_header(GMimeObject* obj) {
+    std::string p = mime_header_problem(obj, GMIME_IS_MULTIPART(obj) || GMIME_IS_MESSAGE_PART(obj));
+    if (p.empty() || mime_problems++ >= kMimeProblems) return;
+    out.findings.push_back({conf::Category::BadHeader,
+                            p + " in MIME part " + std::to_string(entities + 1), "decode"});
+  }
+
   void walk(GMimeObject* obj, unsigned depth) {
     if (stop || !obj) return;
+    check_mime_header(obj);
     if (depth > cfg.max_depth) {
       unchecked("MIME nesting deeper than " + std::to_string(cfg.max_depth));
       return;
@@ -642,6 +720,7 @@ void header_checks(const MessageStore& message, const Envelope& env, DecodeResul
     else if (iequals(n, "Subject")) ++subject;
   }
   if (from == 0) bad("missing From");
+  if (date == 0) bad("missing Date");
   if (from > 1) bad("duplicate From");
   if (date > 1) bad("duplicate Date");
   if (subject > 1) bad("duplicate Subject");

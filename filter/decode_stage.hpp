@@ -4,7 +4,10 @@
 // For each message:
 //   1. header checks on the stored header section (HeaderIndex), Amavis's
 //      bad-header category: 8-bit bytes when the envelope did not declare
-//      SMTPUTF8, a missing or duplicated From, a duplicated Date or Subject;
+//      SMTPUTF8, a missing or duplicated From or Date, a duplicated Subject;
+//      during the walk, invalid MIME fields of any entity (RFC 2045: a
+//      Content-Type that is not type/subtype tokens, an unknown
+//      Content-Transfer-Encoding, an encoded multipart), at most 5;
 //   2. the message is parsed with GMime 3 straight from the MessageStore (a
 //      memory stream, or a file stream on a dup() of the spool file: a
 //      spooled message is never loaded into memory) and every MIME entity
