@@ -687,6 +687,11 @@ static Reply make_reply(int code, std::string enhanced, std::string text) {
 static bool decide(MessageContext& ctx, const Policy& pol, const conf::Config& cfg, bool lmtp,
                    Verdict& v, std::vector<Disposition>& disp) {
   if (v.action != Action::Continue && v.action != Action::Accept) return false;
+  // Nothing found and nobody treated apart (the signing and verifying
+  // paths): no per-recipient work at all.
+  if (ctx.findings.empty() && cfg.recipient_rules.empty() &&
+      (ctx.local_edits.prepend.empty() || !cfg.recipients.local_domains))
+    return false;
   disp = dispose(ctx, pol, cfg);
   bool split = needs_split(disp);
   // An SMTP front cannot be answered per recipient: one recipient to
@@ -751,8 +756,13 @@ asio::awaitable<void> Session::deliver_whole(MessageContext& ctx, const Verdict&
   switch (v.action) {
     case Action::Continue:
     case Action::Accept: {
-      HeaderEdits edits = edits_for(ctx, disp.empty() ? nullptr : &disp.front());
-      DeliveryRequest req{env_, *store_, edits, log_id_, client_.lmtp};
+      // Without local-only edits the message goes as the stages left it (no copy).
+      const Disposition* d = disp.empty() ? nullptr : &disp.front();
+      bool plain = (d && !d->local) ||
+                   (ctx.local_edits.prepend.empty() && ctx.local_edits.remove.empty() &&
+                    !(d && d->spam_levels));
+      HeaderEdits merged = plain ? HeaderEdits{} : edits_for(ctx, d);
+      DeliveryRequest req{env_, *store_, plain ? ctx.edits : merged, log_id_, client_.lmtp};
       DeliveryResult r = co_await rt->backend->deliver(req);
       reply_delivery(r, s.action);
       s.backend = r.decisive.summary();
