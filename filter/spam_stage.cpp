@@ -284,6 +284,41 @@ asio::awaitable<Attempt> attempt(const conf::SpamScanner& s, const Request& req,
 
 }  // namespace
 
+// The header fields of a reply, from `pos` (after the status line) to the
+// empty line, which `pos` is left after.  `clen_name` (any case) must be a
+// number, given once or always the same, and the body that follows must be
+// that long; every other field goes to `each`, which returns "" or what is
+// wrong.  Returns "" or what is wrong.
+template <typename Each>
+static std::string reply_fields(std::string_view reply, std::size_t& pos, std::string_view clen_name,
+                         std::optional<std::size_t>& clen, Each&& each) {
+  for (;;) {
+    auto e = reply.find("\r\n", pos);
+    if (e == std::string_view::npos) return "reply headers not terminated";
+    auto line = reply.substr(pos, e - pos);
+    pos = e + 2;
+    if (line.empty()) break;
+    auto colon = line.find(':');
+    if (colon == std::string_view::npos) return "bad reply header '" + printable(line) + "'";
+    auto name = trim(line.substr(0, colon));
+    auto value = trim(line.substr(colon + 1));
+    if (iequals(name, clen_name)) {
+      std::size_t n = 0;
+      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (ec != std::errc{} || p != value.data() + value.size() || (clen && *clen != n))
+        return "bad " + std::string(clen_name) + " '" + printable(value) + "'";
+      clen = n;
+    } else if (std::string why = each(name, value); !why.empty()) {
+      return why;
+    }
+  }
+  std::size_t body = reply.size() - pos;
+  if (clen && *clen != body)
+    return std::string(clen_name) + " " + std::to_string(*clen) + " but " + std::to_string(body) +
+           " bytes followed";
+  return "";
+}
+
 Result<SpamReply> parse_spamd_reply(std::string_view reply, conf::SpamConfig::Command cmd) {
   auto bad = [](std::string why) { return make_error(ErrorKind::Protocol, std::move(why)); };
   auto eol = reply.find("\r\n");
@@ -305,43 +340,27 @@ Result<SpamReply> parse_spamd_reply(std::string_view reply, conf::SpamConfig::Co
   std::optional<std::size_t> clen;
   bool have_spam = false;
   std::size_t pos = eol + 2;
-  for (;;) {
-    auto e = reply.find("\r\n", pos);
-    if (e == std::string_view::npos) return bad("reply headers not terminated");
-    auto line = reply.substr(pos, e - pos);
-    pos = e + 2;
-    if (line.empty()) break;
-    auto colon = line.find(':');
-    if (colon == std::string_view::npos) return bad("bad reply header '" + printable(line) + "'");
-    auto name = trim(line.substr(0, colon));
-    auto value = trim(line.substr(colon + 1));
-    if (iequals(name, "Content-length")) {
-      std::size_t n = 0;
-      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
-      if (ec != std::errc{} || p != value.data() + value.size())
-        return bad("bad Content-length '" + printable(value) + "'");
-      clen = n;
-    } else if (iequals(name, "Spam")) {
+  std::string err = reply_fields(reply, pos, "Content-length", clen, [&](std::string_view name, std::string_view value) -> std::string {
+    if (iequals(name, "Spam")) {
       // "True ; 1000.0 / 5.0"
       auto semi = value.find(';');
       auto slash = value.find('/');
       if (semi == std::string_view::npos || slash == std::string_view::npos || slash < semi)
-        return bad("bad Spam header '" + printable(value) + "'");
+        return "bad Spam header '" + printable(value) + "'";
       auto verdict = trim(value.substr(0, semi));
       if (iequals(verdict, "True") || iequals(verdict, "Yes")) r.is_spam = true;
       else if (iequals(verdict, "False") || iequals(verdict, "No")) r.is_spam = false;
-      else return bad("bad Spam header '" + printable(value) + "'");
+      else return "bad Spam header '" + printable(value) + "'";
       if (!parse_number(value.substr(semi + 1, slash - semi - 1), r.score) ||
           !parse_number(value.substr(slash + 1), r.threshold))
-        return bad("bad score in Spam header '" + printable(value) + "'");
+        return "bad score in Spam header '" + printable(value) + "'";
       have_spam = true;
     }
-  }
+    return "";
+  });
+  if (!err.empty()) return bad(err);
   if (!have_spam) return bad("no Spam header in the reply");
   auto body = reply.substr(pos);
-  if (clen && *clen != body.size())
-    return bad("Content-length " + std::to_string(*clen) + " but " + std::to_string(body.size()) +
-               " bytes followed");
   if (cmd == conf::SpamConfig::Command::Symbols) {
     auto b = trim(body);
     std::size_t p = 0;
@@ -402,31 +421,14 @@ Result<SpamReply> parse_rspamd_reply(std::string_view reply) {
 
   std::optional<std::size_t> clen;
   std::size_t pos = eol + 2;
-  for (;;) {
-    auto e = reply.find("\r\n", pos);
-    if (e == std::string_view::npos) return bad("reply headers not terminated");
-    auto line = reply.substr(pos, e - pos);
-    pos = e + 2;
-    if (line.empty()) break;
-    auto colon = line.find(':');
-    if (colon == std::string_view::npos) return bad("bad reply header '" + printable(line) + "'");
-    auto name = trim(line.substr(0, colon));
-    auto value = trim(line.substr(colon + 1));
-    if (iequals(name, "Content-Length")) {
-      std::size_t n = 0;
-      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
-      if (ec != std::errc{} || p != value.data() + value.size() || (clen && *clen != n))
-        return bad("bad Content-Length '" + printable(value) + "'");
-      clen = n;
-    } else if ((iequals(name, "Transfer-Encoding") || iequals(name, "Content-Encoding")) &&
-               !iequals(value, "identity")) {
-      return bad(std::string(name) + " '" + printable(value) + "' not supported");
-    }
-  }
+  std::string err = reply_fields(reply, pos, "Content-Length", clen, [&](std::string_view name, std::string_view value) -> std::string {
+    if ((iequals(name, "Transfer-Encoding") || iequals(name, "Content-Encoding")) &&
+        !iequals(value, "identity"))
+      return std::string(name) + " '" + printable(value) + "' not supported";
+    return "";
+  });
+  if (!err.empty()) return bad(err);
   auto body = reply.substr(pos);
-  if (clen && *clen != body.size())
-    return bad("Content-Length " + std::to_string(*clen) + " but " + std::to_string(body.size()) +
-               " bytes followed");
 
   boost::system::error_code ec;
   boost::json::value doc = boost::json::parse(body, ec);
