@@ -533,6 +533,12 @@ struct Walker {
         }
       }
     }
+    record(std::move(info), sink, whole, depth);
+  }
+
+  // A part read to its end (`whole`) or not: its detected type, its record,
+  // and its members when it is an archive.
+  void record(PartInfo info, Sink& sink, bool whole, unsigned depth) {
     if (whole) sink.finish();
     info.detected_type = sink.type();
     out.parts.push_back(std::move(info));
@@ -645,13 +651,7 @@ struct Walker {
           break;
         }
       }
-      if (whole) sink.finish();
-      info.detected_type = sink.type();
-      out.parts.push_back(std::move(info));
-      if (whole && !stop && sink.archive()) {
-        PartInfo me = out.parts.back();  // a copy: extract() appends to out.parts
-        extract(sink.src, me.path, me.inside, depth + 1);
-      }
+      record(std::move(info), sink, whole, depth);
     }
   }
 };
