@@ -39,6 +39,15 @@ const char* to_string(Category c) noexcept {
   return i < kCategoryNames.size() ? kCategoryNames[i].data() : "?";
 }
 
+const char* to_string(ListenerMode m) noexcept {
+  switch (m) {
+    case ListenerMode::AfterQueue: return "after-queue";
+    case ListenerMode::Proxy: return "proxy";
+    case ListenerMode::Milter: return "milter";
+  }
+  return "?";
+}
+
 const char* to_string(Destiny d) noexcept {
   switch (d) {
     case Destiny::Pass: return "pass";
@@ -1411,7 +1420,8 @@ class Loader {
         for (auto&& e : *arr) {
           const toml::table& t = *e.as_table();
           std::string p = "listener[" + std::to_string(i++) + "]";
-          check_keys(t, p, {"name", "address", "bank", "accept_xforward", "unix_mode"});
+          check_keys(t, p, {"name", "address", "bank", "accept_xforward", "unix_mode", "mode",
+                            "peer_timeout", "budget", "auth_bank", "quarantine"});
           ListenerConfig l;
           l.name = "listener" + std::to_string(i - 1);
           get_string(t, p, "name", l.name);
@@ -1434,6 +1444,41 @@ class Loader {
                 error(m, p + ".unix_mode", "must be an octal mode string like \"0660\"");
               else l.unix_mode = v;
             }
+          }
+          std::string mode;
+          if (get_string(t, p, "mode", mode)) {
+            if (mode == "after-queue") l.mode = ListenerMode::AfterQueue;
+            else if (mode == "proxy") l.mode = ListenerMode::Proxy;
+            else if (mode == "milter") l.mode = ListenerMode::Milter;
+            else error(t.get("mode"), p + ".mode", "must be \"after-queue\", \"proxy\" or \"milter\"");
+          }
+          if (l.mode == ListenerMode::Milter) l.peer_timeout = Seconds{300};
+          if (t.get("peer_timeout") && l.mode == ListenerMode::AfterQueue)
+            error(t.get("peer_timeout"), p + ".peer_timeout",
+                  "only for mode = \"proxy\" or \"milter\" (an after-queue filter's MTA waits "
+                  "forward.reply_timeout)");
+          get_seconds(t, p, "peer_timeout", l.peer_timeout, 2, 3600);
+          if (t.get("budget")) {
+            Seconds budget{0};
+            get_seconds(t, p, "budget", budget, 1, 86400);
+            l.budget = budget;
+          }
+          if (l.mode != ListenerMode::AfterQueue) {
+            if (!l.budget) l.budget = l.peer_timeout - Seconds{10};
+            if (*l.budget >= l.peer_timeout || l.budget->count() < 1)
+              error(t.get("budget") ? t.get("budget") : &t, p + ".budget",
+                    "must be below peer_timeout (" + std::to_string(l.peer_timeout.count()) +
+                        " s): the MTA must get our verdict before it gives up");
+          }
+          if (get_string(t, p, "auth_bank", l.auth_bank) && l.mode != ListenerMode::Milter)
+            error(t.get("auth_bank"), p + ".auth_bank", "only for mode = \"milter\"");
+          std::string q;
+          if (get_string(t, p, "quarantine", q)) {
+            if (l.mode != ListenerMode::Milter)
+              error(t.get("quarantine"), p + ".quarantine", "only for mode = \"milter\"");
+            else if (q == "hold") l.milter_hold = true;
+            else if (q == "store") l.milter_hold = false;
+            else error(t.get("quarantine"), p + ".quarantine", "must be \"hold\" or \"store\"");
           }
           c.listeners.push_back(std::move(l));
         }
@@ -1587,6 +1632,11 @@ class Loader {
         auto lt = root.get("listener")->as_array()->get(i)->as_table();
         error(lt->get("bank") ? lt->get("bank") : lt, "listener[" + std::to_string(i) + "].bank",
               "no such bank '" + l.bank + "'");
+      }
+      if (!l.auth_bank.empty() && !c.banks.count(l.auth_bank)) {
+        auto lt = root.get("listener")->as_array()->get(i)->as_table();
+        error(lt->get("auth_bank"), "listener[" + std::to_string(i) + "].auth_bank",
+              "no such bank '" + l.auth_bank + "'");
       }
     }
     return c;

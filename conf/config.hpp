@@ -86,12 +86,35 @@ struct ListenAddress {
 // Parses "127.0.0.1:10024", "[::1]:10024", "unix:/path".
 Result<ListenAddress> parse_listen_address(std::string_view s);
 
+// How the MTA talks to a listener (README "Postfix integration"):
+// after-queue content filter (SMTP/LMTP, the default), before-queue SMTP
+// proxy (Postfix smtpd_proxy_filter: the client waits on the line), or
+// milter (Postfix smtpd_milters / non_smtpd_milters).
+enum class ListenerMode { AfterQueue, Proxy, Milter };
+const char* to_string(ListenerMode m) noexcept;
+
 struct ListenerConfig {
   std::string name;
   ListenAddress address;
   std::string bank = "default";
   bool accept_xforward = true;  // trust XFORWARD from this listener's clients
   std::optional<unsigned> unix_mode;  // permissions of a Unix socket
+  ListenerMode mode = ListenerMode::AfterQueue;
+  // Proxy and milter: how long the MTA waits for our verdict once the data
+  // is in (Postfix smtpd_proxy_timeout, 100 s; milter_content_timeout, 300 s).
+  Seconds peer_timeout{100};
+  // Every stage of one message together, from the end of the data: each
+  // stage's deadline is cut to what is left.  Proxy and milter default to
+  // peer_timeout - 10 s and must stay below peer_timeout; after-queue has
+  // none unless set.
+  std::optional<Seconds> budget;
+  // Milter: the bank overlaid when the client authenticated (SASL, the
+  // {auth_authen} macro), e.g. one with originating = true.  Empty: none.
+  std::string auth_bank;
+  // Milter: a quarantined message is put on hold in the MTA's queue
+  // (SMFIR_QUARANTINE, released with `postsuper -H`): "hold"; or stored in
+  // [quarantine] dir like the other modes: "store".
+  bool milter_hold = true;
 };
 
 // ------------------------------------------------------------ DKIM signing

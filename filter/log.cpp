@@ -17,16 +17,17 @@ std::shared_ptr<spdlog::logger> make(const char* name) {
   spdlog::register_logger(l);
   return l;
 }
-std::shared_ptr<spdlog::logger> g_main, g_smtp, g_backend, g_summary;
+std::shared_ptr<spdlog::logger> g_main, g_smtp, g_milter, g_backend, g_summary;
 }  // namespace
 
 void init(const std::string& level) {
   g_main = make("sigild");
   g_smtp = make("smtp");
+  g_milter = make("milter");
   g_backend = make("backend");
   g_summary = make("msg");
   auto lv = spdlog::level::from_str(level);
-  for (auto& l : {g_main, g_smtp, g_backend, g_summary}) {
+  for (auto& l : {g_main, g_smtp, g_milter, g_backend, g_summary}) {
     l->set_level(lv);
     l->flush_on(spdlog::level::trace);
   }
@@ -38,6 +39,7 @@ static spdlog::logger& ensure(std::shared_ptr<spdlog::logger>& l) {
 }
 spdlog::logger& main() { return ensure(g_main); }
 spdlog::logger& smtp() { return ensure(g_smtp); }
+spdlog::logger& milter() { return ensure(g_milter); }
 spdlog::logger& backend() { return ensure(g_backend); }
 spdlog::logger& summary_logger() { return ensure(g_summary); }
 

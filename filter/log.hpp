@@ -19,6 +19,7 @@ namespace sigil::filter::log {
 void init(const std::string& level);
 spdlog::logger& main();
 spdlog::logger& smtp();
+spdlog::logger& milter();
 spdlog::logger& backend();
 spdlog::logger& summary_logger();
 

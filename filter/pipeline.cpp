@@ -117,13 +117,25 @@ asio::awaitable<Verdict> Pipeline::run(MessageContext& ctx, std::vector<StageRec
     auto t0 = std::chrono::steady_clock::now();
     Verdict v;
     std::string outcome;
+    // The listener's budget cuts the stage's own deadline (a budget spent
+    // counts as a timeout, and the stage's on_error decides).
+    auto deadline = std::chrono::steady_clock::duration(stage->deadline);
+    bool cut = false;
+    if (ctx.budget_end) {
+      auto left = *ctx.budget_end - t0;
+      if (left < deadline) {
+        deadline = std::max(left, std::chrono::steady_clock::duration::zero());
+        cut = true;
+      }
+    }
     try {
-      asio::steady_timer timer(ex, stage->deadline);
+      asio::steady_timer timer(ex, deadline);
       auto r = co_await (run_guarded(*stage, ctx) ||
                          timer.async_wait(asio::as_tuple(asio::use_awaitable)));
       if (r.index() == 1) {
-        v = on_error_verdict(*stage, std::string(stage->name()) + " timed out");
-        outcome = "timeout";
+        v = on_error_verdict(*stage, std::string(stage->name()) +
+                                         (cut ? " ran out of the listener's budget" : " timed out"));
+        outcome = cut ? "budget" : "timeout";
       } else if (auto& g = std::get<0>(r); g.verdict) {
         v = std::move(*g.verdict);
         outcome = to_string(v.action);

@@ -111,6 +111,9 @@ struct MessageContext {
   std::optional<double> spam_score;
   // The spam stage's whole result (per-recipient levels reuse it).
   std::shared_ptr<const SpamResult> spam;
+  // The listener's budget (proxy, milter): every stage's deadline is cut to
+  // what is left of it, so all of them together end before this point.
+  std::optional<std::chrono::steady_clock::time_point> budget_end;
 };
 
 // The worst finding (highest category), or nullptr when none.

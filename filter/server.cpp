@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "filter/log.hpp"
+#include "filter/milter_session.hpp"
 #include "filter/session.hpp"
 
 namespace sigil::filter {
@@ -102,7 +103,10 @@ static asio::awaitable<void> accept_loop(Server& server, std::shared_ptr<void> k
     if (server.session_count() >= smtp.max_sessions) {
       log::main().warn("listener {}: {} sessions open (smtp.max_sessions), refusing a connection",
                        cfg.name, server.session_count());
-      refuse_busy(sock, smtp.hostname);
+      // A milter peer gets no SMTP text: closing makes the MTA apply its
+      // milter_default_action (Postfix: tempfail).
+      if (cfg.mode == conf::ListenerMode::Milter) sock.close();
+      else refuse_busy(sock, smtp.hostname);
       continue;
     }
     ClientInfo ci;
@@ -119,6 +123,11 @@ static asio::awaitable<void> accept_loop(Server& server, std::shared_ptr<void> k
       }
     } else {
       ci.addr = "unix";
+    }
+    if (cfg.mode == conf::ListenerMode::Milter) {
+      auto m = std::make_shared<MilterSession>(server, MilterSession::Socket(std::move(sock)), cfg, ci);
+      asio::co_spawn(acc.get_executor(), m->run(), asio::detached);
+      continue;
     }
     auto s = std::make_shared<Session>(server, Session::Socket(std::move(sock)), cfg, ci);
     asio::co_spawn(acc.get_executor(), s->run(), asio::detached);
@@ -226,7 +235,7 @@ void Server::drain() {
   finish_if_drained();
 }
 
-void Server::detach(Session* s) {
+void Server::detach(Connection* s) {
   sessions_.erase(s);
   if (draining_) finish_if_drained();
 }

@@ -41,7 +41,16 @@ Result<std::shared_ptr<Runtime>> build_runtime(boost::asio::any_io_executor ex,
                                                std::shared_ptr<const conf::Config> cfg,
                                                const StageFactory& factory);
 
-class Session;
+// A client connection of any listener mode (the SMTP/LMTP session, the
+// milter session), as the server sees it for drain and shutdown.
+class Connection {
+ public:
+  virtual ~Connection() = default;
+  // Server drain: an idle connection closes now; a busy one after its transaction.
+  virtual void on_drain() = 0;
+  // Drain deadline passed: cut the connection.
+  virtual void force_close() = 0;
+};
 
 class Server {
  public:
@@ -59,8 +68,8 @@ class Server {
   // Local TCP ports bound, in listener order (0 for Unix sockets).
   const std::vector<std::uint16_t>& bound_ports() const { return ports_; }
 
-  void attach(Session* s) { sessions_.insert(s); }
-  void detach(Session* s);
+  void attach(Connection* s) { sessions_.insert(s); }
+  void detach(Connection* s);
   std::size_t session_count() const { return sessions_.size(); }
 
  private:
@@ -73,7 +82,7 @@ class Server {
   std::shared_ptr<Runtime> runtime_;
   std::vector<std::shared_ptr<Listener>> listeners_;
   std::vector<std::uint16_t> ports_;
-  std::unordered_set<Session*> sessions_;
+  std::unordered_set<Connection*> sessions_;
   bool draining_ = false;
   std::unique_ptr<boost::asio::steady_timer> drain_timer_;
 };

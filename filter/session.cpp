@@ -20,6 +20,7 @@
 #include "filter/recipients.hpp"
 #include "filter/spam_stage.hpp"
 #include "filter/server.hpp"
+#include "filter/transaction.hpp"
 
 namespace sigil::filter {
 
@@ -616,59 +617,6 @@ void Session::reply_delivery(const DeliveryResult& r, std::string& action) {
   }
 }
 
-// After the destiny: stores the message in the quarantine when the policy
-// lists its worst category (quarantine.hpp).  A delivered copy gets
-// X-Quarantine-ID.  When the store fails the verdict becomes a tempfail: the
-// message stays with the sending MTA rather than passing unstored.
-static Verdict quarantine_if_listed(MessageContext& ctx, const Policy& pol, const conf::Config& cfg,
-                                    Verdict v) {
-  if (pol.quarantine.empty() || v.action == Action::TempFail) return v;
-  const Finding* w = worst_finding(ctx);
-  conf::Category cat = w ? w->category : conf::Category::Clean;
-  if (std::find(pol.quarantine.begin(), pol.quarantine.end(), cat) == pol.quarantine.end()) return v;
-  quarantine::Entry e;
-  e.id = quarantine::new_id();
-  e.log_id = ctx.log_id;
-  e.category = std::string(conf::to_string(cat)) +
-               (w ? " (" + w->stage + ": " + w->reason + ")" : std::string()) + " action=" +
-               to_string(v.action);
-  e.client = "[" + ctx.client.addr + "]:" + std::to_string(ctx.client.port) + " " + ctx.client.helo;
-  e.envelope = ctx.envelope;
-  auto st = quarantine::store(cfg.quarantine, e, ctx.message);
-  if (!st) {
-    log::smtp().error("{}: quarantine failed, tempfailing the message: {}", ctx.log_id,
-                      st.error().message);
-    ctx.notes.emplace_back("quarantine", "failed: " + st.error().message);
-    return {Action::TempFail, "quarantine unavailable"};
-  }
-  ctx.notes.emplace_back("quarantine", e.id);
-  if (v.action == Action::Continue || v.action == Action::Accept)
-    ctx.edits.prepend.push_back("X-Quarantine-ID: <" + e.id + ">\r\n");
-  return v;
-}
-
-// `edits` plus, for local recipients, the edits only they get (their own
-// spam levels' fields when they have levels of their own).
-static HeaderEdits edits_for(const MessageContext& ctx, const Disposition* d) {
-  HeaderEdits e = ctx.edits;
-  if (d && !d->local) return e;
-  HeaderEdits own;
-  if (d && d->spam_levels && ctx.spam) own = spam_local_edits(*ctx.spam, *d->spam_levels, ctx.message.headers());
-  const HeaderEdits& local = d && d->spam_levels && ctx.spam ? own : ctx.local_edits;
-  e.prepend.insert(e.prepend.end(), local.prepend.begin(), local.prepend.end());
-  e.remove.insert(e.remove.end(), local.remove.begin(), local.remove.end());
-  return e;
-}
-
-// True when the recipients must be treated apart: their dispositions differ,
-// or one bounces (the DSN goes out beside any delivery).
-static bool needs_split(const std::vector<Disposition>& d) {
-  if (d.empty()) return false;
-  for (const auto& x : d)
-    if (!x.same_treatment(d.front()) || x.destiny == conf::Destiny::Bounce) return true;
-  return false;
-}
-
 static std::string one_reason(const Finding* f) {
   return f ? std::string(conf::to_string(f->category)) + ": " + f->reason : std::string("clean");
 }
@@ -681,58 +629,17 @@ static Reply make_reply(int code, std::string enhanced, std::string text) {
   return r;
 }
 
-// The recipients' dispositions (recipients.hpp).  Returns true when they
-// must be treated apart (deliver_split); otherwise `v` carries the one
-// destiny of all of them.
-static bool decide(MessageContext& ctx, const Policy& pol, const conf::Config& cfg, bool lmtp,
-                   Verdict& v, std::vector<Disposition>& disp) {
-  if (v.action != Action::Continue && v.action != Action::Accept) return false;
-  // Nothing found and nobody treated apart (the signing and verifying
-  // paths): no per-recipient work at all.
-  if (ctx.findings.empty() && cfg.recipient_rules.empty() &&
-      (ctx.local_edits.prepend.empty() || !cfg.recipients.local_domains))
-    return false;
-  disp = dispose(ctx, pol, cfg);
-  bool split = needs_split(disp);
-  // An SMTP front cannot be answered per recipient: one recipient to
-  // tempfail tempfails the message (the front retries all of them).
-  if (split && !lmtp) {
-    auto t = std::find_if(disp.begin(), disp.end(),
-                          [](const Disposition& d) { return d.destiny == conf::Destiny::TempFail; });
-    if (t != disp.end()) {
-      v = apply_destiny(ctx, t->decided_by(), t->destiny, std::move(v));
-      return false;
-    }
-  }
-  if (!split && !disp.empty()) v = apply_destiny(ctx, disp.front().decided_by(), disp.front().destiny, std::move(v));
-  return split;
-}
 
 asio::awaitable<void> Session::process_message() {
   auto rt = rt_;  // keep the snapshot alive through the await points
-  const Policy* pol = &rt->policies.select(listener_.bank, client_.ip);
   MessageContext ctx{log_id_, client_, env_, *store_};
-  ctx.originating = pol->originating;
-  std::vector<StageRecord> records;
-  // Verify first: a whitelisting match there loads more banks (DESIGN.md §3,
-  // step 3), and the rest of the run uses the policy they make.
-  std::optional<Verdict> accepted;
-  Verdict v = co_await pol->pipeline->run(ctx, records, Phase::Verify, Phase::Verify, &accepted);
-  if (v.action == Action::Continue || v.action == Action::Accept) {
-    if (!ctx.load_banks.empty()) {
-      pol = &rt->policies.with_banks(*pol, ctx.load_banks);
-      ctx.originating = pol->originating;
-    }
-    for (const auto& h : pol->add_header) ctx.edits.prepend.push_back(h + "\r\n");
-    ctx.policy = pol;  // the Inspect phase on reads bank settings (spam levels)
-    ctx.bypassed = bypassed_by_all(*rt->config, env_, pol->stage_names);
-    v = co_await pol->pipeline->run(ctx, records, Phase::Inspect, Phase::Seal, &accepted);
-  }
-  // Each recipient's destiny (lovers, bypass); one reply in any case.
-  std::vector<Disposition> disp;
-  bool split = decide(ctx, *pol, *rt->config, client_.lmtp, v, disp);
-  v = quarantine_if_listed(ctx, *pol, *rt->config, std::move(v));
-  if (v.action != Action::Continue && v.action != Action::Accept) split = false;
+  if (listener_.budget) ctx.budget_end = Clock::now() + *listener_.budget;
+  CheckOptions opt;
+  opt.bank = listener_.bank;
+  opt.per_recipient_replies = client_.lmtp;
+  opt.live = listener_.mode == conf::ListenerMode::Proxy;
+  Checked c;
+  co_await run_checks(*rt, opt, ctx, c);
   log::Summary s;
   s.id = log_id_;
   s.client = "[" + client_.addr + "]:" + std::to_string(client_.port);
@@ -740,10 +647,10 @@ asio::awaitable<void> Session::process_message() {
   s.from = env_.sender;
   s.rcpts = env_.recipients.size();
   s.size = data_size_;
-  s.bank = pol->banks;
-  if (split) co_await deliver_split(ctx, disp, s);
-  else co_await deliver_whole(ctx, v, disp, s);
-  s.stages = std::move(records);
+  s.bank = c.policy->banks;
+  if (c.split) co_await deliver_split(ctx, c.disp, s);
+  else co_await deliver_whole(ctx, c.verdict, c.disp, s);
+  s.stages = std::move(c.records);
   s.notes = std::move(ctx.notes);
   s.time = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t_mail_);
   log::summary_logger().info("{}", log::format_summary(s, rt->config->daemon.log_json));

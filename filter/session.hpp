@@ -29,6 +29,7 @@
 #include "filter/log.hpp"
 #include "filter/message_store.hpp"
 #include "filter/recipients.hpp"
+#include "filter/server.hpp"
 
 namespace sigil::filter {
 
@@ -36,7 +37,7 @@ class Server;
 struct Runtime;
 struct DeliveryResult;
 
-class Session : public std::enable_shared_from_this<Session> {
+class Session : public Connection, public std::enable_shared_from_this<Session> {
  public:
   using Socket = boost::asio::generic::stream_protocol::socket;
   Session(Server& server, Socket sock, conf::ListenerConfig listener, ClientInfo client);
@@ -44,9 +45,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   boost::asio::awaitable<void> run();
   // Server drain: an idle session closes now (421); a busy one after its transaction.
-  void on_drain();
+  void on_drain() override;
   // Drain deadline passed: cut the connection.
-  void force_close();
+  void force_close() override;
 
  private:
   struct Line {
