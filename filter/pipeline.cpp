@@ -128,24 +128,30 @@ asio::awaitable<Verdict> Pipeline::run(MessageContext& ctx, std::vector<StageRec
         cut = true;
       }
     }
-    try {
-      asio::steady_timer timer(ex, deadline);
-      auto r = co_await (run_guarded(*stage, ctx) ||
-                         timer.async_wait(asio::as_tuple(asio::use_awaitable)));
-      if (r.index() == 1) {
-        v = on_error_verdict(*stage, std::string(stage->name()) +
-                                         (cut ? " ran out of the listener's budget" : " timed out"));
-        outcome = cut ? "budget" : "timeout";
-      } else if (auto& g = std::get<0>(r); g.verdict) {
-        v = std::move(*g.verdict);
-        outcome = to_string(v.action);
-      } else {
-        v = on_error_verdict(*stage, std::string(stage->name()) + " failed: " + g.error);
+    if (cut && deadline == std::chrono::steady_clock::duration::zero()) {
+      // Nothing left: the stage does not start at all.
+      v = on_error_verdict(*stage, std::string(stage->name()) + " ran out of the listener's budget");
+      outcome = "budget";
+    } else {
+      try {
+        asio::steady_timer timer(ex, deadline);
+        auto r = co_await (run_guarded(*stage, ctx) ||
+                           timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+        if (r.index() == 1) {
+          v = on_error_verdict(*stage, std::string(stage->name()) +
+                                           (cut ? " ran out of the listener's budget" : " timed out"));
+          outcome = cut ? "budget" : "timeout";
+        } else if (auto& g = std::get<0>(r); g.verdict) {
+          v = std::move(*g.verdict);
+          outcome = to_string(v.action);
+        } else {
+          v = on_error_verdict(*stage, std::string(stage->name()) + " failed: " + g.error);
+          outcome = "error";
+        }
+      } catch (const std::exception& e) {
+        v = on_error_verdict(*stage, std::string(stage->name()) + " failed: " + e.what());
         outcome = "error";
       }
-    } catch (const std::exception& e) {
-      v = on_error_verdict(*stage, std::string(stage->name()) + " failed: " + e.what());
-      outcome = "error";
     }
     records.push_back({std::string(stage->name()), outcome,
                        std::chrono::duration_cast<std::chrono::microseconds>(

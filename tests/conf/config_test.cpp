@@ -1084,3 +1084,61 @@ TEST(ConfigRecipients, KeysAndErrors) {
                                                    << "\nwant substring: " << c.want;
   }
 }
+
+// ------------------------------------------- [[listener]] modes (issue 6)
+
+TEST(ConfigListener, ModesBudgetsAndErrors) {
+  auto d = load_string(kMinimal, "t.toml");
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_EQ(d->listeners[0].mode, ListenerMode::AfterQueue);
+  EXPECT_FALSE(d->listeners[0].budget.has_value()) << "after-queue has no budget unless set";
+
+  auto r = load_string(
+      "[bank.auth]\noriginating = true\n"
+      "[[listener]]\naddress = \"127.0.0.1:10024\"\nbudget = 600\n"
+      "[[listener]]\naddress = \"127.0.0.1:10026\"\nmode = \"proxy\"\n"
+      "[[listener]]\naddress = \"127.0.0.1:10027\"\nmode = \"proxy\"\npeer_timeout = 60\nbudget = 45\n"
+      "[[listener]]\naddress = \"unix:/run/sigil/milter\"\nmode = \"milter\"\nauth_bank = \"auth\"\n"
+      "quarantine = \"store\"\n",
+      "t.toml");
+  ASSERT_TRUE(r) << r.error().message;
+  const auto& l = r->listeners;
+  ASSERT_EQ(l.size(), 4u);
+  EXPECT_EQ(l[0].budget, Seconds{600});
+  EXPECT_EQ(l[1].mode, ListenerMode::Proxy);
+  EXPECT_EQ(l[1].peer_timeout, Seconds{100}) << "Postfix's smtpd_proxy_timeout default";
+  EXPECT_EQ(l[1].budget, Seconds{90});
+  EXPECT_EQ(l[2].peer_timeout, Seconds{60});
+  EXPECT_EQ(l[2].budget, Seconds{45});
+  EXPECT_EQ(l[3].mode, ListenerMode::Milter);
+  EXPECT_EQ(l[3].peer_timeout, Seconds{300}) << "Postfix's milter_content_timeout default";
+  EXPECT_EQ(l[3].budget, Seconds{290});
+  EXPECT_EQ(l[3].auth_bank, "auth");
+  EXPECT_FALSE(l[3].milter_hold);
+  EXPECT_STREQ(to_string(l[3].mode), "milter");
+
+  const std::string a = "[[listener]]\naddress = \"127.0.0.1:10024\"\n";
+  struct Case {
+    std::string text, want;
+  } cases[] = {
+      {a + "mode = \"before-queue\"\n",
+       "t.toml:3:listener[0].mode: must be \"after-queue\", \"proxy\" or \"milter\""},
+      {a + "peer_timeout = 100\n", "t.toml:3:listener[0].peer_timeout: only for mode"},
+      {a + "mode = \"proxy\"\nbudget = 100\n",
+       "t.toml:4:listener[0].budget: must be below peer_timeout (100 s)"},
+      {a + "mode = \"proxy\"\npeer_timeout = 1\n", "t.toml:4:listener[0].peer_timeout: out of range (2..3600)"},
+      {a + "mode = \"milter\"\nbudget = 0\n", "t.toml:4:listener[0].budget: out of range (1..86400)"},
+      {a + "auth_bank = \"default\"\n", "t.toml:3:listener[0].auth_bank: only for mode = \"milter\""},
+      {a + "mode = \"milter\"\nauth_bank = \"nosuch\"\n",
+       "t.toml:4:listener[0].auth_bank: no such bank 'nosuch'"},
+      {a + "mode = \"proxy\"\nquarantine = \"hold\"\n",
+       "t.toml:4:listener[0].quarantine: only for mode = \"milter\""},
+      {a + "mode = \"milter\"\nquarantine = \"keep\"\n",
+       "t.toml:4:listener[0].quarantine: must be \"hold\" or \"store\""},
+  };
+  for (auto& c : cases) {
+    std::string got = load_error(c.text);
+    EXPECT_NE(got.find(c.want), std::string::npos) << "config:\n" << c.text << "\ngot: " << got
+                                                   << "\nwant substring: " << c.want;
+  }
+}

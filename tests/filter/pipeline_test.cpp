@@ -79,7 +79,7 @@ struct RunResult {
   std::chrono::milliseconds elapsed{0};
 };
 
-RunResult run_pipeline(const Pipeline& p) {
+RunResult run_pipeline(const Pipeline& p, std::optional<Clock::duration> budget = std::nullopt) {
   asio::io_context io;
   ClientInfo client;
   client.addr = "192.0.2.1";
@@ -87,6 +87,7 @@ RunResult run_pipeline(const Pipeline& p) {
   env.sender = "a@example.com";
   MessageStore store(1024, "/nonexistent", 1024);
   MessageContext ctx{"test", client, env, store};
+  if (budget) ctx.budget_end = Clock::now() + *budget;
   RunResult r;
   std::optional<Verdict> out;
   std::exception_ptr err;
@@ -238,6 +239,39 @@ TEST(Pipeline, DeadlineCutsOffSlowStage) {
       EXPECT_FALSE(after->finished);
     }
   }
+}
+
+// A listener's budget (proxy, milter) cuts each stage's deadline to what is
+// left: all stages together end within it, whatever their own deadlines.
+TEST(Pipeline, ListenerBudgetCutsTheStagesTogether) {
+  std::vector<std::string> log;
+  auto a = std::make_shared<TestStage>("a", Phase::Verify, &log, Action::Continue,
+                                       TestStage::Mode::Sleep, 200ms);
+  auto b = std::make_shared<TestStage>("b", Phase::Inspect, &log, Action::Continue,
+                                       TestStage::Mode::Sleep, 20s);
+  auto c = std::make_shared<TestStage>("c", Phase::Modify, &log, Action::Continue,
+                                       TestStage::Mode::Sleep, 20s);
+  auto sign = std::make_shared<TestStage>("sign", Phase::Seal, &log);
+  for (auto& s : {a, b, c, sign}) s->deadline = 30s;
+  b->on_error = OnError::Continue;
+  c->on_error = OnError::Continue;
+  sign->on_error = OnError::TempFail;
+  Pipeline p({a, b, c, sign});
+  RunResult r = run_pipeline(p, 400ms);
+  EXPECT_LT(r.elapsed, 3s) << "the budget did not cut the stages off";
+  EXPECT_GE(r.elapsed, 350ms);
+  EXPECT_TRUE(a->finished) << "a fits in the budget";
+  EXPECT_FALSE(b->finished);
+  EXPECT_FALSE(c->finished);
+  EXPECT_EQ(record_outcomes(r.records),
+            (std::vector<std::string>{"continue", "budget", "budget", "budget"}));
+  EXPECT_EQ(r.verdict.action, Action::TempFail) << "got " << to_string(r.verdict.action);
+  EXPECT_NE(r.verdict.reason.find("budget"), std::string::npos) << r.verdict.reason;
+  // Without a budget the same stage keeps its own deadline.
+  b->deadline = 100ms;
+  RunResult r2 = run_pipeline(Pipeline({b}));
+  ASSERT_EQ(r2.records.size(), 1u);
+  EXPECT_EQ(r2.records[0].outcome, "timeout");
 }
 
 TEST(Pipeline, StageWithinDeadlineIsNotCutOff) {
