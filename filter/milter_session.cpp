@@ -89,7 +89,8 @@ void MilterSession::reset_message() {
   header_seen_ = false;
   too_big_ = false;
   last_cr_ = false;
-  authenticated_ = false;
+  // Not authenticated_ nor queue_id_: the MTA sends MAIL's macros before
+  // MAIL itself (they are reset where they are set, and at the end).
   env_ = Envelope{};
   if (store_) store_->reset();
   io_ = Ok{};
@@ -100,6 +101,7 @@ void MilterSession::reset_connection() {
   reset_message();
   client_ = peer_;
   queue_id_.clear();
+  authenticated_ = false;
 }
 
 asio::awaitable<void> MilterSession::run() {
@@ -210,7 +212,8 @@ static Param to_param(std::string_view s) {
 void MilterSession::on_mail(std::string_view d) {
   reset_message();
   if (server_.draining()) {
-    send(m::reply_code(421, "4.3.2", "Service shutting down, try again later"));
+    // 451, not 421: a milter reply must be a plain 4xx/5xx.
+    send(m::reply_code(451, "4.3.2", "Service shutting down, try again later"));
     return;
   }
   rt_ = server_.runtime();  // the configuration this message runs under
@@ -300,6 +303,7 @@ MilterSession::Step MilterSession::handle(const m::Packet& p) {
     case m::kMacro: {
       auto mac = m::decode_macros(p.data);
       if (!mac) return Step::Ok;  // an empty MACRO: nothing to learn, no reply due
+      if (mac.value().for_cmd == m::kMail) authenticated_ = false;  // each MAIL says anew
       for (auto& [k, v] : mac.value().values) {
         if (k == "i" && !v.empty()) queue_id_ = v;
         else if (k == "auth_authen" && !v.empty()) authenticated_ = true;
@@ -379,6 +383,7 @@ MilterSession::Step MilterSession::handle(const m::Packet& p) {
       if (in_mail_ && !log_id_.empty())
         log::milter().debug("{}: the MTA aborted the message", log_id_);
       reset_message();
+      queue_id_.clear();
       return Step::Ok;  // no reply to ABORT
     case m::kQuitNc:
       reset_connection();
@@ -476,20 +481,16 @@ void MilterSession::log_summary(log::Summary& s) {
   s.time = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t_mail_);
   log::summary_logger().info("{}", log::format_summary(s, rt_->config->daemon.log_json));
   reset_message();
+  queue_id_.clear();
 }
 
 namespace {
 
-// The recorded edits as milter replies: prepended fields inserted at the
-// top in order; removed fields deleted, the last occurrence of a name
-// first, so the 1-based per-name index of the others does not move.
+// The recorded edits as milter replies: removed fields deleted, the last
+// occurrence of a name first, so the 1-based per-name index of the others
+// does not move; then prepended fields inserted at the top in order.
 std::string edit_replies(const HeaderEdits& e, const HeaderIndex& h, bool leadspc) {
   std::string out;
-  std::uint32_t at = 0;
-  for (const auto& f : e.prepend) {
-    auto [name, value] = milter::split_field(f, leadspc);
-    out += milter::insert_header(at++, name, value);
-  }
   struct Del {
     std::string name;
     std::uint32_t index;
@@ -513,6 +514,14 @@ std::string edit_replies(const HeaderEdits& e, const HeaderIndex& h, bool leadsp
   }
   std::sort(dels.begin(), dels.end(), [](const Del& a, const Del& b) { return a.index > b.index; });
   for (const auto& d : dels) out += milter::change_header(d.index, d.name, "");
+  // Deletions first: Postfix resolves a SMFIR_CHGHEADER index over the header
+  // as edited so far, fields a milter inserted included, so a delete sent
+  // after our own Authentication-Results went on top would remove ours.
+  std::uint32_t at = 0;
+  for (const auto& f : e.prepend) {
+    auto [name, value] = milter::split_field(f, leadspc);
+    out += milter::insert_header(at++, name, value);
+  }
   return out;
 }
 
@@ -546,6 +555,14 @@ void MilterSession::answer(MessageContext& ctx, const Checked& c, log::Summary& 
       }
     }
   }
+  if (c.hold && !(neg_.actions & m::kQuarantineAct)) {
+    // Never pass or drop a message the policy quarantines, unheld.
+    send(m::reply_code(451, "4.3.5",
+                       log_id_ + " Try again later: the MTA does not allow quarantine (hold)"));
+    s.action = "tempfail";
+    s.backend = "the MTA did not offer SMFIF_QUARANTINE; use quarantine = \"store\"";
+    return;
+  }
   switch (v.action) {
     case Action::Continue:
     case Action::Accept: {
@@ -567,7 +584,7 @@ void MilterSession::answer(MessageContext& ctx, const Checked& c, log::Summary& 
         note += env_.recipients[i].address + ": " + conf::to_string(c.disp[i].destiny);
       }
       if (!note.empty()) s.notes.emplace_back("recipients", "deleted " + note);
-      if (c.hold && (neg_.actions & m::kQuarantineAct)) {
+      if (c.hold) {
         send(m::quarantine(log_id_ + " " + *c.hold));
         s.action = "hold";
       } else {
@@ -588,7 +605,7 @@ void MilterSession::answer(MessageContext& ctx, const Checked& c, log::Summary& 
       s.backend = v.reason;
       break;
     case Action::Discard:
-      if (c.hold && (neg_.actions & m::kQuarantineAct)) {
+      if (c.hold) {
         // Held instead of dropped: released with `postsuper -H`, it is delivered.
         send(m::quarantine(log_id_ + " " + *c.hold));
         send(m::encode(m::kContinue));

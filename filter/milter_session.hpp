@@ -19,15 +19,17 @@
 // The message is rebuilt from the HEADER/EOH/BODY commands into a
 // MessageStore in canonical CRLF form, then the same checks as every other
 // mode run (transaction.hpp) at end of message; the outcome becomes replies:
-//   - pass: each recorded field is inserted at the top (SMFIR_INSHEADER at
-//     0, 1, ... in order, so the DKIM-Signature ends up first, above what it
-//     covers), removed fields are deleted (SMFIR_CHGHEADER with an empty
-//     value), then SMFIR_CONTINUE;
+//   - pass: removed fields are deleted (SMFIR_CHGHEADER with an empty
+//     value; first, as their indexes count the fields as received), each
+//     recorded field is inserted at the top (SMFIR_INSHEADER at 0, 1, ... in
+//     order, so the DKIM-Signature ends up first, above what it covers),
+//     then SMFIR_CONTINUE;
 //   - reject: SMFIR_REPLYCODE 554 5.7.1; tempfail: 451 4.7.1; discard:
 //     SMFIR_DISCARD; a bounce destiny rejects (the client is still there);
 //   - quarantine (the bank lists the category): SMFIR_QUARANTINE, which puts
 //     the message on hold in the MTA's queue (listener quarantine = "hold",
-//     the default), or Sigil's own store ("store").
+//     the default), or Sigil's own store ("store").  An MTA that did not
+//     offer SMFIF_QUARANTINE gets 451 for such a message (never passed unheld).
 // Recipients cannot be split into separate transactions here: when their
 // destinies differ, those not to be delivered are deleted (SMFIR_DELRCPT)
 // and the others get the message with the first one's edits.
