@@ -109,6 +109,7 @@ class MilterSession : public Connection, public std::enable_shared_from_this<Mil
   milter::Optneg neg_;  // what was agreed
   bool negotiated_ = false;
   bool idle_wait_ = false;
+  bool tcp_ = false;  // TCP (not a Unix socket): NODELAY, QUICKACK
   bool authenticated_ = false;
   std::string queue_id_;  // the MTA's (macro i)
   bool in_mail_ = false;
