@@ -29,12 +29,31 @@ virtual_mailbox_limit = 0
 CONF
 }
 
-# pf_setup DIR IN_PORT REINJECT_PORT FILTER_SERVICE MAIN_EXTRA
+# pf_setup DIR IN_PORT REINJECT_PORT FILTER_SERVICE MAIN_EXTRA [REINJECT_SERVICE]
+#   IN_PORT: a plain smtpd on 127.0.0.1:IN_PORT; empty: none (FILTER_SERVICE
+#            then brings its own smtpd entries)
+#   REINJECT_PORT: README's re-injection smtpd on that port; empty: none
 #   FILTER_SERVICE: master.cf lines of the transport that hands mail to sigild
 #   MAIN_EXTRA: main.cf lines (content_filter, final delivery, retry timing);
 #               a parameter set here overrides the base (last one wins)
+#   REINJECT_SERVICE: master.cf lines replacing the default re-injection
+#               smtpd (e.g. the proxy recipe's after-filter smtpd)
 pf_setup() {
-  local dir=$1 in=$2 reinject=$3 filter=$4 extra=$5
+  local dir=$1 in=$2 reinject=$3 filter=$4 extra=$5 reinject_service=${6:-}
+  local in_service=""
+  [ -z "$in" ] || in_service="127.0.0.1:$in inet n - n - - smtpd"
+  if [ -n "$reinject" ] && [ -z "$reinject_service" ]; then
+    reinject_service="127.0.0.1:$reinject inet n - n - - smtpd
+  -o content_filter=
+  -o receive_override_options=no_unknown_recipient_checks,no_header_body_checks,no_milters
+  -o smtpd_helo_restrictions=
+  -o smtpd_client_restrictions=
+  -o smtpd_sender_restrictions=
+  -o smtpd_relay_restrictions=
+  -o smtpd_recipient_restrictions=permit_mynetworks,reject
+  -o mynetworks=127.0.0.0/8
+  -o smtpd_authorized_xforward_hosts=127.0.0.0/8"
+  fi
   mkdir -p "$dir/queue" "$dir/data"
   chown postfix "$dir/data"
   cat >"$dir/main.cf" <<CF
@@ -65,17 +84,8 @@ delay_warning_time = 0
 $extra
 CF
   cat >"$dir/master.cf" <<CF
-127.0.0.1:$in inet n - n - - smtpd
-127.0.0.1:$reinject inet n - n - - smtpd
-  -o content_filter=
-  -o receive_override_options=no_unknown_recipient_checks,no_header_body_checks,no_milters
-  -o smtpd_helo_restrictions=
-  -o smtpd_client_restrictions=
-  -o smtpd_sender_restrictions=
-  -o smtpd_relay_restrictions=
-  -o smtpd_recipient_restrictions=permit_mynetworks,reject
-  -o mynetworks=127.0.0.0/8
-  -o smtpd_authorized_xforward_hosts=127.0.0.0/8
+$in_service
+$reinject_service
 $filter
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
@@ -113,15 +123,17 @@ pf_stop() {
   kill -KILL "$pid" 2>/dev/null || true
 }
 
-# pf_start DIR IN_PORT REINJECT_PORT: check, start (stopped again at exit),
-# wait for both smtpd ports.
+# pf_start DIR PORT...: check, start (stopped again at exit), wait for each
+# smtpd PORT (empty ones skipped).
 pf_start() {
-  local dir=$1
+  local dir=$1 port
+  shift
   postfix -c "$dir" check >"$E2E_DIR/postfix-check.log" 2>&1 ||
     fail "postfix check: $(cat "$E2E_DIR/postfix-check.log")"
   E2E_CLEANUP+=("pf_stop '$dir'")
   postfix -c "$dir" start >"$E2E_DIR/postfix-start.log" 2>&1 ||
     fail "postfix start: $(cat "$E2E_DIR/postfix-start.log")"
-  wait_port "$2"
-  wait_port "$3"
+  for port in "$@"; do
+    [ -z "$port" ] || wait_port "$port"
+  done
 }
