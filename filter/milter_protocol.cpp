@@ -57,11 +57,17 @@ Result<Optneg> decode_optneg(std::string_view d) {
   return Optneg{get32(d, 0), get32(d, 4), get32(d, 8)};
 }
 
-std::string encode_optneg(const Optneg& o) {
+std::string encode_optneg(const Optneg& o,
+                          const std::vector<std::pair<std::uint32_t, std::string>>& macros) {
   std::string d;
   put32(d, o.version);
   put32(d, o.actions);
   put32(d, o.protocol);
+  for (const auto& [stage, names] : macros) {
+    put32(d, stage);
+    d += names;
+    d.push_back('\0');
+  }
   return encode(kOptneg, d);
 }
 

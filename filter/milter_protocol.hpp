@@ -89,7 +89,11 @@ struct Optneg {
 // OPTNEG: version, actions, protocol flags (three 32-bit values).
 // Failure (Protocol): fewer than 12 bytes.
 Result<Optneg> decode_optneg(std::string_view d);
-std::string encode_optneg(const Optneg& o);
+// The reply; version 6 may append, per protocol stage (SMFIM_*: 0 connect,
+// 1 helo, 2 mail, 3 rcpt, 4 data, 5 end of message, 6 end of headers), the
+// macros wanted there (space-separated names; "" for none).
+std::string encode_optneg(const Optneg& o,
+                          const std::vector<std::pair<std::uint32_t, std::string>>& macros = {});
 
 struct ConnectInfo {
   std::string hostname;  // the MTA's name for the client ("unknown" when none)

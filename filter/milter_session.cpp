@@ -197,7 +197,13 @@ MilterSession::Step MilterSession::optneg(std::string_view d) {
                        peer_.addr);
   log::milter().debug("{}: negotiated version {} actions {:#x} protocol {:#x}", peer_.addr,
                       neg_.version, neg_.actions, neg_.protocol);
-  send(m::encode_optneg(neg_));
+  // Only the macros we read, and none where we read none: Postfix sends a
+  // MACRO packet before every header and body chunk otherwise (its
+  // default end-of-header and end-of-data lists hold the queue id).
+  std::vector<std::pair<std::uint32_t, std::string>> macros;
+  if (neg_.version >= 6)
+    macros = {{0, ""}, {1, ""}, {2, "i {auth_authen}"}, {3, ""}, {4, ""}, {6, ""}, {5, "i"}};
+  send(m::encode_optneg(neg_, macros));
   return Step::Ok;
 }
 

@@ -14,7 +14,10 @@
 //     chunks (SMFIP_NR_*), and no UNKNOWN/DATA steps, when offered: one
 //     round trip per message instead of one per header line.
 // MAIL and RCPT are answered (so a draining daemon or a recipient limit can
-// say so).
+// say so).  Macros: only {auth_authen} and i at MAIL and i at end of message
+// (Postfix otherwise sends a MACRO packet before every header and body
+// chunk; dropping them took Postfix + Sigil from 77 % to 84 % of Postfix
+// alone in bench/postfix).
 //
 // The message is rebuilt from the HEADER/EOH/BODY commands into a
 // MessageStore in canonical CRLF form, then the same checks as every other

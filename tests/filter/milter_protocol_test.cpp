@@ -260,6 +260,15 @@ TEST(MilterOptneg, EncodeLayout) {
   EXPECT_EQ(back->protocol, kNrHdr | kHdrLeadSpc);
 }
 
+// Version 6 appends per-stage macro lists: stage (32 bits), names, NUL.
+TEST(MilterOptneg, EncodeMacroLists) {
+  const std::string got = encode_optneg({6, kAddHdrs, 0}, {{6, ""}, {5, "i"}});
+  const std::string want = "\x00\x00\x00\x18"s + "O" + "\x00\x00\x00\x06"s + "\x00\x00\x00\x01"s +
+                           "\x00\x00\x00\x00"s + "\x00\x00\x00\x06"s + "\x00"s +
+                           "\x00\x00\x00\x05"s + "i\x00"s;
+  EXPECT_EQ(got, want) << "got " << show(got) << ", want " << show(want);
+}
+
 TEST(MilterConstants, MatchLibmilter) {
   // mfdef.h values: a wrong one is a silent protocol mismatch.
   EXPECT_EQ(kHdrLeadSpc, 0x100000u);
