@@ -492,7 +492,7 @@ copies() {  # copies NAME [DIR]: the delivered files of NAME (header section onl
   done
   return 0
 }
-ncopies() { copies "$@" | grep -c . || true; }
+ncopies() { copies "$@" | grep -c . || true; }  # grep -c exits 1 when it counts 0; the count is what is checked
 has_copy() { [ "$(ncopies "$@")" -ge 1 ]; }
 # delivered_once NAME: waits (30 s) for NAME in the mailbox; exactly one copy.
 delivered_once() {
@@ -502,10 +502,10 @@ delivered_once() {
   copies "$1"
 }
 # count_files DIR...: regular files below the DIRs (a DIR not there yet counts 0).
-count_files() { find "$@" -type f 2>/dev/null | wc -l || true; }
+count_files() { find "$@" -type f 2>/dev/null | wc -l || true; }  # find may fail on a missing dir (pipefail): 0 then
 queue_size() { count_files "$PF/queue/incoming" "$PF/queue/active" "$PF/queue/deferred"; }
 summaries_all() {  # summary lines of every sigild started so far
-  cat "$E2E_DIR"/sigild*.log 2>/dev/null | { grep -cE ' msg: id=[0-9A-Z]{12} ' || true; }
+  cat "$E2E_DIR"/sigild*.log 2>/dev/null | { grep -cE ' msg: id=[0-9A-Z]{12} ' || true; }  # grep -c exits 1 when it counts 0; the count is what is checked
 }
 
 # ================================================================ 1. sign
@@ -575,7 +575,7 @@ for m in ver-wl ver-bad ver-none; do
   record $m "$REPLY"
 done
 # our_ar FILE: our Authentication-Results, unfolded; whitelisted FILE: the bank's field.
-our_ar() { headers_of "$1" | grep -i '^Authentication-Results: mx\.e2e\.test;' || true; }
+our_ar() { headers_of "$1" | grep -i '^Authentication-Results: mx\.e2e\.test;' || true; }  # no such field is an answer (empty), not an error
 whitelisted() { headers_of "$1" | grep -x 'X-Sigil-Whitelisted: yes' >/dev/null; }
 f=$(delivered_once ver-wl)
 ar=$(our_ar "$f")
@@ -734,13 +734,13 @@ round() {
   wait_gone "$old_pid" 20 || fail "round $n: sigild still runs 20 s after SIG$sig"
   forget "$old_pid"
   local done_at_kill
-  done_at_kill=$(grep -c . "$out" || true)
+  done_at_kill=$(grep -c . "$out" || true)  # grep -c exits 1 when it counts 0; the count is what is checked
   echo "round $n: SIG$sig after $(($(summaries_all) - before)) summaries, $done_at_kill client outcomes, $in_flight scan(s) in sigild's pipeline"
   if [ "$sig" = TERM ]; then
     # Drained, not dropped: the scan that was in the pipeline finished.
     local drained_scans
     drained_scans=$(awk '/SIGTERM: draining/ { d = 1 } d && / msg: id=/ && / bank=scan /' \
-      "$E2E_DIR/$old_name.log" | grep -c . || true)
+      "$E2E_DIR/$old_name.log" | grep -c . || true)  # grep -c exits 1 when it counts 0; the count is what is checked
     echo "round $n: $drained_scans scan(s) finished while draining"
     [ "$drained_scans" -ge 1 ] || fail "round $n: no scan in flight finished after SIGTERM (drain)"
   fi
@@ -753,11 +753,11 @@ round() {
   forget "$cpid"
   [ "$(grep -c . "$out")" -eq 42 ] || fail "round $n: the client recorded $(grep -c . "$out") of 42 outcomes"
   local acc ref unk
-  acc=$(grep -cE '^[^ ]+ DATA 250 ' "$out" || true)
-  unk=$(grep -cE '^[^ ]+ [A-Z]+ -1 ' "$out" || true)
+  acc=$(grep -cE '^[^ ]+ DATA 250 ' "$out" || true)  # grep -c exits 1 when it counts 0; the count is what is checked
+  unk=$(grep -cE '^[^ ]+ [A-Z]+ -1 ' "$out" || true)  # grep -c exits 1 when it counts 0; the count is what is checked
   ref=$((42 - acc - unk))
   echo "round $n: client got 250 for $acc, a refusal for $ref, no answer for $unk"
-  grep -vE '^[^ ]+ DATA 250 ' "$out" | awk '{ $1 = ""; print }' | sort | uniq -c | sed 's/^/  /' || true
+  grep -vE '^[^ ]+ DATA 250 ' "$out" | awk '{ $1 = ""; print }' | sort | uniq -c | sed 's/^/  /' || true  # diagnostics only: nothing to list is fine
   # Drained: Postfix's queue empty (after-queue: the deferred mail went
   # through the restarted sigild) and every accepted message delivered.
   drained() { [ "$(queue_size)" -eq 0 ]; }
@@ -782,12 +782,12 @@ round() {
     case "$MODE" in
       after-queue)  # deferred, retried later (and delivered once: the audit)
         lost=$(tail -n "+$((ml_before + 1))" "$PF/maillog" | grep -F "relay=127.0.0.1[127.0.0.1]:$S_SCAN, " |
-          grep -c 'status=deferred (lost connection with 127.0.0.1\[127.0.0.1\] while sending end of data' || true) ;;
+          grep -c 'status=deferred (lost connection with 127.0.0.1\[127.0.0.1\] while sending end of data' || true) ;;  # grep -c exits 1 when it counts 0; the count is what is checked
       proxy)  # the client's 451 at the end of DATA
         lost=$(tail -n "+$((ml_before + 1))" "$PF/maillog" |
-          grep -cF "warning: lost connection with proxy 127.0.0.1:$S_SCAN" || true) ;;
+          grep -cF "warning: lost connection with proxy 127.0.0.1:$S_SCAN" || true) ;;  # grep -c exits 1 when it counts 0; the count is what is checked
       milter)  # milter_default_action = tempfail: the client's 451 at the end of DATA
-        lost=$(grep -cE '^r[0-9]+-scan-[0-9]+ DATA 451 4\.7\.1 ' "$out" || true) ;;
+        lost=$(grep -cE '^r[0-9]+-scan-[0-9]+ DATA 451 4\.7\.1 ' "$out" || true) ;;  # grep -c exits 1 when it counts 0; the count is what is checked
     esac
     echo "round $n: $lost scan(s) cut off in sigild's pipeline by SIGKILL"
     [ "$lost" -ge 1 ] || fail "round $n: no trace of a scan cut off by SIGKILL (want >= 1)"
