@@ -68,19 +68,7 @@ openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$K/unpublishe
 spawn dnsmasq "$DNSMASQ" --keep-in-foreground --conf-file=/dev/null --port="$DNS" \
   --listen-address=127.0.0.1 --bind-interfaces --no-resolv --no-hosts --local=/#/ \
   --user=root --pid-file="$E2E_DIR/dnsmasq.pid" "${DNSARGS[@]}"
-dns_up() { "$PY" - "$DNS" <<'PYEOF'
-import socket, struct, sys
-q = struct.pack(">HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0)
-for l in b"rsa1._domainkey.trusted.example".split(b"."):
-    q += bytes([len(l)]) + l
-q += b"\0" + struct.pack(">HH", 16, 1)
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.settimeout(0.5)
-s.sendto(q, ("127.0.0.1", int(sys.argv[1])))
-r = s.recv(4096)
-sys.exit(0 if struct.unpack(">H", r[6:8])[0] >= 1 else 1)
-PYEOF
-}
+dns_up() { dns_answers "$DNS" rsa1._domainkey.trusted.example; }
 until_true 10 dns_up || fail "dnsmasq does not answer on $DNS: $(cat "$E2E_DIR/dnsmasq.log")"
 
 # ---------------------------------------------------------------- sigild

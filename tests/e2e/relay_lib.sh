@@ -270,3 +270,24 @@ summary_of() {
   [ -n "$line" ] || fail "no summary line for id $1"
   printf '%s\n' "$line"
 }
+
+# dns_answers PORT NAME: true when the DNS server on 127.0.0.1:PORT answers a
+# TXT query for NAME with at least one record (for until_true after starting
+# dnsmasq).
+dns_answers() {
+  python3 - "$1" "$2" <<'PYEOF'
+import socket, struct, sys
+q = struct.pack(">HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0)
+for l in sys.argv[2].encode().split(b"."):
+    q += bytes([len(l)]) + l
+q += b"\0" + struct.pack(">HH", 16, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(0.5)
+try:
+    s.sendto(q, ("127.0.0.1", int(sys.argv[1])))
+    r = s.recv(4096)
+except OSError:
+    sys.exit(1)
+sys.exit(0 if struct.unpack(">H", r[6:8])[0] >= 1 else 1)
+PYEOF
+}
