@@ -86,6 +86,18 @@ wait_listen() {
   return 1
 }
 
+# wait_unix PATH PID [SECONDS]: until PATH is a socket (a listener's Unix
+# socket), while PID lives; default 100 s.
+wait_unix() {
+  local i n=$((${3:-100} * 20))
+  for ((i = 0; i < n; i++)); do
+    [[ -S $1 ]] && return 0
+    alive "$2" || return 1
+    sleep 0.05
+  done
+  return 1
+}
+
 # CPU time (utime+stime, clock ticks) of a process.
 cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 # Minor page faults of a process (a heap that shrinks and regrows per message shows here).
@@ -163,6 +175,7 @@ start_sink() {
 # ------------------------------------------------------------ sigild
 SIGILD_PID=
 SIGIL_PORT=
+SIGIL_UNIX=   # set: the template's listener is this Unix socket (mode_subst fills it in)
 SIGILD_LOGS=()
 mode_subst() { :; }
 # start_sigild NAME [MAX_MESSAGE_SIZE] [TEMPLATE] [SINK_PORT]: a fresh daemon
@@ -174,6 +187,7 @@ start_sigild() {
   SIGILD_PID=
   free_port SIGIL_PORT
   local cfg=$WORK/$name.toml
+  [[ -n $SIGIL_UNIX ]] && rm -f -- "$SIGIL_UNIX"
   sed -e "s|@LISTEN_PORT@|$SIGIL_PORT|g" -e "s|@SINK_PORT@|$sport|g" \
       -e "s|@SPOOL_DIR@|$WORK/spool|g" -e "s|@WORK@|$WORK|g" \
       -e "s|@LOG_LEVEL@|$LOG_LEVEL|g" -e "s|@MAX_MESSAGE_SIZE@|$max|g" \
@@ -186,9 +200,14 @@ start_sigild() {
   SIGILD_PID=$!
   PIDS+=("$SIGILD_PID")
   SIGILD_LOGS+=("$WORK/sigild-$name.log")
-  wait_listen "$SIGIL_PORT" "$SIGILD_PID" ||
-    { tail -20 "$WORK/sigild-$name.log" >&2; die "sigild ($name) did not start"; }
-  log "sigild ($name, $(basename "$tmpl" .toml)) pid $SIGILD_PID on 127.0.0.1:$SIGIL_PORT"
+  if [[ -n $SIGIL_UNIX ]]; then
+    wait_unix "$SIGIL_UNIX" "$SIGILD_PID" ||
+      { tail -20 "$WORK/sigild-$name.log" >&2; die "sigild ($name) did not start"; }
+  else
+    wait_listen "$SIGIL_PORT" "$SIGILD_PID" ||
+      { tail -20 "$WORK/sigild-$name.log" >&2; die "sigild ($name) did not start"; }
+  fi
+  log "sigild ($name, $(basename "$tmpl" .toml)) pid $SIGILD_PID on ${SIGIL_UNIX:-127.0.0.1:$SIGIL_PORT}"
 }
 
 # sigild_complaints: one ANOMALIES line per distinct warning or error text that
