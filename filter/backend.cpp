@@ -1,4 +1,5 @@
 // filter/backend.cpp — see backend.hpp.
+#include <algorithm>
 #include "filter/backend.hpp"
 
 #include <fcntl.h>
@@ -81,7 +82,7 @@ using ConnPtr = std::unique_ptr<Connection>;
 
 // Reads one (possibly multi-line) reply.  Failure: Timeout, Protocol
 // (malformed reply), Temporary (connection closed or reset).
-asio::awaitable<Result<Reply>> read_reply(Connection& c, conf::Seconds timeout) {
+asio::awaitable<Result<Reply>> read_reply(Connection& c, Clock::duration timeout) {
   ReplyParser parser;
   c.dog.arm(timeout);
   for (;;) {
@@ -116,7 +117,7 @@ asio::awaitable<Result<Reply>> read_reply(Connection& c, conf::Seconds timeout) 
   }
 }
 
-asio::awaitable<Status> write_all(Connection& c, std::string_view data, conf::Seconds timeout) {
+asio::awaitable<Status> write_all(Connection& c, std::string_view data, Clock::duration timeout) {
   c.dog.arm(timeout);
   auto [ec, n] = co_await asio::async_write(c.sock, asio::buffer(data.data(), data.size()),
                                             asio::as_tuple(asio::use_awaitable));
@@ -156,7 +157,7 @@ class SmtpBackend : public Backend, public std::enable_shared_from_this<SmtpBack
   asio::awaitable<DeliveryResult> deliver(const DeliveryRequest& req) override;
 
  private:
-  asio::awaitable<Result<ConnPtr>> connect();
+  asio::awaitable<Result<ConnPtr>> connect(const DeliveryRequest& req);
   ConnPtr take_idle();
   void give_back(ConnPtr c);
   // One attempt; `retry` is set when a reused connection was dead before
@@ -201,7 +202,15 @@ void SmtpBackend::give_back(ConnPtr c) {
   idle_.push_back(std::move(c));
 }
 
-asio::awaitable<Result<ConnPtr>> SmtpBackend::connect() {
+// A configured timeout, cut to what is left before the request's deadline
+// (none left: zero, and the wait fails at once as a timeout).
+static Clock::duration cut(conf::Seconds t, const DeliveryRequest& req) {
+  if (!req.deadline) return t;
+  auto left = *req.deadline - Clock::now();
+  return std::clamp<Clock::duration>(left, Clock::duration::zero(), t);
+}
+
+asio::awaitable<Result<ConnPtr>> SmtpBackend::connect(const DeliveryRequest& req) {
   auto c = std::make_unique<Connection>(ex_);
   Connection* raw = c.get();
   c->dog.start([raw] {
@@ -217,7 +226,7 @@ asio::awaitable<Result<ConnPtr>> SmtpBackend::connect() {
     auto addr = asio::ip::make_address(cfg_.target.host, ec);
     ep = asio::ip::tcp::endpoint(addr, cfg_.target.port);
   }
-  c->dog.arm(cfg_.connect_timeout);
+  c->dog.arm(cut(cfg_.connect_timeout, req));
   auto [ec] = co_await c->sock.async_connect(ep, asio::as_tuple(asio::use_awaitable));
   if (ec) {
     std::string why = c->dog.expired() ? std::string("connect timeout") : ec.message();
@@ -227,13 +236,13 @@ asio::awaitable<Result<ConnPtr>> SmtpBackend::connect() {
     int one = 1;
     ::setsockopt(c->sock.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   }
-  auto greet = co_await read_reply(*c, cfg_.connect_timeout);
+  auto greet = co_await read_reply(*c, cut(cfg_.connect_timeout, req));
   if (!greet) co_return greet.error();
   if (greet->code != 220)
     co_return make_error(ErrorKind::Temporary, "back-end greeting: " + greet->summary());
   std::string hello = (c->lmtp ? "LHLO " : "EHLO ") + helo_ + "\r\n";
-  if (auto s = co_await write_all(*c, hello, cfg_.reply_timeout); !s) co_return s.error();
-  auto ehlo = co_await read_reply(*c, cfg_.reply_timeout);
+  if (auto s = co_await write_all(*c, hello, cut(cfg_.reply_timeout, req)); !s) co_return s.error();
+  auto ehlo = co_await read_reply(*c, cut(cfg_.reply_timeout, req));
   if (!ehlo) co_return ehlo.error();
   if (ehlo->code != 250)
     co_return make_error(ErrorKind::Temporary, "back-end EHLO: " + ehlo->summary());
@@ -266,7 +275,7 @@ asio::awaitable<DeliveryResult> SmtpBackend::deliver(const DeliveryRequest& req)
     ConnPtr c = take_idle();
     bool reused = c != nullptr;
     if (!c) {
-      auto r = co_await connect();
+      auto r = co_await connect(req);
       if (!r) {
         DeliveryResult res;
         res.decisive = failure_reply(r.error(), "unavailable");
@@ -338,7 +347,7 @@ asio::awaitable<DeliveryResult> SmtpBackend::attempt(Connection& c, const Delive
   bool first_read = true;
   auto get = [&](std::size_t i) -> asio::awaitable<Result<Reply>> {
     (void)i;
-    auto r = co_await read_reply(c, cfg_.reply_timeout);
+    auto r = co_await read_reply(c, cut(cfg_.reply_timeout, req));
     if (!r && first_read && reused && r.error().kind == ErrorKind::Temporary) retry = true;
     first_read = false;
     co_return r;
@@ -353,7 +362,7 @@ asio::awaitable<DeliveryResult> SmtpBackend::attempt(Connection& c, const Delive
   if (c.pipelining) {
     std::string all;
     for (auto& s : cmds) all += s;
-    if (auto s = co_await write_all(c, all, cfg_.reply_timeout); !s) {
+    if (auto s = co_await write_all(c, all, cut(cfg_.reply_timeout, req)); !s) {
       if (reused) retry = true;
       co_return fail_all(failure_reply(s.error(), "envelope"));
     }
@@ -364,7 +373,7 @@ asio::awaitable<DeliveryResult> SmtpBackend::attempt(Connection& c, const Delive
     }
   } else {
     for (std::size_t i = 0; i < cmds.size(); ++i) {
-      if (auto s = co_await write_all(c, cmds[i], cfg_.reply_timeout); !s) {
+      if (auto s = co_await write_all(c, cmds[i], cut(cfg_.reply_timeout, req)); !s) {
         if (reused && i == 0) retry = true;
         co_return fail_all(failure_reply(s.error(), "envelope"));
       }
@@ -387,8 +396,8 @@ asio::awaitable<DeliveryResult> SmtpBackend::attempt(Connection& c, const Delive
       c.broken = true;
       co_return;
     }
-    if (!(co_await write_all(c, "RSET\r\n", cfg_.reply_timeout))) co_return;
-    auto r = co_await read_reply(c, cfg_.reply_timeout);
+    if (!(co_await write_all(c, "RSET\r\n", cut(cfg_.reply_timeout, req)))) co_return;
+    auto r = co_await read_reply(c, cut(cfg_.reply_timeout, req));
     if (!r || !r->positive()) c.broken = true;
   };
 
@@ -429,13 +438,13 @@ asio::awaitable<DeliveryResult> SmtpBackend::attempt(Connection& c, const Delive
   if (data_go) {
     go = *data_go;
   } else {
-    if (auto s = co_await write_all(c, "DATA\r\n", cfg_.reply_timeout); !s) {
+    if (auto s = co_await write_all(c, "DATA\r\n", cut(cfg_.reply_timeout, req)); !s) {
       Reply f = failure_reply(s.error(), "DATA");
       for (auto i : accepted) res.rcpt[i] = f;
       res.decisive = f;
       co_return res;
     }
-    go = co_await read_reply(c, cfg_.reply_timeout);
+    go = co_await read_reply(c, cut(cfg_.reply_timeout, req));
   }
   if (!go || go->code != 354) {
     Reply f = go ? go.value() : failure_reply(go.error(), "DATA");
@@ -486,7 +495,7 @@ asio::awaitable<DeliveryResult> SmtpBackend::attempt(Connection& c, const Delive
     last = piece.back();
     dot_stuff(piece, bol, out);
     if (out.size() >= kChunk) {
-      if (auto s = co_await write_all(c, out, cfg_.reply_timeout); !s) {
+      if (auto s = co_await write_all(c, out, cut(cfg_.reply_timeout, req)); !s) {
         Reply f = failure_reply(s.error(), "sending data");
         for (auto i : accepted) res.rcpt[i] = f;
         res.decisive = f;
@@ -497,7 +506,7 @@ asio::awaitable<DeliveryResult> SmtpBackend::attempt(Connection& c, const Delive
   }
   if (last != '\n') out += "\r\n";
   out += ".\r\n";
-  if (auto s = co_await write_all(c, out, cfg_.reply_timeout); !s) {
+  if (auto s = co_await write_all(c, out, cut(cfg_.reply_timeout, req)); !s) {
     Reply f = failure_reply(s.error(), "sending data");
     for (auto i : accepted) res.rcpt[i] = f;
     res.decisive = f;
@@ -507,7 +516,7 @@ asio::awaitable<DeliveryResult> SmtpBackend::attempt(Connection& c, const Delive
   // ---- final reply: one (SMTP) or one per accepted recipient (LMTP)
   std::size_t finals = c.lmtp ? accepted.size() : 1;
   for (std::size_t k = 0; k < finals; ++k) {
-    auto r = co_await read_reply(c, cfg_.reply_timeout);
+    auto r = co_await read_reply(c, cut(cfg_.reply_timeout, req));
     if (!r) {
       // The dot went out; the back-end may have queued the message.
       res.uncertain = true;

@@ -24,7 +24,9 @@
 // records (targets are numeric), or speak TLS (the back-end is local).
 #pragma once
 
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,6 +48,10 @@ struct DeliveryRequest {
   const HeaderEdits& edits;
   std::string_view log_id;
   bool per_recipient_replies = false;  // the front speaks LMTP
+  // When the front must be answered by then (a proxy listener: Postfix's
+  // smtpd_proxy_timeout): every connect, write and reply wait is cut to
+  // what is left, and a wait that runs out fails as a timeout (451 4.4.2).
+  std::optional<std::chrono::steady_clock::time_point> deadline;
 };
 
 struct DeliveryResult {

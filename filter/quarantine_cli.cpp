@@ -71,7 +71,7 @@ int release(const conf::Config& cfg, const quarantine::Entry& e, const std::stri
   HeaderEdits edits;
   edits.prepend.push_back("X-Quarantine-ID: <" + e.id + ">\r\n");
   std::string log_id = "release-" + e.id;
-  DeliveryRequest req{env, store, edits, log_id, true};
+  DeliveryRequest req{env, store, edits, log_id, true, std::nullopt};
   boost::asio::io_context io;
   auto backend = make_backend(io.get_executor(), cfg.forward, cfg.smtp.hostname);
   auto fut = boost::asio::co_spawn(io, deliver_one(backend, &req), boost::asio::use_future);

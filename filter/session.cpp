@@ -637,6 +637,11 @@ asio::awaitable<void> Session::process_message() {
   auto rt = rt_;  // keep the snapshot alive through the await points
   MessageContext ctx{log_id_, client_, env_, *store_};
   if (listener_.budget) ctx.budget_end = Clock::now() + *listener_.budget;
+  // The proxy's front smtpd waits peer_timeout for our reply to the dot:
+  // the stages (their budget) and then the after-filter smtpd must both fit.
+  answer_by_.reset();
+  if (listener_.mode == conf::ListenerMode::Proxy)
+    answer_by_ = Clock::now() + listener_.peer_timeout - std::chrono::seconds(2);
   CheckOptions opt;
   opt.bank = listener_.bank;
   opt.per_recipient_replies = client_.lmtp;
@@ -672,7 +677,8 @@ asio::awaitable<void> Session::deliver_whole(MessageContext& ctx, const Verdict&
                    (ctx.local_edits.prepend.empty() && ctx.local_edits.remove.empty() &&
                     !(d && d->spam_levels));
       HeaderEdits merged = plain ? HeaderEdits{} : edits_for(ctx, d);
-      DeliveryRequest req{env_, *store_, plain ? ctx.edits : merged, log_id_, client_.lmtp};
+      DeliveryRequest req{env_, *store_, plain ? ctx.edits : merged, log_id_, client_.lmtp,
+                          answer_by_};
       DeliveryResult r = co_await rt->backend->deliver(req);
       reply_delivery(r, s.action);
       s.backend = r.decisive.summary();
@@ -843,7 +849,7 @@ asio::awaitable<void> Session::deliver_split(MessageContext& ctx, const std::vec
   auto rt = rt_;
   SplitPlan plan = plan_split(ctx, disp, client_.lmtp, rt->config->dsn);
   for (const auto& g : plan.groups) {
-    DeliveryRequest req{g.env, *store_, g.edits, log_id_, client_.lmtp};
+    DeliveryRequest req{g.env, *store_, g.edits, log_id_, client_.lmtp, answer_by_};
     DeliveryResult r = co_await rt->backend->deliver(req);
     record_group(plan, g, r);
   }
@@ -854,7 +860,7 @@ asio::awaitable<void> Session::deliver_split(MessageContext& ctx, const std::vec
     if (build_dsn(ctx, plan, *rt->config, smtp_->hostname, de, ds, dr)) {
       HeaderEdits none;
       std::string dsn_id = log_id_ + "-dsn";
-      DeliveryRequest req{de, *ds, none, dsn_id, false};
+      DeliveryRequest req{de, *ds, none, dsn_id, false, answer_by_};
       DeliveryResult r = co_await rt->backend->deliver(req);
       dr = r.rcpt.empty() ? r.decisive : r.rcpt.front();
     }

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <boost/asio/awaitable.hpp>
@@ -101,6 +102,10 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
   std::string scratch_;
   std::uint64_t data_size_ = 0;
   std::chrono::steady_clock::time_point t_mail_;
+  // Proxy listener: when the MTA's proxy timeout (peer_timeout) ends for
+  // the message in process_message, less a 2 s margin; the back-end's waits
+  // are cut to it.  Other listeners: none.
+  std::optional<std::chrono::steady_clock::time_point> answer_by_;
 };
 
 // A fresh log id: 12 characters, unique within the process, hard to guess.
