@@ -1,5 +1,4 @@
 // filter/backend.cpp — see backend.hpp.
-#include <algorithm>
 #include "filter/backend.hpp"
 
 #include <fcntl.h>
@@ -8,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
