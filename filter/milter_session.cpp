@@ -563,6 +563,16 @@ void MilterSession::answer(MessageContext& ctx, const Checked& c, log::Summary& 
       const Disposition& w = rej != c.disp.end() ? *rej : c.disp.front();
       v = apply_destiny(ctx, w.decided_by(), w.destiny, std::move(v));
       drop.clear();
+    } else if (auto tf = std::find_if(c.disp.begin(), c.disp.end(),
+                                       [](const Disposition& x) {
+                                         return x.destiny == conf::Destiny::TempFail;
+                                       });
+               tf != c.disp.end()) {
+      // A recipient to retry can be neither deleted (it would be lost,
+      // the sender never told) nor given the message now: the whole
+      // message is tempfailed, as over an SMTP front, and retried.
+      v = apply_destiny(ctx, tf->decided_by(), tf->destiny, std::move(v));
+      drop.clear();
     } else {
       d = &c.disp[keep.front()];
       if (!(neg_.actions & m::kDelRcptAct)) {

@@ -10,7 +10,8 @@
 --   the same with quarantine = "store" → a file in [quarantine] dir, the
 --            X-Quarantine-ID field inserted, no SMFIR_QUARANTINE
 -- and, on the reject listener, a banned-lover recipient keeps the message
--- while the other is deleted (SMFIR_DELRCPT), and a clean message passes.
+-- while the other is deleted (SMFIR_DELRCPT), and a clean message passes;
+-- on the tempfail listener the same pair tempfails the whole message.
 local t = dofile(HERE .. "/lib.lua")
 
 local WHY = "banned name 'x.pdf.exe' (rule 4 of default)"
@@ -87,6 +88,18 @@ t.reply_text(conn, "451", "4.7.1", t.field(line, "id") .. " Try again later: ban
 no_edits(conn, "tempfail")
 t.field_is(line, "action", "tempfail", "tempfail")
 category(line, "tempfail", "tempfail")
+mt.disconnect(conn)
+
+-- tempfail for one recipient, pass for a banned-lover: the recipient to
+-- retry cannot be deleted (it would be lost), so the whole message is
+-- tempfailed and no recipient is deleted.
+conn, line = send(PORT_BAN_TEMPFAIL, "BANTEMPSPLIT", nil, { "<bob@example.org>", "<postmaster@example.org>" })
+t.reply_text(conn, "451", "4.7.1", t.field(line, "id") .. " Try again later: banned: " .. WHY, "tempfail split")
+for _, r in ipairs({ "<bob@example.org>", "<postmaster@example.org>" }) do
+  if mt.eom_check(conn, MT_RCPTDELETE, r) then t.fail("tempfail split: " .. r .. " deleted") end
+end
+no_edits(conn, "tempfail split")
+t.field_is(line, "action", "tempfail", "tempfail split")
 mt.disconnect(conn)
 
 -- discard
