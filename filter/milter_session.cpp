@@ -576,10 +576,20 @@ void MilterSession::answer(MessageContext& ctx, const Checked& c, log::Summary& 
     } else {
       d = &c.disp[keep.front()];
       if (!(neg_.actions & m::kDelRcptAct)) {
-        // XXX: without SMFIF_DELRCPT every recipient gets the message.
-        log::milter().warn("{}: recipients' destinies differ but the MTA does not let us delete "
-                           "recipients; delivering to all",
-                           log_id_);
+        // The MTA does not let us delete recipients: a recipient to reject
+        // rejects the message for all (the sender is told); recipients to
+        // discard get it with the others (dropping the copies of those to
+        // deliver would lose them unannounced).
+        auto rej = std::find_if(c.disp.begin(), c.disp.end(), [](const Disposition& x) {
+          return x.destiny == conf::Destiny::Reject;
+        });
+        if (rej != c.disp.end()) {
+          v = apply_destiny(ctx, rej->decided_by(), rej->destiny, std::move(v));
+        } else {
+          log::milter().warn("{}: recipients' destinies differ but the MTA does not let us "
+                             "delete recipients; delivering to all",
+                             log_id_);
+        }
         drop.clear();
       }
     }

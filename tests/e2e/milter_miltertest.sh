@@ -320,7 +320,7 @@ if grep -E 'internal error|AddressSanitizer|runtime error' "$LOG"; then
   fail "sigild logged an internal error"
 fi
 n=$(summaries "$LOG")
-[ "$n" -eq 26 ] || fail "sigild logged $n summary lines, want 26 (one per finished message)"
+[ "$n" -eq 27 ] || fail "sigild logged $n summary lines, want 27 (one per finished message)"
 kill -TERM "$sigild_PID"
 wait_gone "$sigild_PID" 10 || fail "sigild did not stop on SIGTERM"
 wait_rc "$sigild_PID"

@@ -11,6 +11,7 @@
 --            X-Quarantine-ID field inserted, no SMFIR_QUARANTINE
 -- and, on the reject listener, a banned-lover recipient keeps the message
 -- while the other is deleted (SMFIR_DELRCPT), and a clean message passes;
+-- with an MTA that offers no SMFIF_DELRCPT the pair is rejected for all;
 -- on the tempfail listener the same pair tempfails the whole message.
 local t = dofile(HERE .. "/lib.lua")
 
@@ -73,6 +74,21 @@ if not mt.eom_check(conn, MT_RCPTDELETE, "<bob@example.org>") then t.fail("split
 if mt.eom_check(conn, MT_RCPTDELETE, "<postmaster@example.org>") then t.fail("split: postmaster deleted") end
 t.field_is(line, "action", "partial", "split")
 t.field_is(line, "recipients", "deleted bob@example.org: reject", "split")
+mt.disconnect(conn)
+
+-- the same pair from an MTA that does not offer SMFIF_DELRCPT: nothing can
+-- be deleted, so the recipient to reject rejects the message for all.
+conn = t.connect(PORT_BAN_REJECT)
+t.ok(mt.negotiate(conn, 6, 0x1FFFFF, SMFIF_ADDHDRS + SMFIF_CHGHDRS + SMFIF_QUARANTINE), "negotiate without DELRCPT")
+t.ok(mt.conninfo(conn, "client.example", "192.0.2.1"), "conninfo")
+do
+  local headers, body = msg("BANSPLITNODEL", "x.pdf.exe")
+  t.message(conn, "BANSPLITNODEL", headers, body, { rcpts = { "<bob@example.org>", "<postmaster@example.org>" } })
+end
+line = t.summary("BANSPLITNODEL")
+t.reply_text(conn, "554", "5.7.1", t.field(line, "id") .. " Rejected: banned: " .. WHY, "split without DELRCPT")
+no_edits(conn, "split without DELRCPT")
+t.field_is(line, "action", "reject", "split without DELRCPT")
 mt.disconnect(conn)
 
 -- a clean message on the same listener
