@@ -544,6 +544,13 @@ std::string edit_replies(const HeaderEdits& e, const HeaderIndex& h, bool leadsp
   return out;
 }
 
+// The first recipient whose destiny is `d`, or null.
+const Disposition* first_with(const std::vector<Disposition>& disp, conf::Destiny d) {
+  auto it = std::find_if(disp.begin(), disp.end(),
+                         [d](const Disposition& x) { return x.destiny == d; });
+  return it == disp.end() ? nullptr : &*it;
+}
+
 }  // namespace
 
 void MilterSession::answer(MessageContext& ctx, const Checked& c, log::Summary& s) {
@@ -557,17 +564,11 @@ void MilterSession::answer(MessageContext& ctx, const Checked& c, log::Summary& 
     for (std::size_t i = 0; i < c.disp.size(); ++i)
       (c.disp[i].destiny == conf::Destiny::Pass ? keep : drop).push_back(i);
     if (keep.empty()) {
-      auto rej = std::find_if(c.disp.begin(), c.disp.end(), [](const Disposition& x) {
-        return x.destiny == conf::Destiny::Reject;
-      });
-      const Disposition& w = rej != c.disp.end() ? *rej : c.disp.front();
+      const Disposition* rej = first_with(c.disp, conf::Destiny::Reject);
+      const Disposition& w = rej ? *rej : c.disp.front();
       v = apply_destiny(ctx, w.decided_by(), w.destiny, std::move(v));
       drop.clear();
-    } else if (auto tf = std::find_if(c.disp.begin(), c.disp.end(),
-                                       [](const Disposition& x) {
-                                         return x.destiny == conf::Destiny::TempFail;
-                                       });
-               tf != c.disp.end()) {
+    } else if (const Disposition* tf = first_with(c.disp, conf::Destiny::TempFail)) {
       // A recipient to retry can be neither deleted (it would be lost,
       // the sender never told) nor given the message now: the whole
       // message is tempfailed, as over an SMTP front, and retried.
@@ -580,10 +581,7 @@ void MilterSession::answer(MessageContext& ctx, const Checked& c, log::Summary& 
         // rejects the message for all (the sender is told); recipients to
         // discard get it with the others (dropping the copies of those to
         // deliver would lose them unannounced).
-        auto rej = std::find_if(c.disp.begin(), c.disp.end(), [](const Disposition& x) {
-          return x.destiny == conf::Destiny::Reject;
-        });
-        if (rej != c.disp.end()) {
+        if (const Disposition* rej = first_with(c.disp, conf::Destiny::Reject)) {
           v = apply_destiny(ctx, rej->decided_by(), rej->destiny, std::move(v));
         } else {
           log::milter().warn("{}: recipients' destinies differ but the MTA does not let us "
