@@ -147,4 +147,29 @@ Dsn make_dsn(const MessageContext& ctx, const std::vector<DsnRecipient>& rcpts,
   return d;
 }
 
+boost::asio::awaitable<Reply> send_dsn(Backend& backend, const MessageContext& ctx,
+                                       const std::vector<DsnRecipient>& rcpts,
+                                       const conf::Config& cfg, const std::string& hostname,
+                                       std::string log_id,
+                                       std::optional<std::chrono::steady_clock::time_point> deadline) {
+  Dsn dsn = make_dsn(ctx, rcpts, hostname, cfg.dsn, static_cast<long long>(std::time(nullptr)));
+  MessageStore store(cfg.daemon.memory_threshold, cfg.daemon.spool_dir, cfg.smtp.max_header_size);
+  Status st = store.append(dsn.message);
+  if (st) st = store.finish();
+  if (!st) {
+    Reply err;
+    err.code = 451;
+    err.enhanced = "4.3.0";
+    err.lines.push_back("cannot store the DSN: " + st.error().message);
+    co_return err;
+  }
+  Envelope env;
+  env.recipients.push_back(Recipient{ctx.envelope.sender, {}});
+  env.body_8bit = dsn.eight_bit;
+  HeaderEdits none;
+  DeliveryRequest req{env, store, none, log_id, false, deadline};
+  DeliveryResult r = co_await backend.deliver(req);
+  co_return r.rcpt.empty() ? r.decisive : r.rcpt.front();
+}
+
 }  // namespace sigil::filter

@@ -18,21 +18,29 @@
 // from ENVID, Arrival-Date; per recipient Original-Recipient from ORCPT,
 // Final-Recipient, Action: failed, Status 5.7.0 or 5.7.1, Diagnostic-Code)
 // and the original header section as text/rfc822-headers (headers only,
-// whatever RET says: the content was judged harmful).  It is sent through
-// the back-end from the null sender.
+// whatever RET says: the content was judged harmful).  send_dsn sends it
+// through the back-end ([forward]) from the null sender: in after-queue and
+// proxy mode that is the re-injection smtpd, in milter mode too (the milter
+// transaction itself cannot carry a second message).
 //
 // Does not: DSNs for delay or success, message/global-* (RFC 6533) types for
 // SMTPUTF8 messages (their 8-bit header goes into text/rfc822-headers, with
 // BODY=8BITMIME), or localised texts.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include <boost/asio/awaitable.hpp>
+
 #include "conf/config.hpp"
+#include "filter/backend.hpp"
 #include "filter/envelope.hpp"
 #include "filter/pipeline.hpp"
+#include "filter/smtp_command.hpp"
 
 namespace sigil::filter {
 
@@ -55,5 +63,17 @@ struct Dsn {
 // epoch).
 Dsn make_dsn(const MessageContext& ctx, const std::vector<DsnRecipient>& rcpts,
              const std::string& hostname, const conf::DsnConfig& cfg, long long now);
+
+// Makes the DSN for `rcpts` and sends it from the null sender to ctx's
+// envelope sender through `backend`, by `deadline` when set.  Returns the
+// back-end's reply for it: positive (sent), temporary (the caller must keep
+// the message and have it retried, or the bounce is lost) or permanent
+// (refused; the caller discards and logs).  A DSN that cannot be stored is
+// a 451 4.3.0.
+boost::asio::awaitable<Reply> send_dsn(Backend& backend, const MessageContext& ctx,
+                                       const std::vector<DsnRecipient>& rcpts,
+                                       const conf::Config& cfg, const std::string& hostname,
+                                       std::string log_id,
+                                       std::optional<std::chrono::steady_clock::time_point> deadline);
 
 }  // namespace sigil::filter

@@ -10,6 +10,7 @@
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
+#include "filter/dsn.hpp"
 #include "filter/recipients.hpp"
 #include "filter/session.hpp"
 #include "filter/transaction.hpp"
@@ -470,7 +471,7 @@ asio::awaitable<void> MilterSession::check(log::Summary& s) {
   Checked c;
   co_await run_checks(*rt, opt, ctx, c);
   s.bank = c.policy->banks;
-  answer(ctx, c, s);
+  co_await answer(ctx, c, s);
   s.stages = std::move(c.records);
   for (auto& n : ctx.notes) s.notes.push_back(std::move(n));
 }
@@ -483,6 +484,7 @@ asio::awaitable<void> MilterSession::end_of_message(std::string last_chunk) {
     send(m::encode(m::kContinue));
     co_return;
   }
+  answer_by_ = Clock::now() + listener_.peer_timeout - std::chrono::seconds(2);
   log::Summary s = summary();
   std::string refused = finish_message(last_chunk);
   if (refused.empty()) {
@@ -551,12 +553,55 @@ const Disposition* first_with(const std::vector<Disposition>& disp, conf::Destin
   return it == disp.end() ? nullptr : &*it;
 }
 
+std::string one_reason(const Finding* f) {
+  return f ? std::string(conf::to_string(f->category)) + ": " + f->reason : std::string("clean");
+}
+
 }  // namespace
 
-void MilterSession::answer(MessageContext& ctx, const Checked& c, log::Summary& s) {
+// Recipients deleted from a message that goes on to others: those to reject
+// or bounce get one DSN (as through a proxy listener: the client can be
+// told only once), unless a backscatter guard forbids it (dsn.hpp).  Fills
+// what[i] for each of `drop`.  Returns why the whole message must be
+// tempfailed instead: the DSN could not be sent now, and deleting the
+// recipients would lose the bounce.
+asio::awaitable<std::optional<std::string>> MilterSession::bounce_deleted(
+    MessageContext& ctx, const Checked& c, const std::vector<std::size_t>& drop,
+    std::vector<std::string>& what) {
+  auto rt = rt_;
+  std::vector<DsnRecipient> bounce;
+  std::vector<std::size_t> bounced;
+  for (auto i : drop) {
+    const conf::Destiny dd = c.disp[i].destiny;
+    if (dd != conf::Destiny::Reject && dd != conf::Destiny::Bounce) {
+      what[i] = "discarded";
+      continue;
+    }
+    auto why_not = bounce_suppressed(ctx, c.disp[i].decided_by(), env_.recipients[i], rt->config->dsn);
+    if (why_not) {
+      what[i] = "discarded, no bounce: " + *why_not;
+    } else {
+      bounce.push_back({&env_.recipients[i], c.disp[i].decided_by()});
+      bounced.push_back(i);
+    }
+  }
+  if (bounce.empty()) co_return std::nullopt;
+  Reply dr = co_await send_dsn(*rt->backend, ctx, bounce, *rt->config, rt->config->smtp.hostname,
+                               log_id_ + "-dsn", answer_by_);
+  ctx.notes.emplace_back("dsn", dr.summary());
+  if (!dr.positive() && !dr.permanent())
+    co_return "the bounce could not be sent (" + dr.summary() + ")";
+  if (dr.permanent())
+    log::milter().warn("{}: the DSN to <{}> was refused: {}", log_id_, env_.sender, dr.summary());
+  for (auto i : bounced) what[i] = dr.positive() ? "bounced" : "discarded, the DSN was refused";
+  co_return std::nullopt;
+}
+
+asio::awaitable<void> MilterSession::answer(MessageContext& ctx, const Checked& c, log::Summary& s) {
   Verdict v = c.verdict;
   const Disposition* d = c.disp.empty() ? nullptr : &c.disp.front();
   std::vector<std::size_t> drop;  // recipients not to deliver (split)
+  std::vector<std::string> what(c.disp.size());  // what became of each dropped one
   if (c.split) {
     // One transaction cannot be split: keep those to deliver, delete the
     // others; when none is left, the strictest destiny answers for all.
@@ -589,6 +634,13 @@ void MilterSession::answer(MessageContext& ctx, const Checked& c, log::Summary& 
                              log_id_);
         }
         drop.clear();
+      } else {
+        std::optional<std::string> deferred = co_await bounce_deleted(ctx, c, drop, what);
+        if (deferred) {
+          v.action = Action::TempFail;
+          v.reason = std::move(*deferred);
+          drop.clear();
+        }
       }
     }
   }
@@ -598,7 +650,7 @@ void MilterSession::answer(MessageContext& ctx, const Checked& c, log::Summary& 
                        log_id_ + " Try again later: the MTA does not allow quarantine (hold)"));
     s.action = "tempfail";
     s.backend = "the MTA did not offer SMFIF_QUARANTINE; use quarantine = \"store\"";
-    return;
+    co_return;
   }
   switch (v.action) {
     case Action::Continue:
@@ -611,14 +663,15 @@ void MilterSession::answer(MessageContext& ctx, const Checked& c, log::Summary& 
                            log_id_ + " Try again later: the MTA does not allow header changes"));
         s.action = "tempfail";
         s.backend = "the MTA did not offer the header actions we need";
-        return;
+        co_return;
       }
       if (any) send(edit_replies(e, ctx.message.headers(), neg_.protocol & m::kHdrLeadSpc));
       std::string note;
       for (auto i : drop) {
         send(m::del_rcpt(env_.recipients[i].address));
         if (!note.empty()) note += "; ";
-        note += env_.recipients[i].address + ": " + conf::to_string(c.disp[i].destiny);
+        note += env_.recipients[i].address + ": " + what[i] + " (" +
+                one_reason(c.disp[i].decided_by()) + ")";
       }
       if (!note.empty()) s.notes.emplace_back("recipients", "deleted " + note);
       if (c.hold) {

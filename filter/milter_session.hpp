@@ -35,7 +35,10 @@
 //     offer SMFIF_QUARANTINE gets 451 for such a message (never passed unheld).
 // Recipients cannot be split into separate transactions here: when their
 // destinies differ, those not to be delivered are deleted (SMFIR_DELRCPT)
-// and the others get the message with the first one's edits.
+// and the others get the message with the first one's edits.  Deleted
+// recipients to reject or bounce get a DSN to the sender first, through
+// [forward] (as a proxy listener does); if it cannot be sent now the whole
+// message is tempfailed, and so is it when a recipient is to tempfail.
 //
 // Limits: a packet above max(64 KiB, smtp.max_header_size) closes the
 // connection (the MTA applies its milter_default_action); a message above
@@ -52,7 +55,9 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
@@ -88,7 +93,10 @@ class MilterSession : public Connection, public std::enable_shared_from_this<Mil
   std::string finish_message(std::string_view last_chunk);
   boost::asio::awaitable<void> check(log::Summary& s);
   void log_summary(log::Summary& s);
-  void answer(MessageContext& ctx, const Checked& c, log::Summary& s);
+  boost::asio::awaitable<void> answer(MessageContext& ctx, const Checked& c, log::Summary& s);
+  boost::asio::awaitable<std::optional<std::string>> bounce_deleted(
+      MessageContext& ctx, const Checked& c, const std::vector<std::size_t>& drop,
+      std::vector<std::string>& what);
   void send(std::string packet) { out_ += packet; }
   void cont(std::uint32_t nr_flag);  // SMFIR_CONTINUE unless the step is no-reply
   Step optneg(std::string_view d);
@@ -126,6 +134,9 @@ class MilterSession : public Connection, public std::enable_shared_from_this<Mil
   Status io_ = Ok{};
   std::string scratch_;
   std::chrono::steady_clock::time_point t_mail_;
+  // When the MTA stops waiting for our end-of-message reply
+  // (milter_content_timeout = peer_timeout, less 2 s): bounds the DSN.
+  std::chrono::steady_clock::time_point answer_by_;
 };
 
 }  // namespace sigil::filter

@@ -786,26 +786,6 @@ void record_group(SplitPlan& p, const SplitPlan::Group& g, const DeliveryResult&
   p.merged.uncertain = p.merged.uncertain || r.uncertain;
 }
 
-// The DSN as a stored message, and its envelope; false (with `err`) when it
-// cannot be stored.
-bool build_dsn(const MessageContext& ctx, const SplitPlan& p, const conf::Config& cfg,
-               const std::string& hostname, Envelope& env, std::unique_ptr<MessageStore>& store,
-               Reply& err) {
-  Dsn dsn = make_dsn(ctx, p.bounce, hostname, cfg.dsn, static_cast<long long>(std::time(nullptr)));
-  store = std::make_unique<MessageStore>(cfg.daemon.memory_threshold, cfg.daemon.spool_dir,
-                                         cfg.smtp.max_header_size);
-  Status st = store->append(dsn.message);
-  if (st) st = store->finish();
-  if (!st) {
-    err = make_reply(451, "4.3.0", "cannot store the DSN: " + st.error().message);
-    return false;
-  }
-  env.sender.clear();
-  env.recipients.push_back(Recipient{ctx.envelope.sender, {}});
-  env.body_8bit = dsn.eight_bit;
-  return true;
-}
-
 void record_dsn(SplitPlan& p, MessageContext& ctx, const std::vector<Disposition>& disp,
                 const Reply& dr) {
   for (std::size_t k = 0; k < p.bounce.size(); ++k) {
@@ -854,16 +834,8 @@ asio::awaitable<void> Session::deliver_split(MessageContext& ctx, const std::vec
     record_group(plan, g, r);
   }
   if (!plan.bounce.empty()) {
-    Envelope de;
-    std::unique_ptr<MessageStore> ds;
-    Reply dr;
-    if (build_dsn(ctx, plan, *rt->config, smtp_->hostname, de, ds, dr)) {
-      HeaderEdits none;
-      std::string dsn_id = log_id_ + "-dsn";
-      DeliveryRequest req{de, *ds, none, dsn_id, false, answer_by_};
-      DeliveryResult r = co_await rt->backend->deliver(req);
-      dr = r.rcpt.empty() ? r.decisive : r.rcpt.front();
-    }
+    Reply dr = co_await send_dsn(*rt->backend, ctx, plan.bounce, *rt->config, smtp_->hostname,
+                                 log_id_ + "-dsn", answer_by_);
     record_dsn(plan, ctx, disp, dr);
   }
   finish_split(plan, ctx, disp);

@@ -33,7 +33,9 @@
 #   4. banned.lua: reject 554 5.7.1 / tempfail 451 4.7.1 / SMFIR_DISCARD /
 #      bounce → 554 / hold → SMFIR_QUARANTINE / store → quarantine file and
 #      X-Quarantine-ID; exact replies and summary fields; with a banned-lover
-#      recipient beside a rejected one, SMFIR_DELRCPT for the rejected;
+#      recipient beside a rejected one, SMFIR_DELRCPT for the rejected and
+#      a DSN to the sender in [forward]'s maildir (none from <>; the whole
+#      message 451 when the DSN cannot be written);
 #   5. verify.lua: a dkimpy-signed message gets Authentication-Results
 #      dkim=pass inserted at 0, a forged one claiming our authserv-id is
 #      deleted (index 2), the foreign one kept; a changed body: dkim=fail;
@@ -193,6 +195,7 @@ mtrun() {
   local script=$1 out="$E2E_DIR/${1%.lua}.out"
   shift
   "$MILTERTEST" -D HERE="$MT_DIR" -D LOG="$LOG" -D OUT="$OUT" -D QDIR="$E2E_DIR/quarantine" \
+    -D MAILDIR="$E2E_DIR/maildir" \
     -D PORT_SIGN="$P_SIGN" -D PORT_AUTH="$P_AUTH" -D PORT_VERIFY="$P_VERIFY" \
     -D PORT_BAN_REJECT="$P_REJ" -D PORT_BAN_TEMPFAIL="$P_TEMP" -D PORT_BAN_DISCARD="$P_DISC" \
     -D PORT_BAN_BOUNCE="$P_BOUNCE" -D PORT_BAN_HOLD="$P_HOLD" -D PORT_BAN_STORE="$P_STORE" \
@@ -320,7 +323,7 @@ if grep -E 'internal error|AddressSanitizer|runtime error' "$LOG"; then
   fail "sigild logged an internal error"
 fi
 n=$(summaries "$LOG")
-[ "$n" -eq 27 ] || fail "sigild logged $n summary lines, want 27 (one per finished message)"
+[ "$n" -eq 29 ] || fail "sigild logged $n summary lines, want 29 (one per finished message)"
 kill -TERM "$sigild_PID"
 wait_gone "$sigild_PID" 10 || fail "sigild did not stop on SIGTERM"
 wait_rc "$sigild_PID"

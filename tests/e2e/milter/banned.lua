@@ -10,7 +10,11 @@
 --   the same with quarantine = "store" → a file in [quarantine] dir, the
 --            X-Quarantine-ID field inserted, no SMFIR_QUARANTINE
 -- and, on the reject listener, a banned-lover recipient keeps the message
--- while the other is deleted (SMFIR_DELRCPT), and a clean message passes;
+-- while the other is deleted (SMFIR_DELRCPT) and bounced (a DSN through
+-- [forward], the maildir MAILDIR here): from the null sender it is deleted
+-- without a DSN, and when the DSN cannot be written (MAILDIR/tmp replaced
+-- by a file) the whole message is tempfailed and nobody deleted; a clean
+-- message passes;
 -- with an MTA that offers no SMFIF_DELRCPT the pair is rejected for all;
 -- on the tempfail listener the same pair tempfails the whole message.
 local t = dofile(HERE .. "/lib.lua")
@@ -37,11 +41,11 @@ end
 
 -- Sends one message to PORT; returns the connection (after EOM) and the
 -- summary line.
-local function send(port, qid, filename, rcpts)
+local function send(port, qid, filename, rcpts, from)
   local conn = t.connect(port)
   t.ok(mt.conninfo(conn, "client.example", "192.0.2.1"), "conninfo")
   local headers, body = msg(qid, filename or "x.pdf.exe")
-  t.message(conn, qid, headers, body, { rcpts = rcpts })
+  t.message(conn, qid, headers, body, { rcpts = rcpts, from = from })
   return conn, t.summary(qid)
 end
 
@@ -67,13 +71,62 @@ mt.disconnect(conn)
 
 -- reject for one recipient, pass for a banned-lover (postmaster@, a
 -- [[recipient]] rule): one transaction cannot be split, so the rejected
--- recipient is deleted (SMFIR_DELRCPT) and the message goes on.
-conn, line = send(PORT_BAN_REJECT, "BANSPLIT", nil, { "<bob@example.org>", "<postmaster@example.org>" })
+-- recipient is deleted (SMFIR_DELRCPT), the sender gets a DSN for it, and
+-- the message goes on.
+local PAIR = { "<bob@example.org>", "<postmaster@example.org>" }
+local function deleted(conn, what)
+  if not mt.eom_check(conn, MT_RCPTDELETE, "<bob@example.org>") then t.fail(what .. ": bob not deleted") end
+  if mt.eom_check(conn, MT_RCPTDELETE, "<postmaster@example.org>") then t.fail(what .. ": postmaster deleted") end
+end
+conn, line = send(PORT_BAN_REJECT, "BANSPLIT", nil, PAIR)
 t.reply_is(conn, SMFIR_CONTINUE, "split")
-if not mt.eom_check(conn, MT_RCPTDELETE, "<bob@example.org>") then t.fail("split: bob not deleted") end
-if mt.eom_check(conn, MT_RCPTDELETE, "<postmaster@example.org>") then t.fail("split: postmaster deleted") end
+deleted(conn, "split")
 t.field_is(line, "action", "partial", "split")
-t.field_is(line, "recipients", "deleted bob@example.org: reject", "split")
+t.field_is(line, "recipients", "deleted bob@example.org: bounced (banned: " .. WHY .. ")", "split")
+local dsn_reply = t.field(line, "dsn") or ""
+if not dsn_reply:find("^250 2%.0%.0 delivered to maildir as ") then t.fail("split: dsn=" .. dsn_reply) end
+local dsn = t.maildir_message(MAILDIR, "In-Reply-To: <banned-BANSPLIT@e2e.test>")
+if not dsn then t.fail("split: no DSN in " .. MAILDIR .. " replying to <banned-BANSPLIT@e2e.test>") end
+for _, want in ipairs({ "Return-Path: <>\n", "X-Original-To: alice@example.com\n", "To: <alice@example.com>\n",
+  "Content-Type: multipart/report; report-type=delivery-status;",
+  "Final-Recipient: rfc822; bob@example.org\nAction: failed\nStatus: 5.7.0\n",
+  "Subject: banned BANSPLIT\n" }) do
+  t.has(dsn, want, "split: the DSN")
+end
+if dsn:find("postmaster@example.org", 1, true) then t.fail("split: the DSN names the delivered recipient") end
+mt.disconnect(conn)
+
+-- the same pair from the null sender: never bounce a bounce, so bob is
+-- deleted without a DSN.
+conn, line = send(PORT_BAN_REJECT, "BANSPLITNULL", nil, PAIR, "<>")
+t.reply_is(conn, SMFIR_CONTINUE, "split, null sender")
+deleted(conn, "split, null sender")
+t.field_is(line, "recipients", "deleted bob@example.org: discarded, no bounce: null sender (banned: " .. WHY .. ")",
+  "split, null sender")
+if t.field(line, "dsn") then t.fail("split, null sender: a DSN was sent: " .. line) end
+if t.maildir_message(MAILDIR, "In-Reply-To: <banned-BANSPLITNULL@e2e.test>") then
+  t.fail("split, null sender: a DSN is in " .. MAILDIR)
+end
+mt.disconnect(conn)
+
+-- the DSN cannot be written (the maildir's tmp/ is a file): deleting bob
+-- would lose his bounce, so the whole message is tempfailed, nobody deleted.
+local TMP = MAILDIR .. "/tmp"
+t.ok(select(2, os.rename(TMP, TMP .. ".saved")), "rename " .. TMP)
+local f = assert(io.open(TMP, "w"))
+f:close()
+conn, line = send(PORT_BAN_REJECT, "BANSPLITDEFER", nil, PAIR)
+os.remove(TMP)
+t.ok(select(2, os.rename(TMP .. ".saved", TMP)), "rename " .. TMP .. ".saved")
+dsn_reply = t.field(line, "dsn") or ""
+if not dsn_reply:find("^451 4%.3%.0 maildir delivery failed: open ") then t.fail("split, DSN deferred: dsn=" .. dsn_reply) end
+t.reply_text(conn, "451", "4.7.1",
+  t.field(line, "id") .. " Try again later: the bounce could not be sent (" .. dsn_reply .. ")", "split, DSN deferred")
+for _, r in ipairs(PAIR) do
+  if mt.eom_check(conn, MT_RCPTDELETE, r) then t.fail("split, DSN deferred: " .. r .. " deleted") end
+end
+no_edits(conn, "split, DSN deferred")
+t.field_is(line, "action", "tempfail", "split, DSN deferred")
 mt.disconnect(conn)
 
 -- the same pair from an MTA that does not offer SMFIF_DELRCPT: nothing can

@@ -4,7 +4,8 @@
 -- Globals given with miltertest -D (see mtrun in milter_miltertest.sh):
 -- HERE (this directory), SCRIPT (run.lua's script), LOG (sigild's log
 -- file), OUT (a directory the scripts write rebuilt messages into), QDIR
--- (the [quarantine] dir) and the listeners' ports PORT_*.  Each summary
+-- (the [quarantine] dir), MAILDIR ([forward]'s maildir) and the listeners'
+-- ports PORT_*.  Each summary
 -- line is found by the MTA queue id the script sent (macro i).
 --
 -- Every function fails the script (error()) with a "got X, want Y" message;
@@ -58,6 +59,26 @@ function M.summary(qid)
     mt.sleep(0.1)
   end
   error("no summary line with queue_id=" .. qid .. " in " .. LOG, 2)
+end
+
+-- The text of the first message file in maildir DIR (new/) that contains
+-- the plain string NEEDLE, or nil.
+function M.maildir_message(dir, needle)
+  local ls = io.popen("ls -1 '" .. dir .. "/new' 2>/dev/null")
+  if not ls then return nil end
+  for name in ls:lines() do
+    local f = io.open(dir .. "/new/" .. name, "r")
+    if f then
+      local text = f:read("a")
+      f:close()
+      if text and text:find(needle, 1, true) then
+        ls:close()
+        return text
+      end
+    end
+  end
+  ls:close()
+  return nil
 end
 
 -- The summary lines carrying queue_id=QID (0 when none).
