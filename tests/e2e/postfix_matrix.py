@@ -60,9 +60,10 @@ def send_one(conn_box, port, frm, to, data):
         if code != 250:
             return step, code, text, False
         step = "RCPT"
-        code, text = s.rcpt(to)
-        if code not in (250, 251):
-            return step, code, text, False
+        for rcpt in to.split(","):
+            code, text = s.rcpt(rcpt)
+            if code not in (250, 251):
+                return step, code, text, False
         step = "DATA"
         code, text = s.data(data)
         return step, code, text, code == 250

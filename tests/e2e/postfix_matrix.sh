@@ -16,6 +16,7 @@
 #   scan    smtpd :SCAN_IN → sigild `scan` (bank scan: decode + av (clamd),
 #           destiny banned = reject, virus = tempfail, unchecked = bounce)
 #
+# a re-injection smtpd (no milters) for what Sigil sends on or bounces,
 # and final delivery by virtual(8): example.net into the Maildir mail/rcpt/,
 # example.org (the senders, where bounces go) into mail/back/.  Peers: a
 # dnsmasq on loopback publishing example.com's signing keys (RSA-2048 and
@@ -39,6 +40,10 @@
 #      (a DSN from MAILER-DAEMON quoting Sigil's 554 5.7.1), the bounce as
 #      Sigil's own DSN (Reporting-MTA sigil.e2e.test), and the tempfail stays
 #      deferred in Postfix's queue (`postqueue -j`, reason 451 4.7.1).
+#      Recipients that differ (a banned-lover beside a plain one): the client
+#      gets 250, the lover's copy is delivered once, and the other recipient
+#      is bounced with Sigil's DSN through the re-injection smtpd in every
+#      mode (milter: SMFIR_DELRCPT, the DSN through [forward]).
 #   4. every accepted message is delivered exactly once and carries Sigil's
 #      mark (signature / Authentication-Results / the scan bank's
 #      X-Sigil-Scanned), no refused one is delivered;
@@ -310,7 +315,8 @@ $(proxied "$SCAN_IN" "$S_SCAN")" "$MAIN" "\
   -o receive_override_options=no_unknown_recipient_checks,no_header_body_checks,no_milters"
     ;;
   milter)
-    pf_setup "$PF" "" "" "\
+    # The re-injection smtpd (no milters) takes Sigil's DSNs ([forward]).
+    pf_setup "$PF" "" "$R" "\
 127.0.0.1:$SIGN_IN $SMTPD
   -o smtpd_milters=inet:127.0.0.1:$S_SIGN
 127.0.0.1:$VER_IN $SMTPD
@@ -321,10 +327,7 @@ milter_default_action = tempfail
 milter_protocol = 6"
     ;;
 esac
-R_SMTPD=$R
-# milter: no re-injection smtpd; sigild's [forward] target (R) stays unused.
-[ "$MODE" != milter ] || R_SMTPD=""
-pf_start "$PF" "$SIGN_IN" "$VER_IN" "$SCAN_IN" "$R_SMTPD"
+pf_start "$PF" "$SIGN_IN" "$VER_IN" "$SCAN_IN" "$R"
 
 # ================================================================ sigild
 CFG="$E2E_DIR/sigil.toml"
@@ -385,6 +388,10 @@ add_header = ["X-Sigil-Whitelisted: yes"]
 [[dkim_whitelist]]
 match = ["trusted.example"]
 banks = ["trusted"]
+
+[[recipient]]
+match = ["lover@example.net"]
+lovers = ["banned"]
 
 [bank.scan]
 stages = ["decode", "av"]
@@ -619,21 +626,21 @@ bounce='dsn="250 .* bounced \(unchecked: encrypted archive: locked\.zip\)'
 [ "$MODE" = after-queue ] || bounce='encrypted archive: locked\.zip\) destiny=reject'
 until_true 20 summary_has "$bounce" || fail "no summary: encrypted zip unchecked, /$bounce/"
 until_true 20 summary_has 'virus \(av: Eicar-Test-Signature-Local.*destiny=tempfail' || fail "no summary: EICAR tempfailed"
+# back NAME ERE...: a message in the senders' mailbox mentions NAME's
+# Message-ID and matches every ERE.
+back() {
+  local name=$1 f ok
+  shift
+  for f in "$BACKDIR"/*; do
+    [ -f "$f" ] || continue
+    grep -q "Message-ID: <$name@e2e.test>" "$f" || continue
+    ok=1
+    for e in "$@"; do grep -qE -- "$e" "$f" || ok=""; done
+    [ -n "$ok" ] && return 0
+  done
+  return 1
+}
 if [ "$MODE" = after-queue ]; then
-  # back NAME ERE...: a message in the senders' mailbox mentions NAME's
-  # Message-ID and matches every ERE.
-  back() {
-    local name=$1 f ok
-    shift
-    for f in "$BACKDIR"/*; do
-      [ -f "$f" ] || continue
-      grep -q "Message-ID: <$name@e2e.test>" "$f" || continue
-      ok=1
-      for e in "$@"; do grep -qE -- "$e" "$f" || ok=""; done
-      [ -n "$ok" ] && return 0
-    done
-    return 1
-  }
   for m in scan-banned scan-zip; do
     until_true 30 back $m '^From: .*<MAILER-DAEMON@pf\.e2e\.test>' 'said: 554 5\.7\.1 ' ||
       fail "$m: no Postfix bounce quoting Sigil's 554 5.7.1 reached the sender"
@@ -662,6 +669,26 @@ else
   [ "$n_back" -eq 0 ] || fail "$n_back bounce(s) reached the sender; the client was told in its session"
   pass "$MODE scan: reject and bounce → the client's 554 5.7.1, tempfail → its 451 4.7.1, no bounce"
 fi
+# Recipients that differ: lover@example.net loves banned content, so for him
+# x.pdf.exe passes; rcpt@example.net's copy is rejected.  The client can be
+# told only once (250): every mode delivers the lover's copy once and bounces
+# rcpt with Sigil's DSN through the re-injection smtpd (milter: SMFIR_DELRCPT
+# for rcpt, the DSN through [forward] before the reply).
+attach scan-split x.pdf.exe payload.bin
+REPLY=$("$PY" "$CLIENT" send "$SCAN_IN" sender@example.org rcpt@example.net,lover@example.net scan-split.eml)
+echo "scan-split: $REPLY"
+want_reply scan-split '^DATA 250 '
+record scan-split "$REPLY"
+f=$(delivered_once scan-split)
+grep -qx 'X-Original-To: lover@example.net' <(headers_of "$f") ||
+  fail "scan-split: the one copy delivered is not the lover's: $(headers_of "$f" | head -3)"
+until_true 30 back scan-split '^Reporting-MTA: dns; ?sigil\.e2e\.test' '^Final-Recipient: rfc822; ?rcpt@example\.net' ||
+  fail "scan-split: no DSN from Sigil for rcpt@example.net reached the sender"
+! back scan-split 'lover@example\.net' || fail "scan-split: the DSN names the lover, who got the message"
+split_logged='rcpt@example\.net: bounced \(banned: .*dsn="250 |dsn="250 .*rcpt@example\.net: bounced \(banned: '
+until_true 20 summary_has "$split_logged" ||
+  fail "no summary: scan-split's rcpt bounced with a DSN accepted"
+pass "$MODE scan: recipients that differ → the lover's copy delivered once, the other bounced (Sigil's DSN)"
 sleep 1
 "$PY" "$CLIENT" audit "$RES" "$MAILDIR" "$MARKS" >audit0.out || fail "audit: $(cat audit0.out)"
 cat audit0.out
