@@ -1018,7 +1018,8 @@ class Loader {
     if (!t) return;
     const char* p = "decode";
     check_keys(*t, p, {"max_depth", "max_parts", "min_expansion_quota", "min_expansion_factor",
-                       "max_expansion_quota", "max_expansion_factor", "temp_dir"});
+                       "max_expansion_quota", "max_expansion_factor", "temp_dir", "threads",
+                       "timeout"});
     get_uint(*t, p, "max_depth", c.decode.max_depth, 1, 100);
     get_uint(*t, p, "max_parts", c.decode.max_parts, 1, 100000);
     auto& d = c.decode;
@@ -1036,6 +1037,12 @@ class Loader {
             "decode.min_expansion_factor", "must not exceed max_expansion_factor");
     if (get_string(*t, p, "temp_dir", d.temp_dir) && (d.temp_dir.empty() || d.temp_dir[0] != '/'))
       error(t->get("temp_dir"), "decode.temp_dir", "must be an absolute path");
+    if (t->get("threads")) {
+      std::size_t n = 0;
+      get_uint(*t, p, "threads", n, 0, 64);
+      d.threads = n;
+    }
+    get_seconds(*t, p, "timeout", d.timeout, 1, 3600);
   }
 
   // [banned.NAME]: banned-content rule sets; every regex compiled here

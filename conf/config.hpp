@@ -398,6 +398,12 @@ struct DecodeConfig {
   // Where nested archives are unpacked (a private mkdtemp directory per
   // message, removed afterwards); "" = daemon.spool_dir.
   std::string temp_dir;
+  // The walk's time limit (the stage's deadline; a listener's budget cuts
+  // it): past it the stage times out and its on_error (tempfail) decides.
+  Seconds timeout{30};
+  // Threads that walk messages off the event loop (unset: one per CPU; 0:
+  // on the event-loop thread).  Fixed at start, like daemon.crypto_threads.
+  std::optional<std::size_t> threads;
 };
 
 // [banned.NAME]: one rule of a banned-content rule set (Amavis's

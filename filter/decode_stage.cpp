@@ -16,9 +16,13 @@
 #include <mutex>
 #include <stdexcept>
 #include <string_view>
+#include <thread>
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <gmime/gmime.h>
 #include <magic.h>
 #include <re2/re2.h>
@@ -422,6 +426,14 @@ struct Walker {
   std::uint64_t quota = 0;
   std::size_t entities = 0;
   bool stop = false;
+  std::optional<std::chrono::steady_clock::time_point> stop_at;
+
+  // True (and the walk stopped) once the stage's time is up.
+  bool late() {
+    if (!stop_at || std::chrono::steady_clock::now() < *stop_at) return false;
+    if (!stop) unchecked("decode time limit reached after " + std::to_string(entities) + " parts");
+    return true;
+  }
 
   void unchecked(std::string reason) {
     out.findings.push_back({conf::Category::Unchecked, std::move(reason), "decode"});
@@ -433,6 +445,7 @@ struct Walker {
   std::string quota_where;  // the path being read, for the reason
   bool count(std::size_t n) {
     out.expanded += n;
+    if (late()) return false;
     if (out.expanded <= quota) return true;
     if (!stop)
       unchecked("expansion quota of " + std::to_string(quota) + " bytes exceeded in " +
@@ -451,7 +464,7 @@ struct Walker {
   }
 
   void walk(GMimeObject* obj, unsigned depth) {
-    if (stop || !obj) return;
+    if (stop || !obj || late()) return;
     check_mime_header(obj);
     if (depth > cfg.max_depth) {
       unchecked("MIME nesting deeper than " + std::to_string(cfg.max_depth));
@@ -862,7 +875,8 @@ BannedSets compile_banned(const std::map<std::string, conf::BannedRuleSet>& sets
 // ------------------------------------------------------------ the stage
 
 DecodeResult decode_message(const MessageStore& message, const Envelope& envelope,
-                            const conf::DecodeConfig& cfg, const BannedRules* banned) {
+                            const conf::DecodeConfig& cfg, const BannedRules* banned,
+                            std::optional<std::chrono::steady_clock::time_point> stop_at) {
   gmime_once();
   DecodeResult out;
   header_checks(message, envelope, out);
@@ -891,6 +905,7 @@ DecodeResult decode_message(const MessageStore& message, const Envelope& envelop
     TempDir tmp(cfg.temp_dir);  // removed at the end of this block, whatever happens
     Walker w{cfg, out, tmp};
     w.quota = expansion_quota(cfg, message.size());
+    w.stop_at = stop_at;
     w.walk(g_mime_message_get_mime_part(msg.get()), 0);
   }
   if (banned) check_banned(out, *banned);
@@ -898,8 +913,37 @@ DecodeResult decode_message(const MessageStore& message, const Envelope& envelop
   return out;
 }
 
+namespace {
+
+boost::asio::thread_pool* decode_pool(std::size_t threads) {
+  static std::once_flag once;
+  static boost::asio::thread_pool* pool = nullptr;
+  std::call_once(once, [&] { pool = new boost::asio::thread_pool(threads); });
+  return pool;
+}
+
+struct DecodeJob {
+  const MessageStore* message;
+  const Envelope* envelope;
+  const conf::DecodeConfig* cfg;
+  const BannedRules* banned;
+  std::chrono::steady_clock::time_point stop_at;
+};
+
+// Runs on the decode pool.  What it points to lives on: the pipeline waits
+// for the stage even past its deadline (operator|| waits for both sides),
+// and the walk stops itself at stop_at.
+boost::asio::awaitable<DecodeResult> decode_on_pool(DecodeJob j) {
+  co_return decode_message(*j.message, *j.envelope, *j.cfg, j.banned, j.stop_at);
+}
+
+}  // namespace
+
 DecodeStage::DecodeStage(conf::DecodeConfig cfg, BannedSets sets)
-    : cfg_(std::move(cfg)), sets_(std::move(sets)) {}
+    : cfg_(std::move(cfg)), sets_(std::move(sets)) {
+  threads_ = cfg_.threads.value_or(std::max(1u, std::thread::hardware_concurrency()));
+  deadline = std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.timeout);
+}
 
 boost::asio::awaitable<Verdict> DecodeStage::run(MessageContext& ctx) {
   const BannedRules* rules = nullptr;
@@ -909,7 +953,16 @@ boost::asio::awaitable<Verdict> DecodeStage::run(MessageContext& ctx) {
     if (it == sets_.end()) it = sets_.find("default");  // the loader refuses unknown names
     if (it != sets_.end()) rules = it->second.get();
   }
-  DecodeResult r = decode_message(ctx.message, ctx.envelope, cfg_, rules);
+  auto stop_at = std::chrono::steady_clock::now() + deadline;
+  if (ctx.budget_end && *ctx.budget_end < stop_at) stop_at = *ctx.budget_end;
+  DecodeResult r;
+  if (threads_ > 0) {
+    DecodeJob job{&ctx.message, &ctx.envelope, &cfg_, rules, stop_at};
+    r = co_await boost::asio::co_spawn(decode_pool(threads_)->get_executor(), decode_on_pool(job),
+                                       boost::asio::use_awaitable);
+  } else {
+    r = decode_message(ctx.message, ctx.envelope, cfg_, rules, stop_at);
+  }
   for (auto& f : r.findings) ctx.findings.push_back(std::move(f));
   ctx.notes.emplace_back("decode", r.note);
   co_return Verdict{};

@@ -48,13 +48,14 @@
 // Does not: bound GMime's own parser recursion before the walk (GMime
 // builds the whole tree first), decrypt anything, write non-archive members
 // out (nothing downstream reads them: clamd unpacks the whole message
-// itself), match names inside documents (OLE, PDF), or run off the event
-// loop: the walk is synchronous, bounded by the quota and the limits.
+// itself), match names inside documents (OLE, PDF), or interrupt GMime's
+// parse of the message itself (the time limit is checked during the walk).
 // XXX: mtree (its spec names files of the local file system) and the
 // filters that run external programs (lrzip, lzop, grzip) are left out of
 // libarchive's "all" on purpose.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -129,11 +130,24 @@ BannedSets compile_banned(const std::map<std::string, conf::BannedRuleSet>& sets
 
 // Synchronous core of the stage (also used by tests).  `banned`: the rule
 // set to apply (nullptr: no banned checks).  cfg.temp_dir "" means $TMPDIR,
-// else /tmp.  Never throws for message contents; a spool read problem or a
-// temporary file that cannot be made gives an `unchecked` finding.
+// else /tmp.  `stop_at`: the walk stops there (checked at each entity and
+// each 64 KiB read) with an `unchecked` finding "decode time limit reached".
+// Never throws for message contents; a spool read problem or a temporary
+// file that cannot be made gives an `unchecked` finding.  Thread-safe: the
+// stage runs it on its own pool (GMime objects, the libmagic handle and the
+// temporary directory are per call or per thread).
 DecodeResult decode_message(const MessageStore& message, const Envelope& envelope,
-                            const conf::DecodeConfig& cfg, const BannedRules* banned = nullptr);
+                            const conf::DecodeConfig& cfg, const BannedRules* banned = nullptr,
+                            std::optional<std::chrono::steady_clock::time_point> stop_at = {});
 
+// The walk runs on a process-wide pool of [decode] threads (one per CPU by
+// default; built on first use with the size the first configuration asked
+// for, never destroyed), so other sessions go on while a big message or
+// archive is unpacked; threads = 0 walks on the event loop.  Either way the
+// walk stops at the stage's deadline, cut by the listener's budget: the
+// pipeline's timer alone could not stop it (a walk on the event loop keeps
+// the timer from firing, and one on the pool cannot be cancelled), so the
+// pipeline waits for the walk to notice.
 class DecodeStage : public Stage {
  public:
   // `sets`: every rule set a policy may name (compile_banned); the policy's
@@ -147,6 +161,7 @@ class DecodeStage : public Stage {
  private:
   conf::DecodeConfig cfg_;
   BannedSets sets_;
+  std::size_t threads_ = 0;
 };
 
 }  // namespace sigil::filter

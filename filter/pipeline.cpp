@@ -137,7 +137,12 @@ asio::awaitable<Verdict> Pipeline::run(MessageContext& ctx, std::vector<StageRec
         asio::steady_timer timer(ex, deadline);
         auto r = co_await (run_guarded(*stage, ctx) ||
                            timer.async_wait(asio::as_tuple(asio::use_awaitable)));
-        if (r.index() == 1) {
+        // A stage that returns after its deadline timed out too, even when
+        // it won the race: one that held the event loop (the timer could not
+        // fire), or one whose pool job noticed the deadline as the timer did.
+        // The outcome does not depend on which of the two came first.
+        const bool late = std::chrono::steady_clock::now() - t0 >= deadline;
+        if (r.index() == 1 || late) {
           v = on_error_verdict(*stage, std::string(stage->name()) +
                                            (cut ? " ran out of the listener's budget" : " timed out"));
           outcome = cut ? "budget" : "timeout";

@@ -863,12 +863,18 @@ TEST(ConfigDecode, DefaultsKeysAndErrors) {
   ASSERT_TRUE(d) << d.error().message;
   EXPECT_EQ(d->decode.max_depth, 14u);
   EXPECT_EQ(d->decode.max_parts, 1500u);
+  EXPECT_EQ(d->decode.timeout, std::chrono::seconds(30));
+  EXPECT_FALSE(d->decode.threads.has_value()) << "unset: one per CPU";
 
-  auto r = load_string(std::string(kMinimal) + "[decode]\nmax_depth = 20\nmax_parts = 300\n",
+  auto r = load_string(std::string(kMinimal) +
+                           "[decode]\nmax_depth = 20\nmax_parts = 300\ntimeout = 5\nthreads = 0\n",
                        "t.toml");
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->decode.max_depth, 20u);
   EXPECT_EQ(r->decode.max_parts, 300u);
+  EXPECT_EQ(r->decode.timeout, std::chrono::seconds(5));
+  ASSERT_TRUE(r->decode.threads.has_value());
+  EXPECT_EQ(*r->decode.threads, 0u);
 
   const std::string m = kMinimal;
   struct Case {
@@ -878,6 +884,8 @@ TEST(ConfigDecode, DefaultsKeysAndErrors) {
       {m + "[decode]\nmax_depth = 0\n", "t.toml:4:decode.max_depth: out of range (1..100)"},
       {m + "[decode]\nmax_parts = 100001\n", "t.toml:4:decode.max_parts: out of range (1..100000)"},
       {m + "[decode]\nmax_parts = \"many\"\n", "t.toml:4:decode.max_parts: must be an integer"},
+      {m + "[decode]\ntimeout = 0\n", "t.toml:4:decode.timeout: out of range (1..3600)"},
+      {m + "[decode]\nthreads = 65\n", "t.toml:4:decode.threads: out of range (0..64)"},
       {m + "decode = 3\n", "decode"},
   };
   for (auto& c : cases) {

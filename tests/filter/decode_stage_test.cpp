@@ -231,12 +231,26 @@ TEST(DecodeStage, VeryDeepNestingDoesNotCrash) {
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "conf/config.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
+
+// Runs one stage on a private event loop until it is done.
+Verdict run_stage(Stage& st, MessageContext& ctx) {
+  boost::asio::io_context io;
+  Verdict out;
+  boost::asio::co_spawn(io, st.run(ctx), [&](std::exception_ptr e, Verdict v) {
+    if (e) std::rethrow_exception(e);
+    out = std::move(v);
+  });
+  io.run();
+  return out;
+}
+
 
 // A private scratch directory for one test, removed afterwards.
 struct Scratch {
@@ -463,9 +477,7 @@ open('a.rar', 'wb').write(rar))", "", "rar"},
 // is left 0, nothing may read that far).  The quota for a 1.4 MB message is
 // 500 MiB with the defaults; the walk must stop there, quickly, and leave
 // nothing in the temporary directory.
-TEST(DecodeArchives, ZipBombStopsAtTheExpansionQuota) {
-  Scratch s;
-  ASSERT_TRUE(s.py(R"(
+const char* kBombPy = R"(
 import struct, zlib
 c = zlib.compressobj(9, zlib.DEFLATED, -15)
 chunk = c.compress(b'\0' * (1 << 20)) + c.flush(zlib.Z_FULL_FLUSH)
@@ -477,7 +489,11 @@ central = struct.pack('<IHHHHHHIIIHHHHHII', 0x02014b50, 20, 20, 0, 8, 0, 0, 0, l
                       len(name), 0, 0, 0, 0, 0, 0) + name
 end = struct.pack('<IHHHHIIH', 0x06054b50, 0, 0, 1, 1, len(central), len(local) + len(data), 0)
 open('bomb.zip', 'wb').write(local + data + central + end)
-)"));
+)";
+
+TEST(DecodeArchives, ZipBombStopsAtTheExpansionQuota) {
+  Scratch s;
+  ASSERT_TRUE(s.py(kBombPy));
   fs::create_directory(s.dir / "spool");
   conf::DecodeConfig cfg;
   cfg.temp_dir = (s.dir / "spool").string();
@@ -505,6 +521,102 @@ open('bomb.zip', 'wb').write(local + data + central + end)
   auto small = decode_message(*m, Envelope{}, cfg);
   EXPECT_TRUE(has_prefix(small, conf::Category::Unchecked, "expansion quota of 4194304 bytes"))
       << findings_of(small);
+  EXPECT_TRUE(fs::is_empty(s.dir / "spool"));
+}
+
+// The time limit: with a quota above the bomb's 1 GiB, only stop_at ends
+// the walk, long before the end (inflating 1 GiB takes far more than 20 ms).
+TEST(DecodeArchives, ZipBombStopsAtTheTimeLimit) {
+  Scratch s;
+  ASSERT_TRUE(s.py(kBombPy));
+  fs::create_directory(s.dir / "spool");
+  conf::DecodeConfig cfg;
+  cfg.temp_dir = (s.dir / "spool").string();
+  cfg.min_expansion_quota = 4ull << 30;
+  cfg.max_expansion_quota = 4ull << 30;
+  auto m = store(with_attachment(s.read("bomb.zip"), "bomb.zip"));
+  auto r = decode_message(*m, Envelope{}, cfg, &default_rules(),
+                          std::chrono::steady_clock::now() + std::chrono::milliseconds(20));
+  EXPECT_TRUE(has_prefix(r, conf::Category::Unchecked, "decode time limit reached after ")) << findings_of(r);
+  EXPECT_FALSE(r.complete);
+  EXPECT_LT(r.expanded, 1ull << 30) << "stopped before the end of the bomb";
+  EXPECT_TRUE(fs::is_empty(s.dir / "spool")) << "the private directory is removed";
+
+  // A limit already past: nothing is walked.
+  auto none = decode_message(*m, Envelope{}, cfg, &default_rules(), std::chrono::steady_clock::now());
+  EXPECT_TRUE(has(none, conf::Category::Unchecked, "decode time limit reached after 0 parts"))
+      << findings_of(none);
+  EXPECT_TRUE(none.parts.empty()) << parts_of(none);
+}
+
+// The stage walks on its pool: a timer on the event loop fires while the
+// bomb is unpacked.  Control: with threads = 0 the walk holds the event
+// loop, and the same timer can only fire after it (this is what the pool
+// is for).
+TEST(DecodeArchives, TheStageWalksOffTheEventLoop) {
+  Scratch s;
+  ASSERT_TRUE(s.py(kBombPy));
+  fs::create_directory(s.dir / "spool");
+  auto m = store(with_attachment(s.read("bomb.zip"), "bomb.zip"));
+  for (std::size_t threads : {1u, 0u}) {
+    SCOPED_TRACE("threads = " + std::to_string(threads));
+    conf::DecodeConfig cfg;
+    cfg.temp_dir = (s.dir / "spool").string();
+    cfg.threads = threads;
+    DecodeStage stage(cfg);
+    ClientInfo client;
+    Envelope env;
+    MessageContext ctx{"t", client, env, *m};
+    boost::asio::io_context io;
+    bool done = false, fired_during_walk = false;
+    boost::asio::co_spawn(io, stage.run(ctx), [&](std::exception_ptr e, Verdict) {
+      if (e) std::rethrow_exception(e);
+      done = true;
+    });
+    // The stage adds its findings on the event loop as soon as the walk is
+    // over: none yet means the walk is still going.
+    boost::asio::steady_timer timer(io, std::chrono::milliseconds(5));
+    timer.async_wait([&](boost::system::error_code) { fired_during_walk = ctx.findings.empty(); });
+    io.run();
+    ASSERT_TRUE(done);
+    EXPECT_EQ(fired_during_walk, threads > 0);
+    bool quota = false;
+    for (auto& f : ctx.findings) quota = quota || f.reason.rfind("expansion quota of", 0) == 0;
+    EXPECT_TRUE(quota) << "the walk went to the quota";
+  }
+  EXPECT_TRUE(fs::is_empty(s.dir / "spool"));
+}
+
+// The stage's deadline (Stage::deadline, cut by the listener's budget)
+// reaches the walk, on the pool and on the event loop.
+TEST(DecodeArchives, TheStageStopsAtItsDeadlineAndBudget) {
+  Scratch s;
+  ASSERT_TRUE(s.py(kBombPy));
+  fs::create_directory(s.dir / "spool");
+  auto m = store(with_attachment(s.read("bomb.zip"), "bomb.zip"));
+  for (std::size_t threads : {1u, 0u}) {
+    for (bool by_budget : {false, true}) {
+      SCOPED_TRACE("threads = " + std::to_string(threads) + (by_budget ? ", budget" : ", deadline"));
+      conf::DecodeConfig cfg;
+      cfg.temp_dir = (s.dir / "spool").string();
+      cfg.min_expansion_quota = 4ull << 30;
+      cfg.max_expansion_quota = 4ull << 30;
+      cfg.threads = threads;
+      DecodeStage stage(cfg);
+      if (!by_budget) stage.deadline = std::chrono::milliseconds(20);
+      ClientInfo client;
+      Envelope env;
+      MessageContext ctx{"t", client, env, *m};
+      if (by_budget) ctx.budget_end = std::chrono::steady_clock::now() + std::chrono::milliseconds(20);
+      Verdict v = run_stage(stage, ctx);
+      EXPECT_EQ(v.action, Action::Continue);
+      bool late = false;
+      for (auto& f : ctx.findings)
+        late = late || (f.category == conf::Category::Unchecked &&
+                        f.reason.rfind("decode time limit reached after ", 0) == 0);
+      EXPECT_TRUE(late);
+    }
+  }
   EXPECT_TRUE(fs::is_empty(s.dir / "spool"));
 }
 
@@ -769,17 +881,6 @@ rules = [
 
 // The bank's banned_rules reaches the stage through the Policy (and
 // with_banks), and the built-in stage maker compiles every set.
-Verdict run_stage(Stage& st, MessageContext& ctx) {
-  boost::asio::io_context io;
-  Verdict out;
-  boost::asio::co_spawn(io, st.run(ctx), [&](std::exception_ptr e, Verdict v) {
-    if (e) std::rethrow_exception(e);
-    out = std::move(v);
-  });
-  io.run();
-  return out;
-}
-
 TEST(DecodeBanned, BankSelectsTheRuleSet) {
   Scratch s;
   fs::create_directory(s.dir / "spool");

@@ -14,6 +14,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/asio/co_spawn.hpp>
@@ -38,7 +39,7 @@ using Clock = std::chrono::steady_clock;
 // records a header edit and returns its verdict.
 class TestStage : public Stage {
  public:
-  enum class Mode { Return, Sleep, Throw };
+  enum class Mode { Return, Sleep, Throw, Block };  // Block: holds the thread
 
   TestStage(std::string name, Phase phase, std::vector<std::string>* log,
             Action action = Action::Continue, Mode mode = Mode::Return,
@@ -56,6 +57,7 @@ class TestStage : public Stage {
       asio::steady_timer t(co_await asio::this_coro::executor, sleep_);
       co_await t.async_wait(asio::use_awaitable);
     }
+    if (mode_ == Mode::Block) std::this_thread::sleep_for(sleep_);
     finished = true;
     ctx.edits.prepend.push_back("X-Stage: " + name_ + "\r\n");
     co_return Verdict{action_, name_ + " says " + to_string(action_)};
@@ -238,6 +240,24 @@ TEST(Pipeline, DeadlineCutsOffSlowStage) {
       EXPECT_EQ(r.records.size(), 2u);
       EXPECT_FALSE(after->finished);
     }
+  }
+}
+
+// A stage that holds the event loop past its deadline (the timer cannot
+// fire meanwhile) still counts as timed out: its verdict is dropped and
+// on_error decides.
+TEST(Pipeline, StageReturningAfterItsDeadlineTimedOut) {
+  for (OnError oe : {OnError::TempFail, OnError::Continue}) {
+    SCOPED_TRACE(on_error_name(oe));
+    auto blocking = std::make_shared<TestStage>("blocking", Phase::Inspect, nullptr, Action::Reject,
+                                                TestStage::Mode::Block, 100ms);
+    blocking->deadline = 20ms;
+    blocking->on_error = oe;
+    RunResult r = run_pipeline(Pipeline({blocking}));
+    EXPECT_TRUE(blocking->finished);
+    ASSERT_EQ(r.records.size(), 1u);
+    EXPECT_EQ(r.records[0].outcome, "timeout");
+    EXPECT_EQ(r.verdict.action, on_error_action(oe)) << "got " << to_string(r.verdict.action);
   }
 }
 
