@@ -491,15 +491,32 @@ end = struct.pack('<IHHHHIIH', 0x06054b50, 0, 0, 1, 1, len(central), len(local) 
 open('bomb.zip', 'wb').write(local + data + central + end)
 )";
 
-TEST(DecodeArchives, ZipBombStopsAtTheExpansionQuota) {
+// kBombPy's zip attached to a message, and an empty directory for the
+// walk's temporary files.
+struct Bomb {
   Scratch s;
-  ASSERT_TRUE(s.py(kBombPy));
-  fs::create_directory(s.dir / "spool");
+  bool ok = false;
+  std::string zip;
+  std::string spool;
+  std::unique_ptr<MessageStore> message;
+  Bomb() {
+    ok = s.py(kBombPy);
+    fs::create_directory(s.dir / "spool");
+    spool = (s.dir / "spool").string();
+    if (!ok) return;
+    zip = s.read("bomb.zip");
+    message = store(with_attachment(zip, "bomb.zip"));
+  }
+  bool spool_empty() const { return fs::is_empty(spool); }
+};
+
+TEST(DecodeArchives, ZipBombStopsAtTheExpansionQuota) {
+  Bomb b;
+  ASSERT_TRUE(b.ok);
   conf::DecodeConfig cfg;
-  cfg.temp_dir = (s.dir / "spool").string();
-  std::string zip = s.read("bomb.zip");
-  ASSERT_LT(zip.size(), 2u << 20);
-  auto m = store(with_attachment(zip, "bomb.zip"));
+  cfg.temp_dir = b.spool;
+  ASSERT_LT(b.zip.size(), 2u << 20);
+  auto& m = b.message;
   auto t0 = std::chrono::steady_clock::now();
   auto r = decode_message(*m, Envelope{}, cfg, &default_rules());
   auto took = std::chrono::steady_clock::now() - t0;
@@ -511,7 +528,7 @@ TEST(DecodeArchives, ZipBombStopsAtTheExpansionQuota) {
   const PartInfo* z = find_path(r, {"bomb.zip", "zeros.bin"});
   ASSERT_NE(z, nullptr) << parts_of(r);
   EXPECT_EQ(z->detected_type, "application/octet-stream");
-  EXPECT_TRUE(fs::is_empty(s.dir / "spool")) << "the private directory is removed";
+  EXPECT_TRUE(b.spool_empty()) << "the private directory is removed";
 
   // A smaller quota stops sooner.
   // max(100 KiB, 1 x 1.4 MB, min(4 MiB, 5 x 1.4 MB)) = 4 MiB
@@ -521,26 +538,25 @@ TEST(DecodeArchives, ZipBombStopsAtTheExpansionQuota) {
   auto small = decode_message(*m, Envelope{}, cfg);
   EXPECT_TRUE(has_prefix(small, conf::Category::Unchecked, "expansion quota of 4194304 bytes"))
       << findings_of(small);
-  EXPECT_TRUE(fs::is_empty(s.dir / "spool"));
+  EXPECT_TRUE(b.spool_empty());
 }
 
 // The time limit: with a quota above the bomb's 1 GiB, only stop_at ends
 // the walk, long before the end (inflating 1 GiB takes far more than 20 ms).
 TEST(DecodeArchives, ZipBombStopsAtTheTimeLimit) {
-  Scratch s;
-  ASSERT_TRUE(s.py(kBombPy));
-  fs::create_directory(s.dir / "spool");
+  Bomb b;
+  ASSERT_TRUE(b.ok);
   conf::DecodeConfig cfg;
-  cfg.temp_dir = (s.dir / "spool").string();
+  cfg.temp_dir = b.spool;
   cfg.min_expansion_quota = 4ull << 30;
   cfg.max_expansion_quota = 4ull << 30;
-  auto m = store(with_attachment(s.read("bomb.zip"), "bomb.zip"));
+  auto& m = b.message;
   auto r = decode_message(*m, Envelope{}, cfg, &default_rules(),
                           std::chrono::steady_clock::now() + std::chrono::milliseconds(20));
   EXPECT_TRUE(has_prefix(r, conf::Category::Unchecked, "decode time limit reached after ")) << findings_of(r);
   EXPECT_FALSE(r.complete);
   EXPECT_LT(r.expanded, 1ull << 30) << "stopped before the end of the bomb";
-  EXPECT_TRUE(fs::is_empty(s.dir / "spool")) << "the private directory is removed";
+  EXPECT_TRUE(b.spool_empty()) << "the private directory is removed";
 
   // A limit already past: nothing is walked.
   auto none = decode_message(*m, Envelope{}, cfg, &default_rules(), std::chrono::steady_clock::now());
@@ -554,14 +570,13 @@ TEST(DecodeArchives, ZipBombStopsAtTheTimeLimit) {
 // loop, and the same timer can only fire after it (this is what the pool
 // is for).
 TEST(DecodeArchives, TheStageWalksOffTheEventLoop) {
-  Scratch s;
-  ASSERT_TRUE(s.py(kBombPy));
-  fs::create_directory(s.dir / "spool");
-  auto m = store(with_attachment(s.read("bomb.zip"), "bomb.zip"));
+  Bomb b;
+  ASSERT_TRUE(b.ok);
+  auto& m = b.message;
   for (std::size_t threads : {1u, 0u}) {
     SCOPED_TRACE("threads = " + std::to_string(threads));
     conf::DecodeConfig cfg;
-    cfg.temp_dir = (s.dir / "spool").string();
+    cfg.temp_dir = b.spool;
     cfg.threads = threads;
     DecodeStage stage(cfg);
     ClientInfo client;
@@ -584,21 +599,20 @@ TEST(DecodeArchives, TheStageWalksOffTheEventLoop) {
     for (auto& f : ctx.findings) quota = quota || f.reason.rfind("expansion quota of", 0) == 0;
     EXPECT_TRUE(quota) << "the walk went to the quota";
   }
-  EXPECT_TRUE(fs::is_empty(s.dir / "spool"));
+  EXPECT_TRUE(b.spool_empty());
 }
 
 // The stage's deadline (Stage::deadline, cut by the listener's budget)
 // reaches the walk, on the pool and on the event loop.
 TEST(DecodeArchives, TheStageStopsAtItsDeadlineAndBudget) {
-  Scratch s;
-  ASSERT_TRUE(s.py(kBombPy));
-  fs::create_directory(s.dir / "spool");
-  auto m = store(with_attachment(s.read("bomb.zip"), "bomb.zip"));
+  Bomb b;
+  ASSERT_TRUE(b.ok);
+  auto& m = b.message;
   for (std::size_t threads : {1u, 0u}) {
     for (bool by_budget : {false, true}) {
       SCOPED_TRACE("threads = " + std::to_string(threads) + (by_budget ? ", budget" : ", deadline"));
       conf::DecodeConfig cfg;
-      cfg.temp_dir = (s.dir / "spool").string();
+      cfg.temp_dir = b.spool;
       cfg.min_expansion_quota = 4ull << 30;
       cfg.max_expansion_quota = 4ull << 30;
       cfg.threads = threads;
@@ -617,7 +631,7 @@ TEST(DecodeArchives, TheStageStopsAtItsDeadlineAndBudget) {
       EXPECT_TRUE(late);
     }
   }
-  EXPECT_TRUE(fs::is_empty(s.dir / "spool"));
+  EXPECT_TRUE(b.spool_empty());
 }
 
 TEST(DecodeArchives, HundredNestedZipsStopAtMaxDepth) {
