@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <charconv>
 
-#include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
 #include "filter/dsn.hpp"
@@ -31,53 +30,21 @@ static constexpr std::uint32_t kWantProtocol = m::kNoUnknown | m::kNoData | m::k
 
 MilterSession::MilterSession(Server& server, Socket sock, conf::ListenerConfig listener,
                              ClientInfo peer)
-    : server_(server),
-      sock_(std::move(sock)),
+    : PeerConnection(server, std::move(sock)),
       listener_(std::move(listener)),
       peer_(std::move(peer)),
       client_(peer_),
-      framer_(m::kMinMaxPacket),
-      dog_(sock_.get_executor()) {}
+      framer_(m::kMinMaxPacket) {}
 
-// XXX: no vptr check here: UBSan's check reads memory through a pipe, and
-// with the process out of file descriptors (Cli.SigildSurvivesRunningOut...)
-// it cannot make one and reports a false "invalid vptr" for the base class.
-__attribute__((no_sanitize("vptr"))) MilterSession::~MilterSession() { dog_.stop(); }
-
-void MilterSession::on_drain() {
-  if (idle_wait_) {
-    boost::system::error_code ec;
-    sock_.cancel(ec);
-  }
-}
-
-void MilterSession::force_close() {
-  boost::system::error_code ec;
-  sock_.shutdown(Socket::shutdown_both, ec);
-  sock_.close(ec);
-}
-
-asio::awaitable<bool> MilterSession::flush() {
-  if (out_.empty()) co_return true;
-  dog_.arm(rt_->config->smtp.command_timeout);
-  auto [ec, n] = co_await asio::async_write(sock_, asio::buffer(out_),
-                                            asio::as_tuple(asio::use_awaitable));
-  (void)n;
-  out_.clear();
-  co_return !ec;
-}
+// XXX: no vptr check (see ~PeerConnection).
+__attribute__((no_sanitize("vptr"))) MilterSession::~MilterSession() = default;
 
 asio::awaitable<bool> MilterSession::fill() {
-  if (!co_await flush()) co_return false;
   const auto& smtp = rt_->config->smtp;
-  dog_.arm(in_mail_ ? smtp.command_timeout : smtp.idle_timeout);
-  idle_wait_ = !in_mail_;
-  if (idle_wait_ && server_.draining()) co_return false;
   char buf[16384];
-  auto [ec, n] =
-      co_await sock_.async_read_some(asio::buffer(buf), asio::as_tuple(asio::use_awaitable));
-  idle_wait_ = false;
-  if (ec) co_return false;
+  std::size_t n = co_await read_some(buf, sizeof buf, smtp.command_timeout,
+                                     in_mail_ ? smtp.command_timeout : smtp.idle_timeout, !in_mail_);
+  if (n == 0) co_return false;
   if (tcp_) {
     // The MTA sends the no-reply steps (each header, body chunks) as small
     // writes without waiting for us; behind its Nagle algorithm each one
@@ -118,18 +85,12 @@ void MilterSession::reset_connection() {
 
 asio::awaitable<void> MilterSession::run() {
   auto self = shared_from_this();
-  server_.attach(this);
+  tcp_ = open();
   rt_ = server_.runtime();
   framer_ = m::Framer(static_cast<std::uint32_t>(
       std::max<std::size_t>(m::kMinMaxPacket, rt_->config->smtp.max_header_size + 1024)));
-  dog_.start([this] {
-    boost::system::error_code ec;
-    sock_.cancel(ec);
-  });
-  if (sock_.local_endpoint().protocol().family() != AF_UNIX) {
-    tcp_ = true;
+  if (tcp_) {
     int one = 1;
-    ::setsockopt(sock_.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     ::setsockopt(sock_.native_handle(), IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
   }
   try {
@@ -142,7 +103,7 @@ asio::awaitable<void> MilterSession::run() {
       }
       if (!next.value()) {
         if (!co_await fill()) {
-          if (dog_.expired())
+          if (timed_out())
             log::milter().info("{}: no command for {}s{}; closing", peer_.addr,
                                (in_mail_ ? rt_->config->smtp.command_timeout
                                          : rt_->config->smtp.idle_timeout)
@@ -167,15 +128,7 @@ asio::awaitable<void> MilterSession::run() {
     log::milter().error("{}: internal error: {}", log_id_.empty() ? peer_.addr : log_id_, e.what());
     out_.clear();
   }
-  if (!out_.empty() && sock_.is_open()) {
-    dog_.arm(std::chrono::seconds(10));
-    co_await flush();
-  }
-  boost::system::error_code ec;
-  sock_.shutdown(Socket::shutdown_both, ec);
-  sock_.close(ec);
-  dog_.stop();
-  server_.detach(this);
+  co_await close();
 }
 
 MilterSession::Step MilterSession::optneg(std::string_view d) {

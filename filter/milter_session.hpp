@@ -68,26 +68,23 @@
 #include "filter/log.hpp"
 #include "filter/message_store.hpp"
 #include "filter/milter_protocol.hpp"
+#include "filter/peer_connection.hpp"
 #include "filter/server.hpp"
 
 namespace sigil::filter {
 
 struct Checked;
 
-class MilterSession : public Connection, public std::enable_shared_from_this<MilterSession> {
+class MilterSession : public PeerConnection, public std::enable_shared_from_this<MilterSession> {
  public:
-  using Socket = boost::asio::generic::stream_protocol::socket;
   MilterSession(Server& server, Socket sock, conf::ListenerConfig listener, ClientInfo peer);
-  ~MilterSession();
+  ~MilterSession() override;
 
   boost::asio::awaitable<void> run();
-  void on_drain() override;
-  void force_close() override;
 
  private:
   enum class Step { Ok, Close };
-  boost::asio::awaitable<bool> fill();
-  boost::asio::awaitable<bool> flush();
+  boost::asio::awaitable<bool> fill();  // one read into the framer (replies written first)
   Step handle(const milter::Packet& p);
   boost::asio::awaitable<void> end_of_message(std::string last_chunk);
   std::string finish_message(std::string_view last_chunk);
@@ -108,18 +105,13 @@ class MilterSession : public Connection, public std::enable_shared_from_this<Mil
   void reset_connection();
   log::Summary summary() const;
 
-  Server& server_;
-  Socket sock_;
   conf::ListenerConfig listener_;
   ClientInfo peer_;    // the socket's peer (the MTA)
   ClientInfo client_;  // the SMTP client, from CONNECT
   std::shared_ptr<Runtime> rt_;
   milter::Framer framer_;
-  std::string out_;
-  Watchdog dog_;
   milter::Optneg neg_;  // what was agreed
   bool negotiated_ = false;
-  bool idle_wait_ = false;
   bool tcp_ = false;  // TCP (not a Unix socket): NODELAY, QUICKACK
   bool authenticated_ = false;
   std::string queue_id_;  // the MTA's (macro i)

@@ -1,16 +1,11 @@
 // filter/session.cpp — see session.hpp.
 #include "filter/session.hpp"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-
 #include <algorithm>
 #include <charconv>
 #include <ctime>
 #include <random>
 
-#include <boost/asio/read.hpp>
-#include <boost/asio/write.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -43,31 +38,14 @@ std::string new_log_id() {
 }
 
 Session::Session(Server& server, Socket sock, conf::ListenerConfig listener, ClientInfo client)
-    : server_(server),
-      sock_(std::move(sock)),
+    : PeerConnection(server, std::move(sock)),
       listener_(std::move(listener)),
       client_(std::move(client)),
       socket_client_(client_),
-      in_(16 * 1024),
-      dog_(sock_.get_executor()) {}
+      in_(16 * 1024) {}
 
-// XXX: no vptr check here: UBSan's check reads memory through a pipe, and
-// with the process out of file descriptors (Cli.SigildSurvivesRunningOut...)
-// it cannot make one and reports a false "invalid vptr" for the base class.
-__attribute__((no_sanitize("vptr"))) Session::~Session() { dog_.stop(); }
-
-void Session::on_drain() {
-  if (idle_wait_) {
-    boost::system::error_code ec;
-    sock_.cancel(ec);
-  }
-}
-
-void Session::force_close() {
-  boost::system::error_code ec;
-  sock_.shutdown(Socket::shutdown_both, ec);
-  sock_.close(ec);
-}
+// XXX: no vptr check (see ~PeerConnection).
+__attribute__((no_sanitize("vptr"))) Session::~Session() = default;
 
 void Session::reply(int code, std::string_view enhanced, std::string_view text) {
   out_ += fmt::format("{}", code);
@@ -81,27 +59,13 @@ void Session::reply(int code, std::string_view enhanced, std::string_view text) 
   out_ += "\r\n";
 }
 
-asio::awaitable<bool> Session::flush() {
-  if (out_.empty()) co_return true;
-  dog_.arm(smtp_->command_timeout);
-  auto [ec, n] = co_await asio::async_write(sock_, asio::buffer(out_),
-                                            asio::as_tuple(asio::use_awaitable));
-  (void)n;
-  out_.clear();
-  co_return !ec;
-}
-
 asio::awaitable<bool> Session::fill() {
-  if (!co_await flush()) co_return false;
   std::size_t avail = 0;
   char* p = in_.prepare(4096, avail);
-  dog_.arm(in_mail_ ? smtp_->command_timeout : smtp_->idle_timeout);
-  idle_wait_ = !in_mail_;
-  if (idle_wait_ && server_.draining()) co_return false;
-  auto [ec, n] =
-      co_await sock_.async_read_some(asio::buffer(p, avail), asio::as_tuple(asio::use_awaitable));
-  idle_wait_ = false;
-  if (ec) co_return false;
+  std::size_t n = co_await read_some(p, avail, smtp_->command_timeout,
+                                     in_mail_ ? smtp_->command_timeout : smtp_->idle_timeout,
+                                     !in_mail_);
+  if (n == 0) co_return false;
   in_.commit(n);
   co_return true;
 }
@@ -123,7 +87,7 @@ asio::awaitable<Session::ReadEnd> Session::read_line(Line& out) {
       in_.consume(in_.data().size());
     }
     if (!co_await fill()) {
-      if (dog_.expired()) co_return ReadEnd::Timeout;
+      if (timed_out()) co_return ReadEnd::Timeout;
       if (server_.draining() && !in_mail_) co_return ReadEnd::Drain;
       co_return ReadEnd::Closed;
     }
@@ -144,17 +108,9 @@ void Session::reset_transaction() {
 
 asio::awaitable<void> Session::run() {
   auto self = shared_from_this();
-  server_.attach(this);
+  open();
   rt_ = server_.runtime();
   smtp_ = &rt_->config->smtp;
-  dog_.start([this] {
-    boost::system::error_code ec;
-    sock_.cancel(ec);
-  });
-  if (sock_.local_endpoint().protocol().family() != AF_UNIX) {
-    int one = 1;
-    ::setsockopt(sock_.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  }
   try {
     reply(220, "", smtp_->hostname + " ESMTP Sigil ready");
     while (!quit_) {
@@ -239,15 +195,7 @@ asio::awaitable<void> Session::run() {
     out_.clear();
     reply(451, "4.3.0", "Internal error, try again later");
   }
-  if (!out_.empty() && sock_.is_open()) {
-    dog_.arm(std::chrono::seconds(10));
-    co_await flush();
-  }
-  boost::system::error_code ec;
-  sock_.shutdown(Socket::shutdown_both, ec);
-  sock_.close(ec);
-  dog_.stop();
-  server_.detach(this);
+  co_await close();
 }
 
 void Session::do_ehlo(std::string_view arg, bool lmtp, bool extended) {
@@ -495,7 +443,7 @@ asio::awaitable<bool> Session::do_data() {
     }
     if (!co_await fill()) {
       log::smtp().info("{}: client {} {} during DATA after {} bytes; nothing forwarded", log_id_,
-                       client_.addr, dog_.expired() ? "timed out" : "disconnected",
+                       client_.addr, timed_out() ? "timed out" : "disconnected",
                        reader.size());
       log::Summary s;
       s.id = log_id_;
@@ -504,10 +452,10 @@ asio::awaitable<bool> Session::do_data() {
       s.from = env_.sender;
       s.rcpts = env_.recipients.size();
       s.size = reader.size();
-      s.action = dog_.expired() ? "timeout-in-data" : "aborted";
+      s.action = timed_out() ? "timeout-in-data" : "aborted";
       s.time = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t_mail_);
       log::summary_logger().info("{}", log::format_summary(s, rt_->config->daemon.log_json));
-      if (dog_.expired()) reply(421, "4.4.2", smtp_->hostname + " Timeout in DATA");
+      if (timed_out()) reply(421, "4.4.2", smtp_->hostname + " Timeout in DATA");
       co_return false;
     }
   }

@@ -29,6 +29,7 @@
 #include "filter/io.hpp"
 #include "filter/log.hpp"
 #include "filter/message_store.hpp"
+#include "filter/peer_connection.hpp"
 #include "filter/recipients.hpp"
 #include "filter/server.hpp"
 
@@ -38,17 +39,14 @@ class Server;
 struct Runtime;
 struct DeliveryResult;
 
-class Session : public Connection, public std::enable_shared_from_this<Session> {
+// Drain (PeerConnection): an idle session gets 421 and closes now; a busy
+// one after its transaction.
+class Session : public PeerConnection, public std::enable_shared_from_this<Session> {
  public:
-  using Socket = boost::asio::generic::stream_protocol::socket;
   Session(Server& server, Socket sock, conf::ListenerConfig listener, ClientInfo client);
-  ~Session();
+  ~Session() override;
 
   boost::asio::awaitable<void> run();
-  // Server drain: an idle session closes now (421); a busy one after its transaction.
-  void on_drain() override;
-  // Drain deadline passed: cut the connection.
-  void force_close() override;
 
  private:
   struct Line {
@@ -59,8 +57,7 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
   enum class ReadEnd { Ok, Closed, Timeout, Drain };
 
   boost::asio::awaitable<ReadEnd> read_line(Line& out);
-  boost::asio::awaitable<bool> flush();
-  boost::asio::awaitable<bool> fill();  // one read into the buffer
+  boost::asio::awaitable<bool> fill();  // one read into the buffer (replies written first)
   void reply(int code, std::string_view enhanced, std::string_view text);
   void reply_raw(std::string_view s) { out_ += s; }
 
@@ -81,19 +78,14 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
   void reset_transaction();
   void bad_command();  // counts errors; the loop closes the session at smtp.max_errors
 
-  Server& server_;
-  Socket sock_;
   conf::ListenerConfig listener_;
   ClientInfo client_;
   ClientInfo socket_client_;  // before any XFORWARD
   std::shared_ptr<Runtime> rt_;
   const conf::SmtpConfig* smtp_ = nullptr;  // from rt_
   LineBuffer in_;
-  std::string out_;
-  Watchdog dog_;
   bool greeted_ = false;
   bool in_mail_ = false;
-  bool idle_wait_ = false;
   bool quit_ = false;
   unsigned errors_ = 0;
   Envelope env_;
