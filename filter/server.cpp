@@ -134,6 +134,28 @@ static asio::awaitable<void> accept_loop(Server& server, std::shared_ptr<void> k
   }
 }
 
+// A milter listener has no back-end of its own: the DSN for a recipient
+// bounced beside delivered ones goes through [forward].  Left at a maildir
+// (the embedded default) while banks scan, the senders never see them.
+static void warn_milter_dsn_target(const conf::Config& cfg) {
+  if (cfg.forward.target.kind != conf::ForwardTarget::Kind::Maildir) return;
+  const conf::ListenerConfig* milter = nullptr;
+  for (const auto& l : cfg.listeners)
+    if (l.mode == conf::ListenerMode::Milter) milter = milter ? milter : &l;
+  if (!milter) return;
+  for (const auto& [name, bank] : cfg.banks) {
+    if (!bank.stages) continue;
+    for (const auto& st : *bank.stages)
+      if (st == "decode" || st == "av" || st == "spam") {
+        log::main().warn("milter listener {}: bank {} scans, and the DSNs for recipients bounced "
+                         "beside delivered ones go through [forward] = {}, where senders never "
+                         "see them; point [forward] target at Postfix (README, \"Postfix milter\")",
+                         milter->name, name, cfg.forward.target.text);
+        return;
+      }
+  }
+}
+
 Status Server::start(std::shared_ptr<const conf::Config> cfg) {
   auto rt = build_runtime(io_.get_executor(), cfg, factory_);
   if (!rt) return rt.error();
@@ -179,6 +201,7 @@ Status Server::start(std::shared_ptr<const conf::Config> cfg) {
     listeners_.push_back(std::move(l));
   }
   log::main().info("forwarding to {}", cfg->forward.target.text);
+  warn_milter_dsn_target(*cfg);
   return Ok{};
 }
 

@@ -48,7 +48,9 @@
 #      limit accepted; the 4th RCPT's reply is "452 4.5.3 ..."; deletions
 #      come before insertions at EOM;
 #   8. afterwards sigild is alive, a good run passes, no internal error was
-#      logged, and SIGTERM stops it with status 0 (leaks fail an ASan build).
+#      logged, the start warned that DSNs go to [forward]'s maildir (the ban
+#      banks scan), and SIGTERM stops it with status 0 (leaks fail an ASan
+#      build).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/relay_lib.sh"
 source "$(dirname "$0")/signing_lib.sh"
@@ -322,6 +324,10 @@ verified "$vout" AFTERRAW.eml
 if grep -E 'internal error|AddressSanitizer|runtime error' "$LOG"; then
   fail "sigild logged an internal error"
 fi
+# [forward] is a maildir and the ban banks scan: the start warns that the
+# DSNs of recipients bounced beside delivered ones stay there.
+grep -q "warning sigild: milter listener sign: bank ban_[a-z]* scans, and the DSNs .* go through \[forward\] = maildir:" "$LOG" ||
+  fail "sigild did not warn that a milter listener's DSNs go to [forward]'s maildir"
 n=$(summaries "$LOG")
 [ "$n" -eq 29 ] || fail "sigild logged $n summary lines, want 29 (one per finished message)"
 kill -TERM "$sigild_PID"

@@ -589,6 +589,8 @@ grep -qE 'dkim=none' <<<"$(our_ar "$f")" || fail "ver-none: want dkim=none: $(ou
 ! whitelisted "$f" || fail "ver-none: whitelisted without a signature"
 grep -q "whitelist=\"rule 0 'trusted.example' d=trusted.example" "$E2E_DIR/sigild.log" ||
   fail "sigild logged no whitelist switch"
+! grep -q "DSNs for recipients bounced" "$E2E_DIR/sigild.log" ||
+  fail "sigild warned about the DSN target although [forward] goes to Postfix"
 pass "$MODE verify: signed by trusted.example → dkim=pass (RSA + Ed25519) + whitelisted bank; broken → fail, unsigned → none, neither switched"
 
 # ================================================================ 3. scan
