@@ -21,11 +21,12 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <gmime/gmime.h>
 #include <magic.h>
 #include <re2/re2.h>
+
+#include "filter/io.hpp"
 
 namespace sigil::filter {
 
@@ -915,12 +916,7 @@ DecodeResult decode_message(const MessageStore& message, const Envelope& envelop
 
 namespace {
 
-boost::asio::thread_pool* decode_pool(std::size_t threads) {
-  static std::once_flag once;
-  static boost::asio::thread_pool* pool = nullptr;
-  std::call_once(once, [&] { pool = new boost::asio::thread_pool(threads); });
-  return pool;
-}
+struct DecodePoolTag;
 
 struct DecodeJob {
   const MessageStore* message;
@@ -958,7 +954,7 @@ boost::asio::awaitable<Verdict> DecodeStage::run(MessageContext& ctx) {
   DecodeResult r;
   if (threads_ > 0) {
     DecodeJob job{&ctx.message, &ctx.envelope, &cfg_, rules, stop_at};
-    r = co_await boost::asio::co_spawn(decode_pool(threads_)->get_executor(), decode_on_pool(job),
+    r = co_await boost::asio::co_spawn(process_pool<DecodePoolTag>(threads_)->get_executor(), decode_on_pool(job),
                                        boost::asio::use_awaitable);
   } else {
     r = decode_message(ctx.message, ctx.envelope, cfg_, rules, stop_at);

@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "dkim/signer.hpp"
+#include "filter/io.hpp"
 #include "filter/smtp_command.hpp"
 
 namespace sigil::filter {
@@ -99,11 +100,9 @@ asio::awaitable<Signatures> sign_on_pool(std::vector<KeyJob> jobs) { co_return s
 
 }  // namespace
 
+struct CryptoPoolTag;
 boost::asio::thread_pool* crypto_pool(std::size_t threads) {
-  static std::once_flag once;
-  static boost::asio::thread_pool* pool = nullptr;
-  std::call_once(once, [&] { pool = new boost::asio::thread_pool(threads); });
-  return pool;
+  return process_pool<CryptoPoolTag>(threads);
 }
 
 bool authenticated_proto(std::string_view proto) {

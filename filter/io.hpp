@@ -1,4 +1,5 @@
-// filter/io.hpp — buffered line input and a cheap deadline for Asio sockets.
+// filter/io.hpp — buffered line input and a cheap deadline for Asio sockets,
+// and the process-wide thread pools for work kept off the event loop.
 //
 // Watchdog: one steady_timer per connection.  Moving the deadline later is a
 // plain store (no syscall); the timer, when it fires early, just re-waits.
@@ -19,9 +20,20 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 namespace sigil::filter {
+
+// A process-wide thread pool per Tag (the DKIM crypto pool, the decode
+// pool), built on first use with the size the first caller asks for (a
+// reload keeps it).  Never destroyed: a job in flight at exit must not join
+// its own thread.
+template <class Tag>
+boost::asio::thread_pool* process_pool(std::size_t threads) {
+  static boost::asio::thread_pool* pool = new boost::asio::thread_pool(threads);
+  return pool;
+}
 
 class Watchdog {
  public:

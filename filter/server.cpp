@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -139,10 +141,10 @@ static asio::awaitable<void> accept_loop(Server& server, std::shared_ptr<void> k
 // (the embedded default) while banks scan, the senders never see them.
 static void warn_milter_dsn_target(const conf::Config& cfg) {
   if (cfg.forward.target.kind != conf::ForwardTarget::Kind::Maildir) return;
-  const conf::ListenerConfig* milter = nullptr;
-  for (const auto& l : cfg.listeners)
-    if (l.mode == conf::ListenerMode::Milter) milter = milter ? milter : &l;
-  if (!milter) return;
+  auto milter = std::find_if(cfg.listeners.begin(), cfg.listeners.end(), [](const auto& l) {
+    return l.mode == conf::ListenerMode::Milter;
+  });
+  if (milter == cfg.listeners.end()) return;
   for (const auto& [name, bank] : cfg.banks) {
     if (!bank.stages) continue;
     for (const auto& st : *bank.stages)
