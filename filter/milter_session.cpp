@@ -506,10 +506,6 @@ const Disposition* first_with(const std::vector<Disposition>& disp, conf::Destin
   return it == disp.end() ? nullptr : &*it;
 }
 
-std::string one_reason(const Finding* f) {
-  return f ? std::string(conf::to_string(f->category)) + ": " + f->reason : std::string("clean");
-}
-
 }  // namespace
 
 // Recipients deleted from a message that goes on to others: those to reject
@@ -587,13 +583,6 @@ asio::awaitable<void> MilterSession::answer(MessageContext& ctx, const Checked& 
                              log_id_);
         }
         drop.clear();
-      } else {
-        std::optional<std::string> deferred = co_await bounce_deleted(ctx, c, drop, what);
-        if (deferred) {
-          v.action = Action::TempFail;
-          v.reason = std::move(*deferred);
-          drop.clear();
-        }
       }
     }
   }
@@ -618,13 +607,24 @@ asio::awaitable<void> MilterSession::answer(MessageContext& ctx, const Checked& 
         s.backend = "the MTA did not offer the header actions we need";
         co_return;
       }
+      // Only now, with every other refusal ruled out, may the DSN go: a 451
+      // after it would have the retry send it again.
+      if (!drop.empty()) {
+        std::optional<std::string> deferred = co_await bounce_deleted(ctx, c, drop, what);
+        if (deferred) {
+          send(m::reply_code(451, "4.7.1", log_id_ + " Try again later: " + *deferred));
+          s.action = "tempfail";
+          s.backend = std::move(*deferred);
+          co_return;
+        }
+      }
       if (any) send(edit_replies(e, ctx.message.headers(), neg_.protocol & m::kHdrLeadSpc));
       std::string note;
       for (auto i : drop) {
         send(m::del_rcpt(env_.recipients[i].address));
         if (!note.empty()) note += "; ";
         note += env_.recipients[i].address + ": " + what[i] + " (" +
-                one_reason(c.disp[i].decided_by()) + ")";
+                finding_reason(c.disp[i].decided_by()) + ")";
       }
       if (!note.empty()) s.notes.emplace_back("recipients", "deleted " + note);
       if (c.hold) {

@@ -568,9 +568,6 @@ void Session::reply_delivery(const DeliveryResult& r, std::string& action) {
   }
 }
 
-static std::string one_reason(const Finding* f) {
-  return f ? std::string(conf::to_string(f->category)) + ": " + f->reason : std::string("clean");
-}
 
 static Reply make_reply(int code, std::string enhanced, std::string text) {
   Reply r;
@@ -699,7 +696,7 @@ SplitPlan plan_split(const MessageContext& ctx, const std::vector<Disposition>& 
   }
   for (std::size_t i = 0; i < n; ++i) {
     auto d = disp[i].destiny;
-    const std::string why = one_reason(disp[i].decided_by());
+    const std::string why = finding_reason(disp[i].decided_by());
     if (d == conf::Destiny::Bounce || (d == conf::Destiny::Reject && !lmtp)) {
       auto why_not = bounce_suppressed(ctx, disp[i].decided_by(), env.recipients[i], dsn);
       if (why_not) {
@@ -738,7 +735,7 @@ void record_dsn(SplitPlan& p, MessageContext& ctx, const std::vector<Disposition
                 const Reply& dr) {
   for (std::size_t k = 0; k < p.bounce.size(); ++k) {
     std::size_t i = p.bounce_idx[k];
-    const std::string why = one_reason(disp[i].decided_by());
+    const std::string why = finding_reason(disp[i].decided_by());
     if (dr.positive()) {
       p.res[i] = make_reply(250, "2.7.0", "Ok, bounced: " + why);
       p.what[i] = "bounced";
@@ -764,7 +761,7 @@ void finish_split(SplitPlan& p, MessageContext& ctx, const std::vector<Dispositi
   std::string note;
   for (std::size_t i = 0; i < rc.size() && i < 20; ++i) {
     if (i) note += "; ";
-    note += rc[i].address + ": " + p.what[i] + " (" + one_reason(disp[i].decided_by()) + ")";
+    note += rc[i].address + ": " + p.what[i] + " (" + finding_reason(disp[i].decided_by()) + ")";
   }
   if (rc.size() > 20) note += "; ... (" + std::to_string(rc.size()) + " recipients)";
   ctx.notes.emplace_back("recipients", note);

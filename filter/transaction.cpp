@@ -45,6 +45,10 @@ static Verdict quarantine_if_listed(MessageContext& ctx, const Policy& pol, cons
 
 // `edits` plus, for local recipients, the edits only they get (their own
 // spam levels' fields when they have levels of their own).
+std::string finding_reason(const Finding* f) {
+  return f ? std::string(conf::to_string(f->category)) + ": " + f->reason : std::string("clean");
+}
+
 HeaderEdits edits_for(const MessageContext& ctx, const Disposition* d) {
   HeaderEdits e = ctx.edits;
   if (d && !d->local) return e;

@@ -56,4 +56,8 @@ boost::asio::awaitable<void> run_checks(Runtime& rt, const CheckOptions& opt, Me
 // local recipients get.
 HeaderEdits edits_for(const MessageContext& ctx, const Disposition* d);
 
+// "category: reason" of the finding that decided a recipient's destiny, or
+// "clean": for replies and the summary's recipients= note.
+std::string finding_reason(const Finding* f);
+
 }  // namespace sigil::filter
