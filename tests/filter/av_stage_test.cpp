@@ -21,8 +21,8 @@
 #include <boost/asio/use_future.hpp>
 #include <boost/asio/write.hpp>
 
-#include "filter/av_stage.hpp"
-#include "filter/message_store.hpp"
+#include "filter/stages/av_stage.hpp"
+#include "filter/core/message_store.hpp"
 
 using namespace sigil;
 using namespace sigil::filter;

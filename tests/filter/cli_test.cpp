@@ -21,7 +21,7 @@
 
 #include <gtest/gtest.h>
 
-#include "filter/log.hpp"
+#include "filter/core/log.hpp"
 #include "filter/test_peer.hpp"
 
 namespace sigil::filter {

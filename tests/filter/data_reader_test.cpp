@@ -2,7 +2,7 @@
 // marker and the smuggling policy (only <CRLF>.<CRLF> ends the data), dot
 // unstuffing, bare CR/LF marking, the size limit, and independence from how
 // the input is split into reads.
-#include "filter/data_reader.hpp"
+#include "filter/smtp/data_reader.hpp"
 
 #include <gtest/gtest.h>
 

@@ -6,8 +6,10 @@
 #include <memory>
 #include <string>
 
-#include "filter/decode_stage.hpp"
-#include "filter/message_store.hpp"
+#include "filter/core/policy.hpp"
+#include "filter/stages/decode/decode_stage.hpp"
+#include "filter/stages/registry.hpp"
+#include "filter/core/message_store.hpp"
 
 using namespace sigil;
 using namespace sigil::filter;

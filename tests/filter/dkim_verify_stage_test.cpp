@@ -22,10 +22,10 @@
 #include "dkim/verifier.hpp"
 #include "dns/fake_dns.hpp"
 #include "dns/resolver.hpp"
-#include "filter/dkim_sign_stage.hpp"
-#include "filter/dkim_verify_stage.hpp"
+#include "filter/stages/dkim_sign_stage.hpp"
+#include "filter/stages/dkim_verify_stage.hpp"
 #include "keys/signing_table.hpp"
-#include "filter/message_store.hpp"
+#include "filter/core/message_store.hpp"
 #include "keys/private_key.hpp"
 
 using namespace sigil;

@@ -1,7 +1,7 @@
 // tests/filter/message_store_test.cpp — filter/message_store.hpp: memory vs
 // spool file, privacy of the spool file, random-access reads, bounded memory
 // for big messages, the header index, and spool failures.
-#include "filter/message_store.hpp"
+#include "filter/core/message_store.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>

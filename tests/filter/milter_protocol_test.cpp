@@ -3,7 +3,7 @@
 // malformed packets are errors, never crashes) and the byte layout of the
 // replies.  e2e.milter_miltertest runs the protocol against miltertest and
 // a raw-socket client.
-#include "filter/milter_protocol.hpp"
+#include "filter/milter/milter_protocol.hpp"
 
 #include <gtest/gtest.h>
 

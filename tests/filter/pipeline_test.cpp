@@ -2,7 +2,8 @@
 // deadlines and errors of stages, and policy banks (PolicyTable): building
 // from a config, selecting by listener and client IP, and building only the
 // components the listed stages ask for.
-#include "filter/pipeline.hpp"
+#include "filter/core/pipeline.hpp"
+#include "filter/core/policy.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 // Unit tests of filter/quarantine.*: ids, the file format round trip,
 // refusal of files that are not ours.  e2e.quarantine runs it in sigild and
 // the `sigil quarantine` commands.
-#include "filter/quarantine.hpp"
+#include "filter/core/quarantine.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>

@@ -1,14 +1,14 @@
 // Unit tests of filter/recipients.* (patterns, local domains, lovers,
 // bypass, per-recipient spam levels) and filter/dsn.* (guards, the report).
 // e2e.recipients and e2e.spam_spamd run them in sigild.
-#include "filter/recipients.hpp"
+#include "filter/core/recipients.hpp"
 
 #include <gtest/gtest.h>
 
 #include <memory>
 
-#include "filter/dsn.hpp"
-#include "filter/spam_stage.hpp"
+#include "filter/delivery/dsn.hpp"
+#include "filter/stages/spam_stage.hpp"
 
 using namespace sigil;
 using namespace sigil::filter;
@@ -90,7 +90,7 @@ TEST(Recipients, LoversBypassAndOwnSpamLevels) {
   Policy pol;  // default destinies: virus/banned discard, the rest pass
   pol.destiny[conf::Category::Spam] = conf::Destiny::Discard;
   m.ctx->findings.push_back({conf::Category::Spam, "score 20 >= kill 6.9", "spam"});
-  m.ctx->spam = std::make_shared<SpamResult>(SpamResult{20, {}, std::nullopt});
+  m.ctx->spam = std::make_shared<SpamResult>(20, SpamReply{}, std::nullopt);
   auto d = dispose(*m.ctx, pol, c);
   ASSERT_EQ(d.size(), 4u);
   EXPECT_EQ(d[0].destiny, conf::Destiny::Discard);
@@ -122,9 +122,9 @@ TEST(Dsn, Guards) {
   EXPECT_FALSE(bounce_suppressed(*m.ctx, &banned, r, cfg));
   EXPECT_EQ(*bounce_suppressed(*m.ctx, &virus, r, cfg), "virus (senders are forged)");
   EXPECT_EQ(*bounce_suppressed(*m.ctx, &spam, r, cfg), "spam without a score");
-  m.ctx->spam_score = 8;
+  m.ctx->spam = std::make_shared<SpamResult>(8, SpamReply{}, std::nullopt);
   EXPECT_FALSE(bounce_suppressed(*m.ctx, &spam, r, cfg));
-  m.ctx->spam_score = 10;
+  m.ctx->spam = std::make_shared<SpamResult>(10, SpamReply{}, std::nullopt);
   EXPECT_TRUE(bounce_suppressed(*m.ctx, &spam, r, cfg));  // at the cutoff
   Recipient never{"r@x.example", {{"NOTIFY", "NEVER", true}}};
   EXPECT_EQ(*bounce_suppressed(*m.ctx, &banned, never, cfg), "NOTIFY=NEVER");

@@ -14,9 +14,12 @@
 #include <gtest/gtest.h>
 
 #include "conf/config.hpp"
-#include "filter/log.hpp"
-#include "filter/pipeline.hpp"
-#include "filter/server.hpp"
+#include "filter/core/log.hpp"
+#include "filter/core/pipeline.hpp"
+#include "filter/app/wiring.hpp"
+#include "filter/core/policy.hpp"
+#include "filter/net/server.hpp"
+#include "filter/stages/registry.hpp"
 #include "filter/test_peer.hpp"
 
 namespace sigil::filter {
@@ -68,7 +71,7 @@ class Relay {
     auto cfg = conf::load_string(toml, "relay_test.toml");
     if (!cfg) throw std::runtime_error("bad test config: " + cfg.error().message);
     log::init(cfg->daemon.log_level);
-    server_ = std::make_unique<Server>(io_, std::move(path), factory_);
+    server_ = std::make_unique<Server>(io_, std::move(path), sigild_wiring(factory_));
     auto st = server_->start(std::make_shared<const conf::Config>(std::move(cfg.value())));
     if (!st) throw std::runtime_error("start: " + st.error().message);
     thread_ = std::thread([this] { io_.run(); });

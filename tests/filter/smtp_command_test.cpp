@@ -1,6 +1,6 @@
 // tests/filter/smtp_command_test.cpp — filter/smtp_command.hpp: command lines,
 // MAIL/RCPT paths and ESMTP parameters, xtext, XFORWARD and reply parsing.
-#include "filter/smtp_command.hpp"
+#include "filter/smtp/smtp_command.hpp"
 
 #include <gtest/gtest.h>
 

@@ -23,8 +23,9 @@
 #include <boost/asio/use_future.hpp>
 #include <boost/asio/write.hpp>
 
-#include "filter/message_store.hpp"
-#include "filter/spam_stage.hpp"
+#include "filter/core/message_store.hpp"
+#include "filter/core/policy.hpp"
+#include "filter/stages/spam_stage.hpp"
 
 using namespace sigil;
 using namespace sigil::filter;

@@ -1,0 +1,72 @@
+// filter/app/sigild_main.cpp — the daemon.
+//
+//   sigild [-c FILE]     run in the foreground; logs on stderr
+//   no -c: the embedded default configuration (conf/sigil.toml)
+// SIGTERM/SIGINT drain and exit; SIGHUP reloads the configuration.
+#include <csignal>
+#include <cstring>
+#include <iostream>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <spdlog/spdlog.h>
+
+#include "conf/config.hpp"
+#include "filter/core/log.hpp"
+#include "filter/app/wiring.hpp"
+#include "filter/net/server.hpp"
+#include "filter/stages/registry.hpp"
+
+using namespace sigil;
+
+int main(int argc, char** argv) {
+  std::string path;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if ((a == "-c" || a == "--config") && i + 1 < argc) path = argv[++i];
+    else if (a == "-h" || a == "--help") {
+      std::cout << "usage: sigild [-c FILE]\n"
+                   "  Runs in the foreground, logs to stderr.  Without -c the embedded\n"
+                   "  default configuration is used.  SIGHUP reloads, SIGTERM drains.\n";
+      return 0;
+    } else {
+      std::cerr << "sigild: unknown argument '" << a << "' (see sigild --help)\n";
+      return 2;
+    }
+  }
+  auto cfg = path.empty() ? conf::load_string(conf::embedded_default(), "<embedded>")
+                          : conf::load_file(path);
+  if (!cfg) {
+    std::cerr << cfg.error().message << "\nsigild: configuration refused, not starting\n";
+    return 1;
+  }
+  filter::log::init(cfg->daemon.log_level);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  boost::asio::io_context io(1);
+  filter::Server server(io, path, filter::sigild_wiring(filter::builtin_stages()));
+  auto shared = std::make_shared<const conf::Config>(std::move(cfg.value()));
+  if (auto s = server.start(shared); !s) {
+    filter::log::main().critical("{}", s.error().message);
+    return 1;
+  }
+  boost::asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& ec, int sig) {
+        if (ec) return;
+        if (sig == SIGHUP) {
+          filter::log::main().info("SIGHUP: reloading");
+          server.reload();
+        } else {
+          filter::log::main().info("{}: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+          server.drain();
+        }
+        signals.async_wait(on_signal);
+      };
+  signals.async_wait(on_signal);
+  filter::log::main().info("sigild {} started (pid {})", "0.1.0", ::getpid());
+  io.run();
+  filter::log::main().info("sigild stopped");
+  return 0;
+}

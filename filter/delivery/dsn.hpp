@@ -1,0 +1,79 @@
+// filter/delivery/dsn.hpp — the bounces of destiny "bounce": a delivery status
+// notification (RFC 3464) to the envelope sender, with Amavis's
+// backscatter guards.
+//
+// No DSN is sent (the recipient is treated as discarded, and the summary
+// says why) when:
+//   * the envelope sender is null (<>): never bounce a bounce (RFC 5321 §6.1);
+//   * the category is virus: today's viruses forge their senders;
+//   * the category is spam or spammy and the score is unknown or at or
+//     above [dsn] spam_cutoff_level (Amavis's $sa_dsn_cutoff_level, 10);
+//   * the message has Precedence: bulk, list or junk, or a List-Id field
+//     (mailing lists handle their own bounces);
+//   * the recipient asked for none: NOTIFY without FAILURE (RFC 3461 §4.1).
+//
+// The DSN: From [dsn] from (default postmaster@ smtp.hostname), To the
+// sender, Auto-Submitted: auto-replied (RFC 3834), multipart/report with a
+// text part, message/delivery-status (Reporting-MTA, Original-Envelope-Id
+// from ENVID, Arrival-Date; per recipient Original-Recipient from ORCPT,
+// Final-Recipient, Action: failed, Status 5.7.0 or 5.7.1, Diagnostic-Code)
+// and the original header section as text/rfc822-headers (headers only,
+// whatever RET says: the content was judged harmful).  send_dsn sends it
+// through the back-end ([forward]) from the null sender: in after-queue and
+// proxy mode that is the re-injection smtpd, in milter mode too (the milter
+// transaction itself cannot carry a second message).
+//
+// Does not: DSNs for delay or success, message/global-* (RFC 6533) types for
+// SMTPUTF8 messages (their 8-bit header goes into text/rfc822-headers, with
+// BODY=8BITMIME), or localised texts.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "conf/config.hpp"
+#include "filter/core/delivery.hpp"
+#include "filter/core/envelope.hpp"
+#include "filter/core/pipeline.hpp"
+#include "filter/core/smtp_text.hpp"
+
+namespace sigil::filter {
+
+// Why no DSN may go for this recipient, or nullopt when one may.
+std::optional<std::string> bounce_suppressed(const MessageContext& ctx, const Finding* finding,
+                                             const Recipient& rcpt, const conf::DsnConfig& cfg);
+
+struct DsnRecipient {
+  const Recipient* rcpt = nullptr;
+  const Finding* finding = nullptr;
+};
+
+struct Dsn {
+  std::string message;  // CRLF lines
+  bool eight_bit = false;  // the returned header has 8-bit bytes
+};
+
+// The DSN for `rcpts` (at least one).  `hostname`: our name (Reporting-MTA
+// and the default From); `now`: for Date and Arrival-Date (seconds since the
+// epoch).
+Dsn make_dsn(const MessageContext& ctx, const std::vector<DsnRecipient>& rcpts,
+             const std::string& hostname, const conf::DsnConfig& cfg, long long now);
+
+// Makes the DSN for `rcpts` and sends it from the null sender to ctx's
+// envelope sender through `backend`, by `deadline` when set.  Returns the
+// back-end's reply for it: positive (sent), temporary (the caller must keep
+// the message and have it retried, or the bounce is lost) or permanent
+// (refused; the caller discards and logs).  A DSN that cannot be stored is
+// a 451 4.3.0.
+boost::asio::awaitable<Reply> send_dsn(Backend& backend, const MessageContext& ctx,
+                                       const std::vector<DsnRecipient>& rcpts,
+                                       const conf::Config& cfg, const std::string& hostname,
+                                       std::string log_id,
+                                       std::optional<std::chrono::steady_clock::time_point> deadline);
+
+}  // namespace sigil::filter

@@ -1,0 +1,775 @@
+// filter/smtp/smtp_session.cpp — see smtp_session.hpp.
+#include "filter/smtp/smtp_session.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <ctime>
+#include <random>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "filter/delivery/backend.hpp"
+#include "filter/delivery/dsn.hpp"
+#include "filter/core/quarantine.hpp"
+#include "filter/core/recipients.hpp"
+#include "filter/net/server.hpp"
+#include "filter/core/checks.hpp"
+
+namespace sigil::filter {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+SmtpSession::SmtpSession(Server& server, Socket sock, conf::ListenerConfig listener, ClientInfo client)
+    : PeerConnection(server, std::move(sock)),
+      listener_(std::move(listener)),
+      client_(std::move(client)),
+      socket_client_(client_),
+      in_(16 * 1024) {}
+
+// XXX: no vptr check (see ~PeerConnection).
+__attribute__((no_sanitize("vptr"))) SmtpSession::~SmtpSession() = default;
+
+void SmtpSession::reply(int code, std::string_view enhanced, std::string_view text) {
+  out_ += fmt::format("{}", code);
+  if (!enhanced.empty()) {
+    out_ += ' ';
+    out_ += enhanced;
+  }
+  out_ += ' ';
+  // Never let a peer's text inject a line end into our reply.
+  for (char c : text) out_.push_back(c == '\r' || c == '\n' ? ' ' : c);
+  out_ += "\r\n";
+}
+
+asio::awaitable<bool> SmtpSession::fill() {
+  std::size_t avail = 0;
+  char* p = in_.prepare(4096, avail);
+  std::size_t n = co_await read_some(p, avail, smtp_->command_timeout,
+                                     in_mail_ ? smtp_->command_timeout : smtp_->idle_timeout,
+                                     !in_mail_);
+  if (n == 0) co_return false;
+  in_.commit(n);
+  co_return true;
+}
+
+asio::awaitable<SmtpSession::ReadEnd> SmtpSession::read_line(Line& out) {
+  bool discarding = false;
+  for (;;) {
+    if (auto l = in_.peek_line()) {
+      in_.consume(l->total);
+      if (discarding || l->total > smtp_->max_line_length + 2) {
+        out = Line{{}, false, true};
+        co_return ReadEnd::Ok;
+      }
+      out = Line{l->text, l->bare_lf, false};
+      co_return ReadEnd::Ok;
+    }
+    if (in_.data().size() > smtp_->max_line_length + 2) {
+      discarding = true;
+      in_.consume(in_.data().size());
+    }
+    if (!co_await fill()) {
+      if (timed_out()) co_return ReadEnd::Timeout;
+      if (server_.draining() && !in_mail_) co_return ReadEnd::Drain;
+      co_return ReadEnd::Closed;
+    }
+  }
+}
+
+void SmtpSession::bad_command() { ++errors_; }
+
+void SmtpSession::reset_transaction() {
+  in_mail_ = false;
+  env_ = Envelope{};
+  if (store_) store_->reset();
+  log_id_.clear();
+  data_size_ = 0;
+  client_ = ClientInfo{socket_client_.addr, socket_client_.port, client_.helo, socket_client_.ip,
+                       client_.lmtp};
+}
+
+asio::awaitable<void> SmtpSession::run() {
+  auto self = shared_from_this();
+  open();
+  rt_ = server_.runtime();
+  smtp_ = &rt_->config->smtp;
+  try {
+    reply(220, "", smtp_->hostname + " ESMTP Sigil ready");
+    while (!quit_) {
+      if (errors_ >= smtp_->max_errors) {
+        log::smtp().info("{}: {} bad commands, closing", client_.addr, errors_);
+        reply(421, "4.7.0", smtp_->hostname + " Too many errors, closing connection");
+        break;
+      }
+      if (server_.draining() && !in_mail_) {
+        reply(421, "4.3.2", smtp_->hostname + " Service shutting down, closing connection");
+        break;
+      }
+      Line line;
+      auto end = co_await read_line(line);
+      if (end == ReadEnd::Timeout) {
+        log::smtp().info("{}: timeout after {}s {}", client_.addr,
+                         (in_mail_ ? smtp_->command_timeout : smtp_->idle_timeout).count(),
+                         in_mail_ ? "in a transaction" : "idle");
+        reply(421, "4.4.2", smtp_->hostname + " Timeout, closing connection");
+        break;
+      }
+      if (end == ReadEnd::Drain) continue;  // loop top sends 421
+      if (end == ReadEnd::Closed) {
+        if (in_mail_)
+          log::smtp().info("{}: client {} disconnected inside a transaction; nothing forwarded",
+                           log_id_, client_.addr);
+        break;
+      }
+      if (line.too_long) {
+        reply(500, "5.5.2", "Line too long");
+        bad_command();
+        continue;
+      }
+      if (line.bare_lf) {
+        reply(500, "5.5.2", "Bare LF in command; lines must end with CRLF");
+        bad_command();
+        continue;
+      }
+      if (line.text.find('\0') != std::string_view::npos ||
+          line.text.find('\r') != std::string_view::npos) {
+        reply(500, "5.5.2", "Control character in command");
+        bad_command();
+        continue;
+      }
+      Command cmd = parse_command(line.text);
+      switch (cmd.verb) {
+        case Verb::Ehlo: do_ehlo(cmd.arg, false, true); break;
+        case Verb::Helo: do_ehlo(cmd.arg, false, false); break;
+        case Verb::Lhlo: do_ehlo(cmd.arg, true, true); break;
+        case Verb::Mail: do_mail(cmd.arg); break;
+        case Verb::Rcpt: do_rcpt(cmd.arg); break;
+        case Verb::Xforward: do_xforward(cmd.arg); break;
+        case Verb::Data:
+          if (!co_await do_data()) quit_ = true;
+          break;
+        case Verb::Rset:
+          reset_transaction();
+          reply(250, "2.0.0", "Ok");
+          break;
+        case Verb::Noop: reply(250, "2.0.0", "Ok"); break;
+        case Verb::Quit:
+          reply(221, "2.0.0", "Bye");
+          quit_ = true;
+          break;
+        case Verb::Vrfy: reply(252, "2.5.2", "Cannot VRFY; send some mail"); break;
+        case Verb::Help: reply(214, "2.0.0", "See RFC 5321"); break;
+        case Verb::Bdat:
+        case Verb::Starttls:
+          reply(502, "5.5.1", "Command not implemented");
+          bad_command();
+          break;
+        case Verb::Unknown:
+          reply(500, "5.5.2", "Command not recognized");
+          bad_command();
+          break;
+      }
+    }
+  } catch (const std::exception& e) {
+    // Programmer error: answer 451 so the front MTA retries, and log it.
+    log::smtp().error("{}: internal error: {}", log_id_.empty() ? client_.addr : log_id_,
+                      e.what());
+    out_.clear();
+    reply(451, "4.3.0", "Internal error, try again later");
+  }
+  co_await close();
+}
+
+void SmtpSession::do_ehlo(std::string_view arg, bool lmtp, bool extended) {
+  while (!arg.empty() && arg.front() == ' ') arg.remove_prefix(1);
+  if (arg.empty()) {
+    reply(501, "5.5.4", "Syntax: HELO/EHLO hostname");
+    bad_command();
+    return;
+  }
+  reset_transaction();
+  greeted_ = true;
+  client_.lmtp = lmtp;
+  socket_client_.lmtp = lmtp;
+  client_.helo = std::string(arg.substr(0, 255));
+  socket_client_.helo = client_.helo;
+  if (!extended) {
+    reply(250, "", smtp_->hostname);
+    return;
+  }
+  std::string r = "250-" + smtp_->hostname + "\r\n";
+  r += "250-PIPELINING\r\n";
+  r += fmt::format("250-SIZE {}\r\n", smtp_->max_message_size);
+  r += "250-8BITMIME\r\n250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n";
+  if (listener_.accept_xforward) r += "250-XFORWARD NAME ADDR PORT PROTO HELO IDENT SOURCE\r\n";
+  r += "250 DSN\r\n";
+  reply_raw(r);
+}
+
+static bool is_ascii(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+}
+
+void SmtpSession::do_mail(std::string_view arg) {
+  if (!greeted_) {
+    reply(503, "5.5.1", "Error: send HELO/EHLO first");
+    bad_command();
+    return;
+  }
+  if (in_mail_) {
+    reply(503, "5.5.1", "Error: nested MAIL command");
+    bad_command();
+    return;
+  }
+  if (server_.draining()) {
+    reply(421, "4.3.2", "Service shutting down");
+    quit_ = true;
+    return;
+  }
+  auto p = parse_mail_from(arg);
+  if (!p.ok()) {
+    reply(p.error.code, p.error.enhanced, p.error.text);
+    bad_command();
+    return;
+  }
+  Envelope env;
+  env.sender = std::move(p.value->address);
+  for (auto& prm : p.value->params) {
+    if (prm.key == "SIZE") {
+      std::uint64_t sz = 0;
+      auto [ptr, ec] = std::from_chars(prm.value.data(), prm.value.data() + prm.value.size(), sz);
+      if (!prm.has_value || ec != std::errc{} || ptr != prm.value.data() + prm.value.size()) {
+        reply(501, "5.5.4", "Bad SIZE parameter");
+        bad_command();
+        return;
+      }
+      if (sz > smtp_->max_message_size) {
+        reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
+        return;
+      }
+    } else if (prm.key == "BODY") {
+      std::string v = prm.value;
+      for (auto& c : v) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      if (v == "8BITMIME") env.body_8bit = true;
+      else if (v != "7BIT") {
+        reply(555, "5.5.4", "Unsupported BODY parameter value");
+        bad_command();
+        return;
+      }
+    } else if (prm.key == "SMTPUTF8" && !prm.has_value) {
+      env.smtputf8 = true;
+    } else if (prm.key == "RET" && prm.has_value) {
+      std::string v = prm.value;
+      for (auto& c : v) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      if (v != "FULL" && v != "HDRS") {
+        reply(501, "5.5.4", "Bad RET parameter");
+        bad_command();
+        return;
+      }
+      env.mail_params.push_back(prm);
+    } else if (prm.key == "ENVID" && prm.has_value) {
+      if (prm.value.size() > 100 || !xtext_decode(prm.value)) {
+        reply(501, "5.5.4", "Bad ENVID parameter");
+        bad_command();
+        return;
+      }
+      env.mail_params.push_back(prm);
+    } else {
+      reply(555, "5.5.4", "Unsupported MAIL parameter " + prm.key);
+      bad_command();
+      return;
+    }
+  }
+  if (!env.smtputf8 && !is_ascii(env.sender)) {
+    reply(553, "5.6.7", "Non-ASCII sender address requires SMTPUTF8");
+    bad_command();
+    return;
+  }
+  env.xforward = std::move(env_.xforward);
+  env_ = std::move(env);
+  in_mail_ = true;
+  log_id_ = new_log_id();
+  t_mail_ = Clock::now();
+  rt_ = server_.runtime();  // the configuration this transaction runs under
+  smtp_ = &rt_->config->smtp;
+  reply(250, "2.1.0", "Ok");
+}
+
+void SmtpSession::do_rcpt(std::string_view arg) {
+  if (!in_mail_) {
+    reply(503, "5.5.1", "Error: need MAIL command");
+    bad_command();
+    return;
+  }
+  auto p = parse_rcpt_to(arg);
+  if (!p.ok()) {
+    reply(p.error.code, p.error.enhanced, p.error.text);
+    bad_command();
+    return;
+  }
+  if (env_.recipients.size() >= smtp_->max_recipients) {
+    reply(452, "4.5.3", "Error: too many recipients");
+    return;
+  }
+  for (auto& prm : p.value->params) {
+    if (prm.key == "NOTIFY" && prm.has_value) {
+      std::string v = prm.value;
+      for (auto& c : v) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      bool okv = !v.empty();
+      bool never = false, other = false;
+      std::size_t pos = 0;
+      while (okv && pos <= v.size()) {
+        auto comma = v.find(',', pos);
+        auto w = v.substr(pos, comma - pos);
+        if (w == "NEVER") never = true;
+        else if (w == "SUCCESS" || w == "FAILURE" || w == "DELAY") other = true;
+        else okv = false;
+        if (comma == std::string::npos) break;
+        pos = comma + 1;
+      }
+      if (!okv || (never && other)) {
+        reply(501, "5.5.4", "Bad NOTIFY parameter");
+        bad_command();
+        return;
+      }
+    } else if (prm.key == "ORCPT" && prm.has_value) {
+      auto semi = prm.value.find(';');
+      if (semi == std::string::npos || semi == 0 || prm.value.size() > 500 ||
+          !xtext_decode(prm.value.substr(semi + 1))) {
+        reply(501, "5.5.4", "Bad ORCPT parameter");
+        bad_command();
+        return;
+      }
+    } else {
+      reply(555, "5.5.4", "Unsupported RCPT parameter " + prm.key);
+      bad_command();
+      return;
+    }
+  }
+  if (!env_.smtputf8 && !is_ascii(p.value->address)) {
+    reply(553, "5.6.7", "Non-ASCII recipient address requires SMTPUTF8");
+    return;
+  }
+  env_.recipients.push_back(Recipient{std::move(p.value->address), std::move(p.value->params)});
+  reply(250, "2.1.5", "Ok");
+}
+
+void SmtpSession::do_xforward(std::string_view arg) {
+  if (!listener_.accept_xforward) {
+    reply(502, "5.5.1", "Command not implemented");
+    bad_command();
+    return;
+  }
+  if (in_mail_) {
+    reply(503, "5.5.1", "Error: XFORWARD not allowed in a mail transaction");
+    bad_command();
+    return;
+  }
+  auto p = parse_xforward(arg);
+  if (!p.ok()) {
+    reply(p.error.code, p.error.enhanced, p.error.text);
+    bad_command();
+    return;
+  }
+  for (auto& [k, v] : *p.value) {
+    auto it = std::find_if(env_.xforward.begin(), env_.xforward.end(),
+                           [&](auto& kv) { return kv.first == k; });
+    if (it != env_.xforward.end()) it->second = v;
+    else env_.xforward.emplace_back(k, v);
+    if (k == "ADDR") {
+      auto decoded = xtext_decode(v).value_or("");
+      std::string_view a = decoded;
+      // Postfix writes "IPv6:2001:db8::1"; compare the prefix case-insensitively.
+      if (a.size() > 5 && (a[0] | 0x20) == 'i' && (a[1] | 0x20) == 'p' && (a[2] | 0x20) == 'v' &&
+          a[3] == '6' && a[4] == ':')
+        a.remove_prefix(5);
+      client_.ip = conf::parse_ip(a);
+      client_.addr = client_.ip ? std::string(a) : socket_client_.addr;
+      if (!client_.ip) client_.ip = socket_client_.ip;
+    } else if (k == "PORT") {
+      unsigned port = 0;
+      auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), port);
+      if (ec == std::errc{} && port < 65536) client_.port = static_cast<std::uint16_t>(port);
+    } else if (k == "HELO") {
+      if (auto d = xtext_decode(v)) client_.helo = *d;
+    }
+  }
+  reply(250, "2.0.0", "Ok");
+}
+
+asio::awaitable<bool> SmtpSession::do_data() {
+  if (!in_mail_) {
+    reply(503, "5.5.1", "Error: need MAIL command");
+    bad_command();
+    co_return true;
+  }
+  if (env_.recipients.empty()) {
+    reply(554, "5.5.1", "Error: no valid recipients");
+    co_return true;
+  }
+  reply(354, "", "End data with <CR><LF>.<CR><LF>");
+  const auto& dcfg = rt_->config->daemon;
+  if (!store_) store_ = std::make_unique<MessageStore>(dcfg.memory_threshold, dcfg.spool_dir,
+                                                       smtp_->max_header_size);
+  store_->reset();
+  DataReader reader(smtp_->max_message_size);
+  Status io = Ok{};
+  for (;;) {
+    auto d = in_.data();
+    if (!d.empty()) {
+      scratch_.clear();
+      auto step = reader.feed(d.data(), d.size(), scratch_);
+      in_.consume(step.consumed);
+      if (io && !scratch_.empty()) io = store_->append(scratch_);
+      if (step.done) break;
+    }
+    if (!co_await fill()) {
+      log::smtp().info("{}: client {} {} during DATA after {} bytes; nothing forwarded", log_id_,
+                       client_.addr, timed_out() ? "timed out" : "disconnected",
+                       reader.size());
+      log::Summary s;
+      s.id = log_id_;
+      s.client = "[" + client_.addr + "]:" + std::to_string(client_.port);
+      s.helo = client_.helo;
+      s.from = env_.sender;
+      s.rcpts = env_.recipients.size();
+      s.size = reader.size();
+      s.action = timed_out() ? "timeout-in-data" : "aborted";
+      s.time = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t_mail_);
+      log::summary_logger().info("{}", log::format_summary(s, rt_->config->daemon.log_json));
+      if (timed_out()) reply(421, "4.4.2", smtp_->hostname + " Timeout in DATA");
+      co_return false;
+    }
+  }
+  if (io) io = store_->finish();
+  data_size_ = reader.size();
+  if (reader.too_big()) {
+    reply_all(552, "5.3.4", "Message size exceeds fixed limit");
+  } else if (reader.bare_newline()) {
+    reply_all(554, "5.6.0", "Message refused: bare CR or LF in data (RFC 5321 2.3.8)");
+  } else if (store_->headers().overflow()) {
+    reply_all(552, "5.3.4", "Header section exceeds the size limit");
+  } else if (!io) {
+    log::smtp().error("{}: {}", log_id_, io.error().message);
+    reply_all(451, "4.3.0", "Local error storing the message, try again later");
+  } else {
+    co_await process_message();
+    reset_transaction();
+    co_return true;
+  }
+  // Refused before the pipeline: still one summary line.
+  log::Summary s;
+  s.id = log_id_;
+  s.client = "[" + client_.addr + "]:" + std::to_string(client_.port);
+  s.helo = client_.helo;
+  s.from = env_.sender;
+  s.rcpts = env_.recipients.size();
+  s.size = data_size_;
+  s.action = "refused";
+  s.backend = out_.substr(0, out_.find('\r'));
+  s.time = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t_mail_);
+  log::summary_logger().info("{}", log::format_summary(s, rt_->config->daemon.log_json));
+  reset_transaction();
+  co_return true;
+}
+
+void SmtpSession::reply_all(int code, std::string_view enhanced, const std::string& text) {
+  std::string t = log_id_ + " " + text;
+  std::size_t n = client_.lmtp ? env_.recipients.size() : 1;
+  for (std::size_t i = 0; i < n; ++i) reply(code, enhanced, t);
+}
+
+// A back-end's 421 means *its* channel is closing, not ours (RFC 5321 §3.8):
+// the front gets 451 with the same text, and its session goes on.
+static int front_code(const Reply& r) { return r.code == 421 ? 451 : r.code; }
+
+static std::string enhanced_or(const Reply& r, std::string_view fallback) {
+  return r.enhanced.empty() ? std::string(fallback) : r.enhanced;
+}
+
+void SmtpSession::reply_delivery(const DeliveryResult& r, std::string& action) {
+  const std::size_t n = env_.recipients.size();
+  if (client_.lmtp) {
+    std::size_t good = 0, temp = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const Reply& x = r.rcpt[i];
+      if (x.temporary()) ++temp;
+      if (x.positive()) {
+        ++good;
+        reply(250, "2.1.5", log_id_ + " <" + env_.recipients[i].address + "> Ok, back-end said: " +
+                                x.summary());
+      } else {
+        reply(front_code(x), enhanced_or(x, x.temporary() ? "4.0.0" : "5.0.0"),
+              log_id_ + " <" + env_.recipients[i].address + "> back-end said: " + x.summary());
+      }
+    }
+    // The same words as for an SMTP front, so log queries need not care.
+    action = good == n ? "relayed" : good > 0 ? "partial" : temp > 0 ? "tempfail" : "reject";
+    return;
+  }
+  std::size_t good = 0, temp = 0;
+  const Reply* first_temp = nullptr;
+  const Reply* first_perm = nullptr;
+  for (auto& x : r.rcpt) {
+    if (x.positive()) ++good;
+    else if (x.temporary()) {
+      ++temp;
+      if (!first_temp) first_temp = &x;
+    } else if (!first_perm) first_perm = &x;
+  }
+  if (good == n) {
+    reply(250, "2.0.0", log_id_ + " Ok, back-end said: " + r.decisive.summary());
+    action = "relayed";
+  } else if (good == 0) {
+    const Reply& x = first_temp ? *first_temp : *first_perm;
+    reply(front_code(x), enhanced_or(x, x.temporary() ? "4.0.0" : "5.0.0"),
+          log_id_ + " back-end said: " + x.summary());
+    action = x.temporary() ? "tempfail" : "reject";
+  } else if (temp > 0) {
+    // XXX: only an LMTP back-end can tempfail some recipients after the data.
+    // An SMTP front cannot be answered per recipient, so the whole message is
+    // tempfailed: the accepted copies may be delivered twice, nothing is lost.
+    reply(front_code(*first_temp), enhanced_or(*first_temp, "4.0.0"),
+          log_id_ + " back-end deferred some recipients: " + first_temp->summary());
+    action = "tempfail-partial";
+    log::smtp().warn("{}: back-end accepted {} of {} recipients and deferred {}; tempfailing "
+                     "the whole message (accepted copies may be duplicated)",
+                     log_id_, good, n, temp);
+  } else {
+    // Some recipients were refused for good (5xx) by the back-end while the
+    // others were delivered.  The front gets 250; the refusals are logged.
+    // XXX: a DSN to the sender for the refused recipients (RFC 3464) arrives
+    // with the bounce machinery of issue 5.
+    reply(250, "2.0.0", log_id_ + " Ok for " + std::to_string(good) + " of " + std::to_string(n) +
+                            " recipients, back-end said: " + r.decisive.summary());
+    action = "partial";
+    for (std::size_t i = 0; i < n; ++i)
+      if (!r.rcpt[i].positive())
+        log::smtp().warn("{}: back-end refused <{}>: {}", log_id_, env_.recipients[i].address,
+                         r.rcpt[i].summary());
+  }
+}
+
+
+static Reply make_reply(int code, std::string enhanced, std::string text) {
+  Reply r;
+  r.code = code;
+  r.enhanced = std::move(enhanced);
+  r.lines.push_back(std::move(text));
+  return r;
+}
+
+
+asio::awaitable<void> SmtpSession::process_message() {
+  auto rt = rt_;  // keep the snapshot alive through the await points
+  MessageContext ctx{log_id_, client_, env_, *store_};
+  if (listener_.budget) ctx.budget_end = Clock::now() + *listener_.budget;
+  // The proxy's front smtpd waits peer_timeout for our reply to the dot:
+  // the stages (their budget) and then the after-filter smtpd must both fit.
+  answer_by_.reset();
+  if (listener_.mode == conf::ListenerMode::Proxy)
+    answer_by_ = Clock::now() + listener_.peer_timeout - std::chrono::seconds(2);
+  CheckOptions opt;
+  opt.bank = listener_.bank;
+  opt.per_recipient_replies = client_.lmtp;
+  opt.live = listener_.mode == conf::ListenerMode::Proxy;
+  Checked c;
+  co_await run_checks(*rt, opt, ctx, c);
+  log::Summary s;
+  s.id = log_id_;
+  s.client = "[" + client_.addr + "]:" + std::to_string(client_.port);
+  s.helo = client_.helo;
+  s.from = env_.sender;
+  s.rcpts = env_.recipients.size();
+  s.size = data_size_;
+  s.bank = c.policy->banks;
+  if (c.split) co_await deliver_split(ctx, c.disp, s);
+  else co_await deliver_whole(ctx, c.verdict, c.disp, s);
+  s.stages = std::move(c.records);
+  s.notes = std::move(ctx.notes);
+  s.time = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t_mail_);
+  log::summary_logger().info("{}", log::format_summary(s, rt->config->daemon.log_json));
+}
+
+// One destiny for every recipient: deliver once, or answer for all.
+asio::awaitable<void> SmtpSession::deliver_whole(MessageContext& ctx, const Verdict& v,
+                                             const std::vector<Disposition>& disp, log::Summary& s) {
+  auto rt = rt_;
+  switch (v.action) {
+    case Action::Continue:
+    case Action::Accept: {
+      // Without local-only edits the message goes as the stages left it (no copy).
+      const Disposition* d = disp.empty() ? nullptr : &disp.front();
+      bool plain = (d && !d->local) ||
+                   (ctx.local_edits.prepend.empty() && ctx.local_edits.remove.empty() &&
+                    !(d && d->spam_levels));
+      HeaderEdits merged = plain ? HeaderEdits{} : edits_for(ctx, d);
+      DeliveryRequest req{env_, *store_, plain ? ctx.edits : merged, log_id_, client_.lmtp,
+                          answer_by_};
+      DeliveryResult r = co_await rt->backend->deliver(req);
+      reply_delivery(r, s.action);
+      s.backend = r.decisive.summary();
+      break;
+    }
+    case Action::Reject:
+      reply_all(554, "5.7.1", "Rejected: " + v.reason);
+      s.action = "reject";
+      s.backend = v.reason;
+      break;
+    case Action::TempFail:
+      reply_all(451, "4.7.1", "Try again later: " + v.reason);
+      s.action = "tempfail";
+      s.backend = v.reason;
+      break;
+    case Action::Discard:
+      reply_all(250, "2.7.0", "Ok, discarded: " + v.reason);
+      s.action = "discard";
+      s.backend = v.reason;
+      break;
+  }
+}
+
+// Recipients treated apart (recipients.hpp): one back-end transaction per
+// group of deliverable recipients with the same edits, one DSN for all the
+// bounced ones, then one reply (SMTP) or one per recipient (LMTP) through
+// reply_delivery, with discarded and bounced recipients counted as done.
+// An SMTP front cannot be refused per recipient after the data, so there a
+// reject destiny bounces (Amavis does the same).
+namespace {
+
+struct SplitPlan {
+  struct Group {
+    Envelope env;
+    HeaderEdits edits;
+    std::vector<std::size_t> idx;
+  };
+  std::vector<Group> groups;
+  std::vector<DsnRecipient> bounce;
+  std::vector<std::size_t> bounce_idx;
+  std::vector<Reply> res;
+  std::vector<std::string> what;
+  DeliveryResult merged;
+  bool delivered_any = false;
+};
+
+SplitPlan plan_split(const MessageContext& ctx, const std::vector<Disposition>& disp, bool lmtp,
+                     const conf::DsnConfig& dsn) {
+  const Envelope& env = ctx.envelope;
+  const std::size_t n = env.recipients.size();
+  SplitPlan p;
+  p.res.resize(n);
+  p.what.resize(n);
+  // Deliverable groups: recipients with the same treatment (locality, spam
+  // levels) share one transaction.
+  std::vector<bool> taken(n, false);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (taken[i] || disp[i].destiny != conf::Destiny::Pass) continue;
+    SplitPlan::Group g;
+    for (std::size_t j = i; j < n; ++j)
+      if (!taken[j] && disp[j].destiny == conf::Destiny::Pass && disp[j].same_treatment(disp[i])) {
+        g.idx.push_back(j);
+        taken[j] = true;
+      }
+    g.env = env;
+    g.env.recipients.clear();
+    for (auto k : g.idx) g.env.recipients.push_back(env.recipients[k]);
+    g.edits = edits_for(ctx, &disp[i]);
+    p.groups.push_back(std::move(g));
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    auto d = disp[i].destiny;
+    const std::string why = finding_reason(disp[i].decided_by());
+    if (d == conf::Destiny::Bounce || (d == conf::Destiny::Reject && !lmtp)) {
+      auto why_not = bounce_suppressed(ctx, disp[i].decided_by(), env.recipients[i], dsn);
+      if (why_not) {
+        p.res[i] = make_reply(250, "2.7.0", "Ok, discarded (no bounce: " + *why_not + "): " + why);
+        p.what[i] = "discarded, no bounce: " + *why_not;
+      } else {
+        p.bounce.push_back({&env.recipients[i], disp[i].decided_by()});
+        p.bounce_idx.push_back(i);
+      }
+    } else if (d == conf::Destiny::Discard) {
+      p.res[i] = make_reply(250, "2.7.0", "Ok, discarded: " + why);
+      p.what[i] = "discarded";
+    } else if (d == conf::Destiny::Reject) {  // LMTP only
+      p.res[i] = make_reply(554, "5.7.1", "Rejected: " + why);
+      p.what[i] = "rejected";
+    } else if (d == conf::Destiny::TempFail) {  // LMTP only (decide() handled SMTP)
+      p.res[i] = make_reply(451, "4.7.1", "Try again later: " + why);
+      p.what[i] = "tempfailed";
+    }
+  }
+  return p;
+}
+
+void record_group(SplitPlan& p, const SplitPlan::Group& g, const DeliveryResult& r) {
+  for (std::size_t k = 0; k < g.idx.size(); ++k) {
+    std::size_t i = g.idx[k];
+    p.res[i] = k < r.rcpt.size() ? r.rcpt[k] : r.decisive;
+    p.what[i] = p.res[i].positive() ? "delivered" : "not delivered: " + p.res[i].summary();
+  }
+  if (!p.delivered_any || !r.decisive.positive()) p.merged.decisive = r.decisive;
+  p.delivered_any = true;
+  p.merged.uncertain = p.merged.uncertain || r.uncertain;
+}
+
+void record_dsn(SplitPlan& p, MessageContext& ctx, const std::vector<Disposition>& disp,
+                const Reply& dr) {
+  for (std::size_t k = 0; k < p.bounce.size(); ++k) {
+    std::size_t i = p.bounce_idx[k];
+    const std::string why = finding_reason(disp[i].decided_by());
+    if (dr.positive()) {
+      p.res[i] = make_reply(250, "2.7.0", "Ok, bounced: " + why);
+      p.what[i] = "bounced";
+    } else if (dr.temporary()) {
+      // The front keeps the message and retries: the bounce is not lost.
+      p.res[i] = make_reply(451, "4.7.1", "Try again later: the bounce could not be sent (" +
+                                              dr.summary() + ")");
+      p.what[i] = "tempfail, the DSN was deferred";
+    } else {
+      p.res[i] = make_reply(250, "2.7.0", "Ok, discarded: the bounce was refused (" + dr.summary() + ")");
+      p.what[i] = "discarded, the DSN was refused";
+      log::smtp().warn("{}: the DSN to <{}> was refused: {}", ctx.log_id, ctx.envelope.sender,
+                       dr.summary());
+    }
+  }
+  ctx.notes.emplace_back("dsn", dr.summary());
+}
+
+void finish_split(SplitPlan& p, MessageContext& ctx, const std::vector<Disposition>& disp) {
+  const auto& rc = ctx.envelope.recipients;
+  if (!p.delivered_any) p.merged.decisive = p.res.front();
+  p.merged.rcpt = p.res;
+  std::string note;
+  for (std::size_t i = 0; i < rc.size() && i < 20; ++i) {
+    if (i) note += "; ";
+    note += rc[i].address + ": " + p.what[i] + " (" + finding_reason(disp[i].decided_by()) + ")";
+  }
+  if (rc.size() > 20) note += "; ... (" + std::to_string(rc.size()) + " recipients)";
+  ctx.notes.emplace_back("recipients", note);
+}
+
+}  // namespace
+
+asio::awaitable<void> SmtpSession::deliver_split(MessageContext& ctx, const std::vector<Disposition>& disp,
+                                             log::Summary& s) {
+  auto rt = rt_;
+  SplitPlan plan = plan_split(ctx, disp, client_.lmtp, rt->config->dsn);
+  for (const auto& g : plan.groups) {
+    DeliveryRequest req{g.env, *store_, g.edits, log_id_, client_.lmtp, answer_by_};
+    DeliveryResult r = co_await rt->backend->deliver(req);
+    record_group(plan, g, r);
+  }
+  if (!plan.bounce.empty()) {
+    Reply dr = co_await send_dsn(*rt->backend, ctx, plan.bounce, *rt->config, smtp_->hostname,
+                                 log_id_ + "-dsn", answer_by_);
+    record_dsn(plan, ctx, disp, dr);
+  }
+  finish_split(plan, ctx, disp);
+  reply_delivery(plan.merged, s.action);
+  s.backend = plan.merged.decisive.summary();
+}
+
+}  // namespace sigil::filter

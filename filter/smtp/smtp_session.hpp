@@ -1,0 +1,106 @@
+// filter/smtp/smtp_session.hpp — one client connection: the ESMTP/LMTP server side.
+//
+// Implements RFC 5321 (commands, replies, DATA), RFC 2033 (LMTP: LHLO and one
+// reply per recipient after DATA), RFC 2920 (PIPELINING: replies to a batch
+// go out in one write, flushed only when no further complete command is
+// buffered), RFC 1870 (SIZE, enforced while reading), RFC 6152 (8BITMIME),
+// RFC 6531 (SMTPUTF8), RFC 2034 (ENHANCEDSTATUSCODES), RFC 3461 (DSN
+// parameters, passed through), and Postfix's XFORWARD.
+//
+// Command lines must end in CRLF: a bare LF gets 500 5.5.2 and the line is
+// ignored.  A line longer than smtp.max_line_length is discarded through its
+// end and gets 500 5.5.2.  After smtp.max_errors bad commands the session
+// ends with 421.  See data_reader.hpp for the DATA smuggling rules.
+//
+// The reply to end-of-DATA is given only after the back-end's final reply
+// (backend.hpp).  Does not: TLS, AUTH, CHUNKING/BDAT (502), VRFY (252).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
+
+#include "conf/config.hpp"
+#include "filter/smtp/data_reader.hpp"
+#include "filter/smtp/smtp_command.hpp"
+#include "filter/core/envelope.hpp"
+#include "filter/net/line_buffer.hpp"
+#include "filter/core/log.hpp"
+#include "filter/core/message_store.hpp"
+#include "filter/net/peer_connection.hpp"
+#include "filter/core/recipients.hpp"
+#include "filter/net/server.hpp"
+
+namespace sigil::filter {
+
+class Server;
+struct Runtime;
+struct DeliveryResult;
+
+// Drain (PeerConnection): an idle session gets 421 and closes now; a busy
+// one after its transaction.
+class SmtpSession : public PeerConnection, public std::enable_shared_from_this<SmtpSession> {
+ public:
+  SmtpSession(Server& server, Socket sock, conf::ListenerConfig listener, ClientInfo client);
+  ~SmtpSession() override;
+
+  boost::asio::awaitable<void> run();
+
+ private:
+  struct Line {
+    std::string_view text;
+    bool bare_lf = false;
+    bool too_long = false;
+  };
+  enum class ReadEnd { Ok, Closed, Timeout, Drain };
+
+  boost::asio::awaitable<ReadEnd> read_line(Line& out);
+  boost::asio::awaitable<bool> fill();  // one read into the buffer (replies written first)
+  void reply(int code, std::string_view enhanced, std::string_view text);
+  void reply_raw(std::string_view s) { out_ += s; }
+
+  void do_ehlo(std::string_view arg, bool lmtp, bool extended);
+  void do_mail(std::string_view arg);
+  void do_rcpt(std::string_view arg);
+  void do_xforward(std::string_view arg);
+  boost::asio::awaitable<bool> do_data();  // false: connection lost
+  boost::asio::awaitable<void> process_message();
+  boost::asio::awaitable<void> deliver_whole(MessageContext& ctx, const Verdict& v,
+                                             const std::vector<Disposition>& disp,
+                                             log::Summary& summary);
+  boost::asio::awaitable<void> deliver_split(MessageContext& ctx,
+                                             const std::vector<Disposition>& disp,
+                                             log::Summary& summary);
+  void reply_all(int code, std::string_view enhanced, const std::string& text);
+  void reply_delivery(const DeliveryResult& r, std::string& action);
+  void reset_transaction();
+  void bad_command();  // counts errors; the loop closes the session at smtp.max_errors
+
+  conf::ListenerConfig listener_;
+  ClientInfo client_;
+  ClientInfo socket_client_;  // before any XFORWARD
+  std::shared_ptr<Runtime> rt_;
+  const conf::SmtpConfig* smtp_ = nullptr;  // from rt_
+  LineBuffer in_;
+  bool greeted_ = false;
+  bool in_mail_ = false;
+  bool quit_ = false;
+  unsigned errors_ = 0;
+  Envelope env_;
+  std::string log_id_;
+  std::unique_ptr<MessageStore> store_;
+  std::string scratch_;
+  std::uint64_t data_size_ = 0;
+  std::chrono::steady_clock::time_point t_mail_;
+  // Proxy listener: when the MTA's proxy timeout (peer_timeout) ends for
+  // the message in process_message, less a 2 s margin; the back-end's waits
+  // are cut to it.  Other listeners: none.
+  std::optional<std::chrono::steady_clock::time_point> answer_by_;
+};
+
+
+
+}  // namespace sigil::filter
