@@ -82,13 +82,13 @@ static bool decide(MessageContext& ctx, const Policy& pol, const conf::Config& c
   disp = dispose(ctx, pol, cfg);
   // Before the queue the client is still there to be told: reject rather
   // than accept and bounce (Amavis does the same in pre-queue setups).
-  if (opt.live)
+  if (opt.front.live)
     for (auto& d : disp)
       if (d.destiny == conf::Destiny::Bounce) d.destiny = conf::Destiny::Reject;
   bool split = needs_split(disp);
   // An SMTP front cannot be answered per recipient: one recipient to
   // tempfail tempfails the message (the front retries all of them).
-  if (split && !opt.per_recipient_replies) {
+  if (split && !opt.front.per_recipient_replies) {
     auto t = std::find_if(disp.begin(), disp.end(),
                           [](const Disposition& d) { return d.destiny == conf::Destiny::TempFail; });
     if (t != disp.end()) {
@@ -134,7 +134,7 @@ asio::awaitable<void> run_checks(Runtime& rt, const CheckOptions& opt, MessageCo
   }
   // Each recipient's destiny (lovers, bypass); one reply in any case.
   out.split = decide(ctx, *pol, *rt.config, opt, v, out.disp);
-  if (!opt.hold) {
+  if (!opt.quarantine_by_hold) {
     v = quarantine_if_listed(ctx, *pol, *rt.config, std::move(v));
   } else {
     out.hold = hold_reason(ctx, *pol, v);

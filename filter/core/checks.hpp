@@ -30,22 +30,39 @@ struct Checked {
   Verdict verdict;
   std::vector<Disposition> disp;  // empty when nobody needed a destiny of their own
   bool split = false;             // recipients must be treated apart
-  // CheckOptions::hold: the policy quarantines the message's category; the
+  // CheckOptions::quarantine_by_hold: the policy quarantines the message's category; the
   // front end puts it on hold in the MTA (the reason, for the MTA's log).
   std::optional<std::string> hold;
   std::vector<StageRecord> records;
 };
 
-struct CheckOptions {
-  std::string bank;                       // the listener's bank
-  std::vector<std::string> extra_banks;   // overlaid on the selected policy (auth_bank)
-  bool per_recipient_replies = false;     // LMTP front: one reply per recipient
+// What a front can do with a message (core/outcome.hpp turns it into replies).
+struct FrontAbilities {
+  bool per_recipient_replies = false;  // LMTP: one reply per recipient after the data
   // The sending client still waits on the line (before-queue proxy, milter):
   // a bounce destiny rejects instead, so no backscatter is ever made.
   bool live = false;
+  // Groups of recipients go to the back-end in transactions of their own
+  // (the SMTP/LMTP fronts, which deliver themselves).
+  bool split_delivery = false;
+  // Recipients can be deleted from the one transaction (milter: the MTA
+  // offered SMFIF_DELRCPT).
+  bool delete_recipients = false;
+  // Header fields can be added / changed and deleted (milter: SMFIF_ADDHDRS,
+  // SMFIF_CHGHDRS; the SMTP fronts write the message themselves).
+  bool add_headers = true;
+  bool change_headers = true;
+  // The message can be put on hold in the MTA (milter: SMFIF_QUARANTINE).
+  bool hold = false;
+};
+
+struct CheckOptions {
+  std::string bank;                       // the listener's bank
+  std::vector<std::string> extra_banks;   // overlaid on the selected policy (auth_bank)
+  FrontAbilities front;
   // Quarantine by holding the message in the MTA (milter) instead of
   // Sigil's store: run_checks only reports it in Checked::hold.
-  bool hold = false;
+  bool quarantine_by_hold = false;
 };
 
 // Runs the checks over ctx (whose budget_end, when set, caps every stage's

@@ -100,6 +100,34 @@ static std::string ms(std::chrono::microseconds t) {
   return fmt::format("{:.3f}", static_cast<double>(t.count()) / 1000.0);
 }
 
+std::string_view to_string(SummaryAction a) noexcept {
+  switch (a) {
+    case SummaryAction::Relayed: return "relayed";
+    case SummaryAction::Partial: return "partial";
+    case SummaryAction::Hold: return "hold";
+    case SummaryAction::Discard: return "discard";
+    case SummaryAction::Reject: return "reject";
+    case SummaryAction::TempFail: return "tempfail";
+    case SummaryAction::TempFailPartial: return "tempfail-partial";
+    case SummaryAction::Refused: return "refused";
+    case SummaryAction::Aborted: return "aborted";
+    case SummaryAction::TimeoutInData: return "timeout-in-data";
+  }
+  return "?";
+}
+
+Summary start_summary(const std::string& id, const ClientInfo& client, const Envelope& env,
+                      std::uint64_t size) {
+  Summary s;
+  s.id = id;
+  s.client = "[" + client.addr + "]:" + std::to_string(client.port);
+  s.helo = client.helo;
+  s.from = env.sender;
+  s.rcpts = env.recipients.size();
+  s.size = size;
+  return s;
+}
+
 std::string format_summary(const Summary& s, bool json) {
   std::string out;
   out.reserve(256);
@@ -124,7 +152,7 @@ std::string format_summary(const Summary& s, bool json) {
       out += ",\"ms\":" + ms(s.stages[i].time) + "}";
     }
     out += "],\"action\":";
-    json_escape(out, s.action);
+    json_escape(out, to_string(s.action));
     out += ",\"backend\":";
     json_escape(out, s.backend);
     for (const auto& [k, v] : s.notes) {
@@ -150,7 +178,9 @@ std::string format_summary(const Summary& s, bool json) {
     if (i) out += ',';
     out += s.stages[i].name + ":" + s.stages[i].outcome + ":" + ms(s.stages[i].time) + "ms";
   }
-  out += " action=" + s.action + " backend=";
+  out += " action=";
+  out += to_string(s.action);
+  out += " backend=";
   text_value(out, s.backend);
   for (const auto& [k, v] : s.notes) {
     out += " " + k + "=";

@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "conf/ascii.hpp"
+
 namespace sigil::filter {
 
 // ------------------------------------------------------------- HeaderIndex
@@ -103,6 +105,17 @@ const HeaderField* HeaderIndex::find(std::string_view n) const {
       return &f;
   }
   return nullptr;
+}
+
+std::optional<std::string> unfolded_value(const HeaderIndex& h, std::string_view name) {
+  const HeaderField* f = h.find(name);
+  if (!f) return std::nullopt;
+  std::string_view all = h.field(*f);
+  auto colon = all.find(':');
+  std::string v;
+  for (char c : all.substr(colon == std::string_view::npos ? all.size() : colon + 1))
+    if (c != '\r' && c != '\n') v += c;
+  return std::string(ascii::trim(v));
 }
 
 // ------------------------------------------------------------- MessageStore

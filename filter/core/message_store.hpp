@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -64,6 +65,11 @@ class HeaderIndex {
   bool overflow_ = false;
   std::uint64_t body_offset_ = 0;
 };
+
+// The value of the first field `name` (case-insensitive) unfolded: CR and
+// LF removed, white space trimmed at both ends (RFC 5322 §2.2.3); nullopt
+// when there is none.
+std::optional<std::string> unfolded_value(const HeaderIndex& h, std::string_view name);
 
 class MessageStore {
  public:

@@ -26,6 +26,12 @@ bool is_enhanced_code(std::string_view e) {
 
 }  // namespace
 
+const Param* find_param(const std::vector<Param>& ps, std::string_view key) {
+  for (auto& p : ps)
+    if (p.key == key && p.has_value) return &p;
+  return nullptr;
+}
+
 std::optional<std::string> xtext_decode(std::string_view s) {
   std::string out;
   out.reserve(s.size());

@@ -22,6 +22,9 @@ struct Param {
   bool has_value = false;
 };
 
+// The parameter `key` (upper case) that has a value, or nullptr.
+const Param* find_param(const std::vector<Param>& ps, std::string_view key);
+
 // xtext (RFC 3461 §4): "+XX" escapes.  nullopt on malformed input.
 std::optional<std::string> xtext_decode(std::string_view s);
 std::string xtext_encode(std::string_view s);

@@ -10,30 +10,6 @@ namespace sigil::filter {
 
 namespace {
 
-std::string lower(std::string_view s) {
-  std::string o(s);
-  for (auto& c : o) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return o;
-}
-
-std::string trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return std::string(s);
-}
-
-// The unfolded value of the first field `name`, or nullopt.
-std::optional<std::string> field_value(const HeaderIndex& h, std::string_view name) {
-  const HeaderField* f = h.find(name);
-  if (!f) return std::nullopt;
-  std::string_view all = h.field(*f);
-  auto colon = all.find(':');
-  std::string v;
-  for (char c : all.substr(colon == std::string_view::npos ? all.size() : colon + 1))
-    if (c != '\r' && c != '\n') v += c;
-  return trim(v);
-}
-
 std::string date(long long t) {
   std::time_t tt = static_cast<std::time_t>(t);
   std::tm tm{};
@@ -41,12 +17,6 @@ std::string date(long long t) {
   char buf[64];
   std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
   return buf;
-}
-
-const Param* param(const std::vector<Param>& ps, std::string_view key) {
-  for (auto& p : ps)
-    if (p.key == key && p.has_value) return &p;
-  return nullptr;
 }
 
 // xtext (RFC 3461 §4) decoded, one printable line (a bad xtext is kept as sent).
@@ -75,28 +45,6 @@ std::string reason_of(const Finding* f) {
 
 }  // namespace
 
-std::optional<std::string> bounce_suppressed(const MessageContext& ctx, const Finding* finding,
-                                             const Recipient& rcpt, const conf::DsnConfig& cfg) {
-  if (ctx.envelope.sender.empty()) return "null sender";
-  if (finding && finding->category == conf::Category::Virus) return "virus (senders are forged)";
-  if (finding && (finding->category == conf::Category::Spam ||
-                  finding->category == conf::Category::Spammy)) {
-    if (!ctx.spam) return "spam without a score";
-    if (ctx.spam->value() >= cfg.spam_cutoff_level) return "spam at or above spam_cutoff_level";
-  }
-  const HeaderIndex& h = ctx.message.headers();
-  if (auto p = field_value(h, "Precedence")) {
-    std::string v = lower(*p);
-    if (v == "bulk" || v == "list" || v == "junk") return "Precedence: " + v;
-  }
-  if (h.find("List-Id")) return "mailing list (List-Id)";
-  if (const Param* n = param(rcpt.params, "NOTIFY")) {
-    std::string v = lower(n->value);
-    if (v.find("failure") == std::string::npos) return "NOTIFY=" + n->value;
-  }
-  return std::nullopt;
-}
-
 Dsn make_dsn(const MessageContext& ctx, const std::vector<DsnRecipient>& rcpts,
              const std::string& hostname, const conf::DsnConfig& cfg, long long now) {
   const std::string from = cfg.from.empty() ? "postmaster@" + hostname : cfg.from;
@@ -110,7 +58,7 @@ Dsn make_dsn(const MessageContext& ctx, const std::vector<DsnRecipient>& rcpts,
   m += "Subject: Undelivered mail: " + what + " content\r\n";
   m += "Date: " + date(now) + "\r\n";
   m += "Message-ID: <dsn-" + ctx.log_id + "@" + hostname + ">\r\n";
-  if (auto mid = field_value(ctx.message.headers(), "Message-ID"); mid && mid->size() < 900)
+  if (auto mid = unfolded_value(ctx.message.headers(), "Message-ID"); mid && mid->size() < 900)
     m += "In-Reply-To: " + *mid + "\r\n";
   m += "Auto-Submitted: auto-replied\r\n";
   m += "MIME-Version: 1.0\r\n";
@@ -127,12 +75,12 @@ Dsn make_dsn(const MessageContext& ctx, const std::vector<DsnRecipient>& rcpts,
   m += "--" + boundary + "\r\n";
   m += "Content-Type: message/delivery-status\r\n\r\n";
   m += "Reporting-MTA: dns; " + hostname + "\r\n";
-  if (const Param* e = param(ctx.envelope.mail_params, "ENVID"))
+  if (const Param* e = find_param(ctx.envelope.mail_params, "ENVID"))
     m += "Original-Envelope-Id: " + from_xtext(e->value) + "\r\n";
   m += "Arrival-Date: " + date(now) + "\r\n";
   for (auto& r : rcpts) {
     m += "\r\n";
-    if (const Param* o = param(r.rcpt->params, "ORCPT")) m += "Original-Recipient: " + from_xtext(o->value) + "\r\n";
+    if (const Param* o = find_param(r.rcpt->params, "ORCPT")) m += "Original-Recipient: " + from_xtext(o->value) + "\r\n";
     m += "Final-Recipient: rfc822; " + r.rcpt->address + "\r\n";
     m += "Action: failed\r\n";
     m += "Status: " + status_of(r.finding) + "\r\n";

@@ -1,16 +1,6 @@
 // filter/delivery/dsn.hpp — the bounces of destiny "bounce": a delivery status
-// notification (RFC 3464) to the envelope sender, with Amavis's
-// backscatter guards.
-//
-// No DSN is sent (the recipient is treated as discarded, and the summary
-// says why) when:
-//   * the envelope sender is null (<>): never bounce a bounce (RFC 5321 §6.1);
-//   * the category is virus: today's viruses forge their senders;
-//   * the category is spam or spammy and the score is unknown or at or
-//     above [dsn] spam_cutoff_level (Amavis's $sa_dsn_cutoff_level, 10);
-//   * the message has Precedence: bulk, list or junk, or a List-Id field
-//     (mailing lists handle their own bounces);
-//   * the recipient asked for none: NOTIFY without FAILURE (RFC 3461 §4.1).
+// notification (RFC 3464) to the envelope sender, for the recipients the
+// backscatter guards let through (core/bounce_guard.hpp).
 //
 // The DSN: From [dsn] from (default postmaster@ smtp.hostname), To the
 // sender, Auto-Submitted: auto-replied (RFC 3834), multipart/report with a
@@ -37,21 +27,13 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "conf/config.hpp"
+#include "filter/core/bounce_guard.hpp"
 #include "filter/core/delivery.hpp"
 #include "filter/core/envelope.hpp"
 #include "filter/core/pipeline.hpp"
 #include "filter/core/smtp_text.hpp"
 
 namespace sigil::filter {
-
-// Why no DSN may go for this recipient, or nullopt when one may.
-std::optional<std::string> bounce_suppressed(const MessageContext& ctx, const Finding* finding,
-                                             const Recipient& rcpt, const conf::DsnConfig& cfg);
-
-struct DsnRecipient {
-  const Recipient* rcpt = nullptr;
-  const Finding* finding = nullptr;
-};
 
 struct Dsn {
   std::string message;  // CRLF lines

@@ -369,14 +369,7 @@ MilterSession::Step MilterSession::handle(const m::Packet& p) {
 }
 
 log::Summary MilterSession::summary() const {
-  log::Summary s;
-  s.id = log_id_;
-  s.client = "[" + client_.addr + "]:" + std::to_string(client_.port);
-  s.helo = client_.helo;
-  s.from = env_.sender;
-  s.rcpts = env_.recipients.size();
-  s.size = store_ ? store_->size() : 0;
-  return s;
+  return log::start_summary(log_id_, client_, env_, store_ ? store_->size() : 0);
 }
 
 // Closes the message in the store; when it cannot be checked, sends the
@@ -411,6 +404,17 @@ std::string MilterSession::finish_message(std::string_view last_chunk) {
   return {};
 }
 
+// What this MTA lets us do (from the negotiation).
+FrontAbilities MilterSession::abilities() const {
+  FrontAbilities f;
+  f.live = true;  // the sending client waits: reject, never bounce
+  f.delete_recipients = neg_.actions & m::kDelRcptAct;
+  f.add_headers = neg_.actions & m::kAddHdrs;
+  f.change_headers = neg_.actions & m::kChgHdrs;
+  f.hold = neg_.actions & m::kQuarantineAct;
+  return f;
+}
+
 asio::awaitable<void> MilterSession::check(log::Summary& s) {
   auto rt = rt_;
   MessageContext ctx{log_id_, client_, env_, *store_};
@@ -418,12 +422,21 @@ asio::awaitable<void> MilterSession::check(log::Summary& s) {
   CheckOptions opt;
   opt.bank = listener_.bank;
   if (authenticated_ && !listener_.auth_bank.empty()) opt.extra_banks.push_back(listener_.auth_bank);
-  opt.live = true;
-  opt.hold = listener_.milter_hold;
+  opt.front = abilities();
+  opt.quarantine_by_hold = listener_.milter_hold;
   Checked c;
   co_await run_checks(*rt, opt, ctx, c);
+  Outcome outcome(ctx, c, opt.front, rt->config->dsn);
+  // The DSN for deleted recipients goes through [forward]: the milter
+  // transaction cannot carry a second message.
+  if (!outcome.bounces().empty())
+    outcome.dsn_sent(co_await send_dsn(*rt->backend, ctx, outcome.bounces(), *rt->config,
+                                       rt->config->smtp.hostname, log_id_ + "-dsn", answer_by_));
+  Answer a = outcome.answer();
+  send_answer(a, outcome, ctx);
   s.bank = c.policy->banks;
-  co_await answer(ctx, c, s);
+  s.action = a.action;
+  s.backend = std::move(a.backend);
   s.stages = std::move(c.records);
   for (auto& n : ctx.notes) s.notes.push_back(std::move(n));
 }
@@ -442,7 +455,7 @@ asio::awaitable<void> MilterSession::end_of_message(std::string last_chunk) {
   if (refused.empty()) {
     co_await check(s);
   } else {
-    s.action = "refused";
+    s.action = log::SummaryAction::Refused;
     s.backend = refused;
   }
   log_summary(s);
@@ -498,166 +511,30 @@ std::string edit_replies(const HeaderEdits& e, const HeaderIndex& h, bool leadsp
   return out;
 }
 
-// The first recipient whose destiny is `d`, or null.
-const Disposition* first_with(const std::vector<Disposition>& disp, conf::Destiny d) {
-  auto it = std::find_if(disp.begin(), disp.end(),
-                         [d](const Disposition& x) { return x.destiny == d; });
-  return it == disp.end() ? nullptr : &*it;
-}
-
 }  // namespace
 
-// Recipients deleted from a message that goes on to others: those to reject
-// or bounce get one DSN (as through a proxy listener: the client can be
-// told only once), unless a backscatter guard forbids it (dsn.hpp).  Fills
-// what[i] for each of `drop`.  Returns why the whole message must be
-// tempfailed instead: the DSN could not be sent now, and deleting the
-// recipients would lose the bounce.
-asio::awaitable<std::optional<std::string>> MilterSession::bounce_deleted(
-    MessageContext& ctx, const Checked& c, const std::vector<std::size_t>& drop,
-    std::vector<std::string>& what) {
-  auto rt = rt_;
-  std::vector<DsnRecipient> bounce;
-  std::vector<std::size_t> bounced;
-  for (auto i : drop) {
-    const conf::Destiny dd = c.disp[i].destiny;
-    if (dd != conf::Destiny::Reject && dd != conf::Destiny::Bounce) {
-      what[i] = "discarded";
-      continue;
-    }
-    auto why_not = bounce_suppressed(ctx, c.disp[i].decided_by(), env_.recipients[i], rt->config->dsn);
-    if (why_not) {
-      what[i] = "discarded, no bounce: " + *why_not;
-    } else {
-      bounce.push_back({&env_.recipients[i], c.disp[i].decided_by()});
-      bounced.push_back(i);
-    }
-  }
-  if (bounce.empty()) co_return std::nullopt;
-  Reply dr = co_await send_dsn(*rt->backend, ctx, bounce, *rt->config, rt->config->smtp.hostname,
-                               log_id_ + "-dsn", answer_by_);
-  ctx.notes.emplace_back("dsn", dr.summary());
-  if (!dr.positive() && !dr.permanent())
-    co_return "the bounce could not be sent (" + dr.summary() + ")";
-  if (dr.permanent())
-    log::milter().warn("{}: the DSN to <{}> was refused: {}", log_id_, env_.sender, dr.summary());
-  for (auto i : bounced) what[i] = dr.positive() ? "bounced" : "discarded, the DSN was refused";
-  co_return std::nullopt;
-}
-
-asio::awaitable<void> MilterSession::answer(MessageContext& ctx, const Checked& c, log::Summary& s) {
-  Verdict v = c.verdict;
-  const Disposition* d = c.disp.empty() ? nullptr : &c.disp.front();
-  std::vector<std::size_t> drop;  // recipients not to deliver (split)
-  std::vector<std::string> what(c.disp.size());  // what became of each dropped one
-  if (c.split) {
-    // One transaction cannot be split: keep those to deliver, delete the
-    // others; when none is left, the strictest destiny answers for all.
-    std::vector<std::size_t> keep;
-    for (std::size_t i = 0; i < c.disp.size(); ++i)
-      (c.disp[i].destiny == conf::Destiny::Pass ? keep : drop).push_back(i);
-    if (keep.empty()) {
-      const Disposition* rej = first_with(c.disp, conf::Destiny::Reject);
-      const Disposition& w = rej ? *rej : c.disp.front();
-      v = apply_destiny(ctx, w.decided_by(), w.destiny, std::move(v));
-      drop.clear();
-    } else if (const Disposition* tf = first_with(c.disp, conf::Destiny::TempFail)) {
-      // A recipient to retry can be neither deleted (it would be lost,
-      // the sender never told) nor given the message now: the whole
-      // message is tempfailed, as over an SMTP front, and retried.
-      v = apply_destiny(ctx, tf->decided_by(), tf->destiny, std::move(v));
-      drop.clear();
-    } else {
-      d = &c.disp[keep.front()];
-      if (!(neg_.actions & m::kDelRcptAct)) {
-        // The MTA does not let us delete recipients: a recipient to reject
-        // rejects the message for all (the sender is told); recipients to
-        // discard get it with the others (dropping the copies of those to
-        // deliver would lose them unannounced).
-        if (const Disposition* rej = first_with(c.disp, conf::Destiny::Reject)) {
-          v = apply_destiny(ctx, rej->decided_by(), rej->destiny, std::move(v));
-        } else {
-          log::milter().warn("{}: recipients' destinies differ but the MTA does not let us "
-                             "delete recipients; delivering to all",
-                             log_id_);
-        }
-        drop.clear();
+// The answer as milter replies: the edits, the deleted recipients and the
+// hold, then continue; or discard; or a reply code.
+void MilterSession::send_answer(const Answer& a, const Outcome& outcome, const MessageContext& ctx) {
+  switch (a.kind) {
+    case Answer::Kind::Deliver: {
+      if (!outcome.groups().empty()) {
+        const HeaderEdits& e = outcome.groups().front().edits(ctx);
+        if (!e.prepend.empty() || !e.remove.empty())
+          send(edit_replies(e, ctx.message.headers(), neg_.protocol & m::kHdrLeadSpc));
       }
-    }
-  }
-  if (c.hold && !(neg_.actions & m::kQuarantineAct)) {
-    // Never pass or drop a message the policy quarantines, unheld.
-    send(m::reply_code(451, "4.3.5",
-                       log_id_ + " Try again later: the MTA does not allow quarantine (hold)"));
-    s.action = "tempfail";
-    s.backend = "the MTA did not offer SMFIF_QUARANTINE; use quarantine = \"store\"";
-    co_return;
-  }
-  switch (v.action) {
-    case Action::Continue:
-    case Action::Accept: {
-      HeaderEdits e = edits_for(ctx, d);
-      bool any = !e.prepend.empty() || !e.remove.empty();
-      if ((!e.prepend.empty() && !(neg_.actions & m::kAddHdrs)) ||
-          (!e.remove.empty() && !(neg_.actions & m::kChgHdrs))) {
-        send(m::reply_code(451, "4.3.5",
-                           log_id_ + " Try again later: the MTA does not allow header changes"));
-        s.action = "tempfail";
-        s.backend = "the MTA did not offer the header actions we need";
-        co_return;
-      }
-      // Only now, with every other refusal ruled out, may the DSN go: a 451
-      // after it would have the retry send it again.
-      if (!drop.empty()) {
-        std::optional<std::string> deferred = co_await bounce_deleted(ctx, c, drop, what);
-        if (deferred) {
-          send(m::reply_code(451, "4.7.1", log_id_ + " Try again later: " + *deferred));
-          s.action = "tempfail";
-          s.backend = std::move(*deferred);
-          co_return;
-        }
-      }
-      if (any) send(edit_replies(e, ctx.message.headers(), neg_.protocol & m::kHdrLeadSpc));
-      std::string note;
-      for (auto i : drop) {
-        send(m::del_rcpt(env_.recipients[i].address));
-        if (!note.empty()) note += "; ";
-        note += env_.recipients[i].address + ": " + what[i] + " (" +
-                finding_reason(c.disp[i].decided_by()) + ")";
-      }
-      if (!note.empty()) s.notes.emplace_back("recipients", "deleted " + note);
-      if (c.hold) {
-        send(m::quarantine(log_id_ + " " + *c.hold));
-        s.action = "hold";
-      } else {
-        s.action = drop.empty() ? "accept" : "partial";
-      }
+      for (auto i : outcome.deleted()) send(m::del_rcpt(env_.recipients[i].address));
+      if (a.hold) send(m::quarantine(log_id_ + " " + *a.hold));
       send(m::encode(m::kContinue));
-      s.backend = "milter";
-      break;
+      return;
     }
-    case Action::Reject:
-      send(m::reply_code(554, "5.7.1", log_id_ + " Rejected: " + v.reason));
-      s.action = "reject";
-      s.backend = v.reason;
-      break;
-    case Action::TempFail:
-      send(m::reply_code(451, "4.7.1", log_id_ + " Try again later: " + v.reason));
-      s.action = "tempfail";
-      s.backend = v.reason;
-      break;
-    case Action::Discard:
-      if (c.hold) {
-        // Held instead of dropped: released with `postsuper -H`, it is delivered.
-        send(m::quarantine(log_id_ + " " + *c.hold));
-        send(m::encode(m::kContinue));
-        s.action = "hold";
-      } else {
-        send(m::encode(m::kDiscard));
-        s.action = "discard";
-      }
-      s.backend = v.reason;
-      break;
+    case Answer::Kind::Discard:
+      send(m::encode(m::kDiscard));
+      return;
+    case Answer::Kind::Refuse:
+      send(m::reply_code(a.reply.code, a.reply.enhanced,
+                         a.reply.lines.empty() ? std::string() : a.reply.lines.front()));
+      return;
   }
 }
 

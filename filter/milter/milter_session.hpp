@@ -65,6 +65,7 @@
 #include "conf/config.hpp"
 #include "filter/core/envelope.hpp"
 #include "filter/core/log.hpp"
+#include "filter/core/outcome.hpp"
 #include "filter/core/message_store.hpp"
 #include "filter/milter/milter_protocol.hpp"
 #include "filter/net/peer_connection.hpp"
@@ -72,7 +73,6 @@
 
 namespace sigil::filter {
 
-struct Checked;
 
 class MilterSession : public PeerConnection, public std::enable_shared_from_this<MilterSession> {
  public:
@@ -89,10 +89,8 @@ class MilterSession : public PeerConnection, public std::enable_shared_from_this
   std::string finish_message(std::string_view last_chunk);
   boost::asio::awaitable<void> check(log::Summary& s);
   void log_summary(log::Summary& s);
-  boost::asio::awaitable<void> answer(MessageContext& ctx, const Checked& c, log::Summary& s);
-  boost::asio::awaitable<std::optional<std::string>> bounce_deleted(
-      MessageContext& ctx, const Checked& c, const std::vector<std::size_t>& drop,
-      std::vector<std::string>& what);
+  FrontAbilities abilities() const;
+  void send_answer(const Answer& a, const Outcome& outcome, const MessageContext& ctx);
   void send(std::string packet) { out_ += packet; }
   void cont(std::uint32_t nr_flag);  // SMFIR_CONTINUE unless the step is no-reply
   Step optneg(std::string_view d);

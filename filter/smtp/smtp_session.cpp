@@ -43,6 +43,10 @@ void SmtpSession::reply(int code, std::string_view enhanced, std::string_view te
   out_ += "\r\n";
 }
 
+void SmtpSession::reply(const Reply& r) {
+  reply(r.code, r.enhanced, r.lines.empty() ? std::string_view{} : std::string_view(r.lines.front()));
+}
+
 asio::awaitable<bool> SmtpSession::fill() {
   std::size_t avail = 0;
   char* p = in_.prepare(4096, avail);
@@ -429,16 +433,9 @@ asio::awaitable<bool> SmtpSession::do_data() {
       log::smtp().info("{}: client {} {} during DATA after {} bytes; nothing forwarded", log_id_,
                        client_.addr, timed_out() ? "timed out" : "disconnected",
                        reader.size());
-      log::Summary s;
-      s.id = log_id_;
-      s.client = "[" + client_.addr + "]:" + std::to_string(client_.port);
-      s.helo = client_.helo;
-      s.from = env_.sender;
-      s.rcpts = env_.recipients.size();
-      s.size = reader.size();
-      s.action = timed_out() ? "timeout-in-data" : "aborted";
-      s.time = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t_mail_);
-      log::summary_logger().info("{}", log::format_summary(s, rt_->config->daemon.log_json));
+      log::Summary s = log::start_summary(log_id_, client_, env_, reader.size());
+      s.action = timed_out() ? log::SummaryAction::TimeoutInData : log::SummaryAction::Aborted;
+      log_summary(s);
       if (timed_out()) reply(421, "4.4.2", smtp_->hostname + " Timeout in DATA");
       co_return false;
     }
@@ -460,17 +457,10 @@ asio::awaitable<bool> SmtpSession::do_data() {
     co_return true;
   }
   // Refused before the pipeline: still one summary line.
-  log::Summary s;
-  s.id = log_id_;
-  s.client = "[" + client_.addr + "]:" + std::to_string(client_.port);
-  s.helo = client_.helo;
-  s.from = env_.sender;
-  s.rcpts = env_.recipients.size();
-  s.size = data_size_;
-  s.action = "refused";
+  log::Summary s = log::start_summary(log_id_, client_, env_, data_size_);
+  s.action = log::SummaryAction::Refused;
   s.backend = out_.substr(0, out_.find('\r'));
-  s.time = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t_mail_);
-  log::summary_logger().info("{}", log::format_summary(s, rt_->config->daemon.log_json));
+  log_summary(s);
   reset_transaction();
   co_return true;
 }
@@ -480,87 +470,6 @@ void SmtpSession::reply_all(int code, std::string_view enhanced, const std::stri
   std::size_t n = client_.lmtp ? env_.recipients.size() : 1;
   for (std::size_t i = 0; i < n; ++i) reply(code, enhanced, t);
 }
-
-// A back-end's 421 means *its* channel is closing, not ours (RFC 5321 §3.8):
-// the front gets 451 with the same text, and its session goes on.
-static int front_code(const Reply& r) { return r.code == 421 ? 451 : r.code; }
-
-static std::string enhanced_or(const Reply& r, std::string_view fallback) {
-  return r.enhanced.empty() ? std::string(fallback) : r.enhanced;
-}
-
-void SmtpSession::reply_delivery(const DeliveryResult& r, std::string& action) {
-  const std::size_t n = env_.recipients.size();
-  if (client_.lmtp) {
-    std::size_t good = 0, temp = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      const Reply& x = r.rcpt[i];
-      if (x.temporary()) ++temp;
-      if (x.positive()) {
-        ++good;
-        reply(250, "2.1.5", log_id_ + " <" + env_.recipients[i].address + "> Ok, back-end said: " +
-                                x.summary());
-      } else {
-        reply(front_code(x), enhanced_or(x, x.temporary() ? "4.0.0" : "5.0.0"),
-              log_id_ + " <" + env_.recipients[i].address + "> back-end said: " + x.summary());
-      }
-    }
-    // The same words as for an SMTP front, so log queries need not care.
-    action = good == n ? "relayed" : good > 0 ? "partial" : temp > 0 ? "tempfail" : "reject";
-    return;
-  }
-  std::size_t good = 0, temp = 0;
-  const Reply* first_temp = nullptr;
-  const Reply* first_perm = nullptr;
-  for (auto& x : r.rcpt) {
-    if (x.positive()) ++good;
-    else if (x.temporary()) {
-      ++temp;
-      if (!first_temp) first_temp = &x;
-    } else if (!first_perm) first_perm = &x;
-  }
-  if (good == n) {
-    reply(250, "2.0.0", log_id_ + " Ok, back-end said: " + r.decisive.summary());
-    action = "relayed";
-  } else if (good == 0) {
-    const Reply& x = first_temp ? *first_temp : *first_perm;
-    reply(front_code(x), enhanced_or(x, x.temporary() ? "4.0.0" : "5.0.0"),
-          log_id_ + " back-end said: " + x.summary());
-    action = x.temporary() ? "tempfail" : "reject";
-  } else if (temp > 0) {
-    // XXX: only an LMTP back-end can tempfail some recipients after the data.
-    // An SMTP front cannot be answered per recipient, so the whole message is
-    // tempfailed: the accepted copies may be delivered twice, nothing is lost.
-    reply(front_code(*first_temp), enhanced_or(*first_temp, "4.0.0"),
-          log_id_ + " back-end deferred some recipients: " + first_temp->summary());
-    action = "tempfail-partial";
-    log::smtp().warn("{}: back-end accepted {} of {} recipients and deferred {}; tempfailing "
-                     "the whole message (accepted copies may be duplicated)",
-                     log_id_, good, n, temp);
-  } else {
-    // Some recipients were refused for good (5xx) by the back-end while the
-    // others were delivered.  The front gets 250; the refusals are logged.
-    // XXX: a DSN to the sender for the refused recipients (RFC 3464) arrives
-    // with the bounce machinery of issue 5.
-    reply(250, "2.0.0", log_id_ + " Ok for " + std::to_string(good) + " of " + std::to_string(n) +
-                            " recipients, back-end said: " + r.decisive.summary());
-    action = "partial";
-    for (std::size_t i = 0; i < n; ++i)
-      if (!r.rcpt[i].positive())
-        log::smtp().warn("{}: back-end refused <{}>: {}", log_id_, env_.recipients[i].address,
-                         r.rcpt[i].summary());
-  }
-}
-
-
-static Reply make_reply(int code, std::string enhanced, std::string text) {
-  Reply r;
-  r.code = code;
-  r.enhanced = std::move(enhanced);
-  r.lines.push_back(std::move(text));
-  return r;
-}
-
 
 asio::awaitable<void> SmtpSession::process_message() {
   auto rt = rt_;  // keep the snapshot alive through the await points
@@ -573,203 +482,50 @@ asio::awaitable<void> SmtpSession::process_message() {
     answer_by_ = Clock::now() + listener_.peer_timeout - std::chrono::seconds(2);
   CheckOptions opt;
   opt.bank = listener_.bank;
-  opt.per_recipient_replies = client_.lmtp;
-  opt.live = listener_.mode == conf::ListenerMode::Proxy;
+  opt.front.per_recipient_replies = client_.lmtp;
+  opt.front.live = listener_.mode == conf::ListenerMode::Proxy;
+  opt.front.split_delivery = true;
   Checked c;
   co_await run_checks(*rt, opt, ctx, c);
-  log::Summary s;
-  s.id = log_id_;
-  s.client = "[" + client_.addr + "]:" + std::to_string(client_.port);
-  s.helo = client_.helo;
-  s.from = env_.sender;
-  s.rcpts = env_.recipients.size();
-  s.size = data_size_;
+  Outcome outcome(ctx, c, opt.front, rt->config->dsn);
+  co_await deliver(ctx, outcome);
+  send_answer(outcome.answer(), c, ctx);
+}
+
+// The outcome's back-end transactions, then its DSN.
+asio::awaitable<void> SmtpSession::deliver(MessageContext& ctx, Outcome& outcome) {
+  auto rt = rt_;
+  for (std::size_t g = 0; g < outcome.groups().size(); ++g) {
+    const DeliveryGroup& group = outcome.groups()[g];
+    DeliveryRequest req{group.envelope(ctx), *store_, group.edits(ctx), log_id_, client_.lmtp,
+                        answer_by_};
+    outcome.delivered(g, co_await rt->backend->deliver(req));
+  }
+  if (!outcome.bounces().empty())
+    outcome.dsn_sent(co_await send_dsn(*rt->backend, ctx, outcome.bounces(), *rt->config,
+                                       smtp_->hostname, log_id_ + "-dsn", answer_by_));
+}
+
+// The answer as SMTP replies (one, or one per recipient over LMTP), and the
+// summary line.
+void SmtpSession::send_answer(const Answer& a, Checked& c, MessageContext& ctx) {
+  if (client_.lmtp) {
+    for (const auto& r : a.per_recipient) reply(r);
+  } else {
+    reply(a.reply);
+  }
+  log::Summary s = log::start_summary(log_id_, client_, env_, data_size_);
   s.bank = c.policy->banks;
-  if (c.split) co_await deliver_split(ctx, c.disp, s);
-  else co_await deliver_whole(ctx, c.verdict, c.disp, s);
+  s.action = a.action;
+  s.backend = a.backend;
   s.stages = std::move(c.records);
   s.notes = std::move(ctx.notes);
+  log_summary(s);
+}
+
+void SmtpSession::log_summary(log::Summary& s) {
   s.time = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t_mail_);
-  log::summary_logger().info("{}", log::format_summary(s, rt->config->daemon.log_json));
-}
-
-// One destiny for every recipient: deliver once, or answer for all.
-asio::awaitable<void> SmtpSession::deliver_whole(MessageContext& ctx, const Verdict& v,
-                                             const std::vector<Disposition>& disp, log::Summary& s) {
-  auto rt = rt_;
-  switch (v.action) {
-    case Action::Continue:
-    case Action::Accept: {
-      // Without local-only edits the message goes as the stages left it (no copy).
-      const Disposition* d = disp.empty() ? nullptr : &disp.front();
-      bool plain = (d && !d->local) ||
-                   (ctx.local_edits.prepend.empty() && ctx.local_edits.remove.empty() &&
-                    !(d && d->spam_levels));
-      HeaderEdits merged = plain ? HeaderEdits{} : edits_for(ctx, d);
-      DeliveryRequest req{env_, *store_, plain ? ctx.edits : merged, log_id_, client_.lmtp,
-                          answer_by_};
-      DeliveryResult r = co_await rt->backend->deliver(req);
-      reply_delivery(r, s.action);
-      s.backend = r.decisive.summary();
-      break;
-    }
-    case Action::Reject:
-      reply_all(554, "5.7.1", "Rejected: " + v.reason);
-      s.action = "reject";
-      s.backend = v.reason;
-      break;
-    case Action::TempFail:
-      reply_all(451, "4.7.1", "Try again later: " + v.reason);
-      s.action = "tempfail";
-      s.backend = v.reason;
-      break;
-    case Action::Discard:
-      reply_all(250, "2.7.0", "Ok, discarded: " + v.reason);
-      s.action = "discard";
-      s.backend = v.reason;
-      break;
-  }
-}
-
-// Recipients treated apart (recipients.hpp): one back-end transaction per
-// group of deliverable recipients with the same edits, one DSN for all the
-// bounced ones, then one reply (SMTP) or one per recipient (LMTP) through
-// reply_delivery, with discarded and bounced recipients counted as done.
-// An SMTP front cannot be refused per recipient after the data, so there a
-// reject destiny bounces (Amavis does the same).
-namespace {
-
-struct SplitPlan {
-  struct Group {
-    Envelope env;
-    HeaderEdits edits;
-    std::vector<std::size_t> idx;
-  };
-  std::vector<Group> groups;
-  std::vector<DsnRecipient> bounce;
-  std::vector<std::size_t> bounce_idx;
-  std::vector<Reply> res;
-  std::vector<std::string> what;
-  DeliveryResult merged;
-  bool delivered_any = false;
-};
-
-SplitPlan plan_split(const MessageContext& ctx, const std::vector<Disposition>& disp, bool lmtp,
-                     const conf::DsnConfig& dsn) {
-  const Envelope& env = ctx.envelope;
-  const std::size_t n = env.recipients.size();
-  SplitPlan p;
-  p.res.resize(n);
-  p.what.resize(n);
-  // Deliverable groups: recipients with the same treatment (locality, spam
-  // levels) share one transaction.
-  std::vector<bool> taken(n, false);
-  for (std::size_t i = 0; i < n; ++i) {
-    if (taken[i] || disp[i].destiny != conf::Destiny::Pass) continue;
-    SplitPlan::Group g;
-    for (std::size_t j = i; j < n; ++j)
-      if (!taken[j] && disp[j].destiny == conf::Destiny::Pass && disp[j].same_treatment(disp[i])) {
-        g.idx.push_back(j);
-        taken[j] = true;
-      }
-    g.env = env;
-    g.env.recipients.clear();
-    for (auto k : g.idx) g.env.recipients.push_back(env.recipients[k]);
-    g.edits = edits_for(ctx, &disp[i]);
-    p.groups.push_back(std::move(g));
-  }
-  for (std::size_t i = 0; i < n; ++i) {
-    auto d = disp[i].destiny;
-    const std::string why = finding_reason(disp[i].decided_by());
-    if (d == conf::Destiny::Bounce || (d == conf::Destiny::Reject && !lmtp)) {
-      auto why_not = bounce_suppressed(ctx, disp[i].decided_by(), env.recipients[i], dsn);
-      if (why_not) {
-        p.res[i] = make_reply(250, "2.7.0", "Ok, discarded (no bounce: " + *why_not + "): " + why);
-        p.what[i] = "discarded, no bounce: " + *why_not;
-      } else {
-        p.bounce.push_back({&env.recipients[i], disp[i].decided_by()});
-        p.bounce_idx.push_back(i);
-      }
-    } else if (d == conf::Destiny::Discard) {
-      p.res[i] = make_reply(250, "2.7.0", "Ok, discarded: " + why);
-      p.what[i] = "discarded";
-    } else if (d == conf::Destiny::Reject) {  // LMTP only
-      p.res[i] = make_reply(554, "5.7.1", "Rejected: " + why);
-      p.what[i] = "rejected";
-    } else if (d == conf::Destiny::TempFail) {  // LMTP only (decide() handled SMTP)
-      p.res[i] = make_reply(451, "4.7.1", "Try again later: " + why);
-      p.what[i] = "tempfailed";
-    }
-  }
-  return p;
-}
-
-void record_group(SplitPlan& p, const SplitPlan::Group& g, const DeliveryResult& r) {
-  for (std::size_t k = 0; k < g.idx.size(); ++k) {
-    std::size_t i = g.idx[k];
-    p.res[i] = k < r.rcpt.size() ? r.rcpt[k] : r.decisive;
-    p.what[i] = p.res[i].positive() ? "delivered" : "not delivered: " + p.res[i].summary();
-  }
-  if (!p.delivered_any || !r.decisive.positive()) p.merged.decisive = r.decisive;
-  p.delivered_any = true;
-  p.merged.uncertain = p.merged.uncertain || r.uncertain;
-}
-
-void record_dsn(SplitPlan& p, MessageContext& ctx, const std::vector<Disposition>& disp,
-                const Reply& dr) {
-  for (std::size_t k = 0; k < p.bounce.size(); ++k) {
-    std::size_t i = p.bounce_idx[k];
-    const std::string why = finding_reason(disp[i].decided_by());
-    if (dr.positive()) {
-      p.res[i] = make_reply(250, "2.7.0", "Ok, bounced: " + why);
-      p.what[i] = "bounced";
-    } else if (dr.temporary()) {
-      // The front keeps the message and retries: the bounce is not lost.
-      p.res[i] = make_reply(451, "4.7.1", "Try again later: the bounce could not be sent (" +
-                                              dr.summary() + ")");
-      p.what[i] = "tempfail, the DSN was deferred";
-    } else {
-      p.res[i] = make_reply(250, "2.7.0", "Ok, discarded: the bounce was refused (" + dr.summary() + ")");
-      p.what[i] = "discarded, the DSN was refused";
-      log::smtp().warn("{}: the DSN to <{}> was refused: {}", ctx.log_id, ctx.envelope.sender,
-                       dr.summary());
-    }
-  }
-  ctx.notes.emplace_back("dsn", dr.summary());
-}
-
-void finish_split(SplitPlan& p, MessageContext& ctx, const std::vector<Disposition>& disp) {
-  const auto& rc = ctx.envelope.recipients;
-  if (!p.delivered_any) p.merged.decisive = p.res.front();
-  p.merged.rcpt = p.res;
-  std::string note;
-  for (std::size_t i = 0; i < rc.size() && i < 20; ++i) {
-    if (i) note += "; ";
-    note += rc[i].address + ": " + p.what[i] + " (" + finding_reason(disp[i].decided_by()) + ")";
-  }
-  if (rc.size() > 20) note += "; ... (" + std::to_string(rc.size()) + " recipients)";
-  ctx.notes.emplace_back("recipients", note);
-}
-
-}  // namespace
-
-asio::awaitable<void> SmtpSession::deliver_split(MessageContext& ctx, const std::vector<Disposition>& disp,
-                                             log::Summary& s) {
-  auto rt = rt_;
-  SplitPlan plan = plan_split(ctx, disp, client_.lmtp, rt->config->dsn);
-  for (const auto& g : plan.groups) {
-    DeliveryRequest req{g.env, *store_, g.edits, log_id_, client_.lmtp, answer_by_};
-    DeliveryResult r = co_await rt->backend->deliver(req);
-    record_group(plan, g, r);
-  }
-  if (!plan.bounce.empty()) {
-    Reply dr = co_await send_dsn(*rt->backend, ctx, plan.bounce, *rt->config, smtp_->hostname,
-                                 log_id_ + "-dsn", answer_by_);
-    record_dsn(plan, ctx, disp, dr);
-  }
-  finish_split(plan, ctx, disp);
-  reply_delivery(plan.merged, s.action);
-  s.backend = plan.merged.decisive.summary();
+  log::summary_logger().info("{}", log::format_summary(s, rt_->config->daemon.log_json));
 }
 
 }  // namespace sigil::filter

@@ -31,6 +31,7 @@
 #include "filter/core/log.hpp"
 #include "filter/core/message_store.hpp"
 #include "filter/net/peer_connection.hpp"
+#include "filter/core/outcome.hpp"
 #include "filter/core/recipients.hpp"
 #include "filter/net/server.hpp"
 
@@ -60,6 +61,7 @@ class SmtpSession : public PeerConnection, public std::enable_shared_from_this<S
   boost::asio::awaitable<ReadEnd> read_line(Line& out);
   boost::asio::awaitable<bool> fill();  // one read into the buffer (replies written first)
   void reply(int code, std::string_view enhanced, std::string_view text);
+  void reply(const Reply& r);
   void reply_raw(std::string_view s) { out_ += s; }
 
   void do_ehlo(std::string_view arg, bool lmtp, bool extended);
@@ -67,15 +69,13 @@ class SmtpSession : public PeerConnection, public std::enable_shared_from_this<S
   void do_rcpt(std::string_view arg);
   void do_xforward(std::string_view arg);
   boost::asio::awaitable<bool> do_data();  // false: connection lost
+  // The checks, the deliveries and DSN the outcome asks for, the answer.
   boost::asio::awaitable<void> process_message();
-  boost::asio::awaitable<void> deliver_whole(MessageContext& ctx, const Verdict& v,
-                                             const std::vector<Disposition>& disp,
-                                             log::Summary& summary);
-  boost::asio::awaitable<void> deliver_split(MessageContext& ctx,
-                                             const std::vector<Disposition>& disp,
-                                             log::Summary& summary);
+  boost::asio::awaitable<void> deliver(MessageContext& ctx, Outcome& outcome);
+  void send_answer(const Answer& a, Checked& c, MessageContext& ctx);
+  void log_summary(log::Summary& s);  // with the time since MAIL
+  // The same reply for every recipient (one over SMTP, one each over LMTP).
   void reply_all(int code, std::string_view enhanced, const std::string& text);
-  void reply_delivery(const DeliveryResult& r, std::string& action);
   void reset_transaction();
   void bad_command();  // counts errors; the loop closes the session at smtp.max_errors
 

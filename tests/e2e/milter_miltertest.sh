@@ -20,7 +20,7 @@
 # Asserts (details in each script's header):
 #   1. sign.lua: default negotiation (v6: SMFIP_HDR_LEADSPC and the NR_*
 #      steps taken, the four actions asked), two DKIM-Signature fields
-#      inserted at 0 and 1, summary action=accept with the exact size; the
+#      inserted at 0 and 1, summary action=relayed with the exact size; the
 #      message rebuilt as the MTA delivers it verifies with dkimpy for both
 #      keys, header bytes with leading tabs, double/trailing spaces and
 #      folds (LF and CRLF) included — and a one-byte whitespace change in a

@@ -272,7 +272,7 @@ TEST(SummaryLine, TextForm) {
   s.bank = "default+mynets";
   s.stages = {{"dkim-verify", "continue", std::chrono::microseconds(1500)},
               {"dkim-sign", "continue", std::chrono::microseconds(950)}};
-  s.action = "relayed";
+  s.action = log::SummaryAction::Relayed;
   s.backend = "250 2.0.0 Ok: queued as 4XyZ";
   s.time = std::chrono::microseconds(3210);
   auto line = log::format_summary(s, false);
@@ -292,7 +292,7 @@ TEST(SummaryLine, JsonFormEscapesAndKeepsFields) {
   s.from = "a\\b@example.org";
   s.rcpts = 1;
   s.stages = {{"spam", "timeout", std::chrono::microseconds(2000)}};
-  s.action = "tempfail";
+  s.action = log::SummaryAction::TempFail;
   s.backend = "451 4.4.1 down";
   auto j = log::format_summary(s, true);
   EXPECT_EQ(j.front(), '{');

@@ -147,7 +147,7 @@ mt.disconnect(conn)
 -- a clean message on the same listener
 conn, line = send(PORT_BAN_REJECT, "BANCLEAN", "report.pdf")
 t.reply_is(conn, SMFIR_CONTINUE, "clean")
-t.field_is(line, "action", "accept", "clean")
+t.field_is(line, "action", "relayed", "clean")
 if t.field(line, "category") then t.fail("clean: got a category: " .. line) end
 mt.disconnect(conn)
 
@@ -212,7 +212,7 @@ if not f then t.fail("store: no file " .. QDIR .. "/" .. qid) end
 local stored = f:read("a")
 f:close()
 if not stored:find("Subject: banned BANSTORE\r\n", 1, true) then t.fail("store: the stored file lacks the message") end
-t.field_is(line, "action", "accept", "store")
+t.field_is(line, "action", "relayed", "store")
 category(line, "pass", "store")
 mt.disconnect(conn)
 print("ok: banned.lua")

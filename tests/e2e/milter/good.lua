@@ -19,6 +19,6 @@ if #ins ~= 2 then t.fail(QID .. ": got " .. #ins .. " DKIM-Signature fields, wan
 local out = {}
 for _, e in ipairs(ins) do out[#out + 1] = { name = "DKIM-Signature", value = e[2] } end
 t.write_delivered(OUT .. "/" .. QID .. ".eml", out, headers, body)
-t.field_is(t.summary(QID), "action", "accept", QID)
+t.field_is(t.summary(QID), "action", "relayed", QID)
 mt.disconnect(conn)
 print("ok: good.lua " .. QID)

@@ -20,7 +20,7 @@ local function signed(qid, headers, body, opts)
   for _, e in ipairs(ins) do out[#out + 1] = { name = "DKIM-Signature", value = e[2] } end
   t.write_delivered(OUT .. "/" .. qid .. ".eml", out, headers, body)
   local line = t.summary(qid)
-  t.field_is(line, "action", "accept", qid)
+  t.field_is(line, "action", "relayed", qid)
   t.field_is(line, "size", tostring(t.size_of(headers, body)), qid)
   return line
 end
