@@ -24,7 +24,9 @@ namespace sigil::conf {
 
 using Seconds = std::chrono::seconds;
 
-// Stage names of the design (DESIGN.md §4), in phase order.
+// Stage names of the design (DESIGN.md §4), in phase order: the one list
+// conf/ checks stage names against (bank stages and skip_stages, recipient
+// bypass); filter/'s built-in stages are to be these.
 inline constexpr std::array<std::string_view, 5> kStageNames = {
     "dkim-verify", "decode", "av", "spam", "dkim-sign"};
 
