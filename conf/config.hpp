@@ -182,7 +182,7 @@ SignatureOptions resolve_options(const SignatureOptions& signature,
                                  const SignatureOptions& rule);
 
 // ------------------------------------------------- content categories
-// What the checking stages find (issue 5), in priority order: the worst
+// What the checking stages find, in priority order: the worst
 // finding of a message decides its destiny (Amavis's ccat order).
 enum class Category { Clean = 0, BadHeader, Spammy, Spam, Unchecked, Banned, Virus };
 inline constexpr std::array<std::string_view, 7> kCategoryNames = {
@@ -190,13 +190,15 @@ inline constexpr std::array<std::string_view, 7> kCategoryNames = {
 const char* to_string(Category c) noexcept;
 
 // What happens to a message of a category.  Reject is meant for
-// before-queue use; bounce (a DSN to the sender, RFC 3464) is not built yet.
+// before-queue use; bounce does not deliver either, and sends the sender a
+// DSN (RFC 3464) unless filter/dsn.hpp's backscatter guards suppress it.
 enum class Destiny { Pass, Discard, Reject, TempFail, Bounce };
 const char* to_string(Destiny d) noexcept;
 
 // The spam stage's levels (Amavis's $sa_tag_level_deflt, ...), compared
-// with spamd's score plus score_offset.  One set per policy now; per-recipient
-// levels (Amavis's @spam_tag_level_maps) will pick one of these per recipient.
+// with spamd's score plus score_offset.  One set per policy; a [[recipient]]
+// rule's levels replace the policy's for its recipients (Amavis's
+// @spam_tag_level_maps).
 struct SpamLevels {
   double tag_level = -999;    // X-Spam-* headers at or above (-999: always)
   double tag2_level = 6.2;    // spammy: X-Spam-Flag: YES and the subject tag
