@@ -1,4 +1,8 @@
-// dkim/signer.cpp — see signer.hpp.
+// dkim/signer.cpp — DKIM signing: streamed body canonicalization, header
+// canonicalization and selection, the folded DKIM-Signature field and its
+// RSA or Ed25519 signature (RFC 6376 §3.4, §3.5, §5; RFC 8463; SHA-256 only,
+// RFC 8301).  The interface and what it leaves out are in signer.hpp.
+// Does not: choose keys or who is signed (keys/, filter/), emit l=, or do I/O.
 #include "dkim/signer.hpp"
 
 #include <openssl/evp.h>
@@ -8,6 +12,8 @@
 #include <cstring>
 #include <map>
 
+#include "conf/ascii.hpp"
+
 namespace sigil::dkim {
 
 namespace {
@@ -15,14 +21,6 @@ namespace {
 constexpr std::size_t kFlushAt = 64 * 1024;
 
 bool is_wsp(char c) { return c == ' ' || c == '\t'; }
-
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string lower(std::string_view s) {
-  std::string o(s);
-  for (auto& c : o) c = lower(c);
-  return o;
-}
 
 std::string base64(const unsigned char* p, std::size_t n) {
   std::string out(4 * ((n + 2) / 3), '\0');
@@ -214,7 +212,7 @@ std::string canon_header(std::string_view field, Canon canon) {
   }
   if (field.size() >= 2 && field.substr(field.size() - 2) == "\r\n") field.remove_suffix(2);
   auto colon = field.find(':');
-  std::string o = lower(field_name(field));
+  std::string o = ascii::lower(field_name(field));
   o += ':';
   if (colon == std::string_view::npos) return o + "\r\n";
   std::string_view v = field.substr(colon + 1);
@@ -236,11 +234,11 @@ std::string canon_header(std::string_view field, Canon canon) {
 
 std::vector<std::string> signed_header_names(const SignatureSpec& spec, const FieldList& fields) {
   std::map<std::string, std::size_t> count;
-  for (auto f : fields) ++count[lower(field_name(f))];
+  for (auto f : fields) ++count[ascii::lower(field_name(f))];
   std::vector<std::string> out;
   std::vector<std::string> seen;
   for (const auto& h : spec.headers) {
-    auto l = lower(h);
+    auto l = ascii::lower(h);
     if (std::find(seen.begin(), seen.end(), l) != seen.end()) continue;
     seen.push_back(l);
     auto it = count.find(l);
@@ -249,7 +247,7 @@ std::vector<std::string> signed_header_names(const SignatureSpec& spec, const Fi
   }
   std::vector<std::string> over_seen;
   for (const auto& h : spec.oversign) {
-    auto l = lower(h);
+    auto l = ascii::lower(h);
     if (std::find(over_seen.begin(), over_seen.end(), l) != over_seen.end()) continue;
     over_seen.push_back(l);
     out.push_back(h);
@@ -260,11 +258,12 @@ std::vector<std::string> signed_header_names(const SignatureSpec& spec, const Fi
 std::string header_hash_input(const FieldList& fields, const std::vector<std::string>& names,
                               std::string_view signature_field_without_b, Canon canon) {
   std::map<std::string, std::vector<std::size_t>> where;  // name -> indexes, top first
-  for (std::size_t i = 0; i < fields.size(); ++i) where[lower(field_name(fields[i]))].push_back(i);
+  for (std::size_t i = 0; i < fields.size(); ++i)
+    where[ascii::lower(field_name(fields[i]))].push_back(i);
   std::map<std::string, std::size_t> used;
   std::string in;
   for (const auto& n : names) {
-    auto l = lower(n);
+    auto l = ascii::lower(n);
     auto it = where.find(l);
     std::size_t& u = used[l];
     if (it == where.end() || u >= it->second.size()) continue;  // signs the absence

@@ -4,10 +4,10 @@
 // holds the EVP_PKEY).  libopendkim's dkim_sign() takes the key as PEM text
 // and parses it for every message, which costs about as much again as the
 // RSA signature itself (DESIGN.md §7; measured in bench/sign_micro and
-// bench/results/sign-*.md); the issue's target (CPU per signed message at
-// most 1.25x the bare RSA sign) cannot be met through it.  libopendkim stays
-// the reference: tests/dkim verifies every signature made here with it, and
-// it remains the verifier (issue 4).
+// bench/results/sign-*.md); Sigil's target for signing (CPU per signed
+// message at most 1.25x the bare RSA sign) cannot be met through it.
+// libopendkim stays the reference: tests/dkim verifies every signature made
+// here with it, and it remains the verifier (dkim/verifier.hpp).
 //
 // What this implements:
 //   - body canonicalization simple and relaxed (§3.4.3, §3.4.4), streamed:

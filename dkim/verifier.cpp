@@ -1,4 +1,8 @@
-// dkim/verifier.cpp — see verifier.hpp.
+// dkim/verifier.cpp — DKIM verification through libopendkim (RFC 6376 §6,
+// RFC 8301, RFC 8463) and the Authentication-Results field (RFC 8601, header.b
+// per RFC 6008).  The interface, the policy and the limits are in
+// verifier.hpp.
+// Does not: DNS (the caller fetches the keys), DomainKeys, ARC or DMARC.
 //
 // libopendkim does the canonicalization, the hashing and the signature check.
 // Sigil parses every DKIM-Signature field itself as well, because the library
@@ -36,6 +40,7 @@
 #include <opendkim/dkim.h>
 #undef _Bool
 
+#include "conf/ascii.hpp"
 #include "dkim/signer.hpp"
 
 namespace sigil::dkim {
@@ -43,36 +48,15 @@ namespace sigil::dkim {
 namespace {
 
 bool is_wsp(char c) { return c == ' ' || c == '\t'; }
-bool is_fws(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string lower(std::string_view s) {
-  std::string o(s);
-  for (auto& c : o) c = lower(c);
-  return o;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
 
 std::string strip_fws(std::string_view s) {
   std::string o;
   o.reserve(s.size());
   for (char c : s)
-    if (!is_fws(c)) o += c;
+    if (!ascii::is_space(c)) o += c;
   return o;
-}
-
-std::string_view trim_fws(std::string_view s) {
-  while (!s.empty() && is_fws(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_fws(s.back())) s.remove_suffix(1);
-  return s;
 }
 
 // ------------------------------------------------------------- tag lists
@@ -96,7 +80,7 @@ bool parse_tag_list(std::string_view s, TagList& out, std::string& error) {
   const std::size_t n = s.size();
   std::set<std::string> seen;
   for (;;) {
-    while (i < n && is_fws(s[i])) ++i;
+    while (i < n && ascii::is_space(s[i])) ++i;
     if (i == n) return true;
     if (!is_alpha(s[i])) {
       error = s[i] == ';' ? "empty tag" : "bad tag name";
@@ -105,7 +89,7 @@ bool parse_tag_list(std::string_view s, TagList& out, std::string& error) {
     std::size_t start = i;
     while (i < n && (is_alpha(s[i]) || is_digit(s[i]) || s[i] == '_')) ++i;
     std::string name(s.substr(start, i - start));
-    while (i < n && is_fws(s[i])) ++i;
+    while (i < n && ascii::is_space(s[i])) ++i;
     if (i == n || s[i] != '=') {
       error = "tag " + name + " without '='";
       return false;
@@ -114,13 +98,13 @@ bool parse_tag_list(std::string_view s, TagList& out, std::string& error) {
     start = i;
     while (i < n && s[i] != ';') {
       auto c = static_cast<unsigned char>(s[i]);
-      if (!is_fws(s[i]) && (c < 0x21 || c > 0x7e)) {
+      if (!ascii::is_space(s[i]) && (c < 0x21 || c > 0x7e)) {
         error = "invalid character in tag " + name;
         return false;
       }
       ++i;
     }
-    std::string value(trim_fws(s.substr(start, i - start)));
+    std::string value(ascii::trim(s.substr(start, i - start)));
     if (!seen.insert(name).second) {
       error = "duplicate tag " + name;
       return false;
@@ -175,7 +159,7 @@ std::uint64_t to_u64(std::string_view s) {
 
 int hexval(char c) {
   if (is_digit(c)) return c - '0';
-  c = lower(c);
+  c = ascii::lower(c);
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   return -1;
 }
@@ -186,7 +170,7 @@ bool dkim_qp_decode(std::string_view s, std::string& out) {
   out.clear();
   for (std::size_t i = 0; i < s.size(); ++i) {
     char c = s[i];
-    if (is_fws(c)) continue;
+    if (ascii::is_space(c)) continue;
     if (c == '=') {
       if (i + 2 >= s.size() || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0) return false;
       out += static_cast<char>(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
@@ -284,6 +268,153 @@ struct ParsedSig {
   bool sha1 = false;
 };
 
+// "selector._domainkey.domain" in lower case: the TXT name of a key (RFC
+// 6376 §3.6.2.1).
+std::string key_qname(std::string_view selector, std::string_view domain) {
+  return ascii::lower(selector) + "._domainkey." + ascii::lower(domain);
+}
+
+// The items of a colon-separated list (h=, q=), empty ones included.
+std::vector<std::string_view> colon_list(std::string_view s) {
+  std::vector<std::string_view> out;
+  for (;;) {
+    auto next = s.find(':');
+    out.push_back(s.substr(0, next));
+    if (next == std::string_view::npos) return out;
+    s.remove_prefix(next + 1);
+  }
+}
+
+// The checks of one tag (or a few) below return the A-R reason of the
+// problem they find, "" when there is none.
+
+// v=1 (RFC 6376 §3.5) and every required tag present.
+std::string check_version_and_required(const TagList& t) {
+  auto v = t.find("v");
+  if (!v) return "v= missing (pre-RFC 6376 signature)";
+  if (*v != "1") return "unsupported version v=" + *v;
+  for (const char* req : {"a", "b", "bh", "d", "h", "s"})
+    if (!t.find(req)) return std::string(req) + "= missing";
+  return {};
+}
+
+// a=: rsa-sha256, rsa-sha1 (RFC 6376 §3.3) or ed25519-sha256 (RFC 8463).
+std::string read_algorithm(ParsedSig& p) {
+  std::string a = ascii::lower(p.algorithm);
+  if (a == "rsa-sha256") return {};
+  if (a == "rsa-sha1") {
+    p.sha1 = true;
+    return {};
+  }
+  if (a == "ed25519-sha256") {
+    p.rsa = false;
+    return {};
+  }
+  return "unsupported algorithm a=" + p.algorithm;
+}
+
+// c=: header/body, each simple or relaxed; the body's defaults to simple.
+std::string read_canonicalization(const std::string* c, ParsedSig& p) {
+  if (!c) return {};
+  std::string cv = ascii::lower(strip_fws(*c));
+  auto slash = cv.find('/');
+  std::string hc = cv.substr(0, slash);
+  std::string bc = slash == std::string::npos ? "simple" : cv.substr(slash + 1);
+  auto known = [](const std::string& x) { return x == "simple" || x == "relaxed"; };
+  if (!known(hc) || !known(bc)) return "unsupported canonicalization c=" + *c;
+  p.body_canon = bc == "relaxed" ? Canon::Relaxed : Canon::Simple;
+  return {};
+}
+
+// d= and s= are DNS names, and so is the key's name made of them.
+std::string check_key_name(const ParsedSig& p, std::string& qname) {
+  if (!valid_dns_name(p.domain)) return "invalid domain d=" + p.domain;
+  if (!valid_dns_name(p.selector)) return "invalid selector s=" + p.selector;
+  qname = key_qname(p.selector, p.domain);
+  if (qname.size() > 253) return "key name too long";
+  return {};
+}
+
+// h= must list From (RFC 6376 §5.4, §6.1.1); every name must be non-empty.
+std::string check_signed_headers(const std::string& h_tag) {
+  const std::string h = strip_fws(h_tag);
+  const auto names = colon_list(h);
+  if (std::any_of(names.begin(), names.end(), [](auto n) { return n.empty(); }))
+    return "malformed h= list";
+  if (std::none_of(names.begin(), names.end(),
+                   [](auto n) { return ascii::iequals(n, "from"); }))
+    return "From field not signed";
+  return {};
+}
+
+// i=: dkim-quoted-printable; its domain is d= or a subdomain of d= (§3.5).
+std::string read_identity(const std::string* i, ParsedSig& p) {
+  if (!i) return {};
+  std::string id;
+  if (!dkim_qp_decode(*i, id)) return "malformed i=";
+  auto at = id.rfind('@');
+  if (at == std::string::npos) return "malformed i=";
+  std::string_view idom = std::string_view(id).substr(at + 1);
+  if (!ascii::iequals(idom, p.domain) && !ascii::iends_with(idom, "." + p.domain))
+    return "i= not within d=";
+  p.identity = std::move(id);
+  return {};
+}
+
+// l=: at most 76 digits (§3.5).
+std::string read_body_length(const std::string* l, ParsedSig& p) {
+  if (!l) return {};
+  if (!all_digits(*l, 76)) return "malformed l=";
+  p.l = to_u64(*l);
+  return {};
+}
+
+// q=: "dns/txt" is the only method (RFC 6376 §3.5); bare "dns" is the
+// pre-RFC spelling of the same thing.
+std::string check_query_methods(const std::string* q) {
+  if (!q) return {};
+  const std::string qs = ascii::lower(strip_fws(*q));
+  for (auto m : colon_list(qs))
+    if (m == "dns/txt" || m == "dns") return {};
+  return "unsupported query method q=" + *q;
+}
+
+// t= and x=: at most 20 digits each, x= after t= (§3.5).  Whether x= has
+// passed is the library's check, at verification time.
+std::string check_timestamps(const std::string* t, const std::string* x) {
+  std::optional<std::uint64_t> ts, xs;
+  if (t) {
+    if (!all_digits(*t, 20)) return "malformed t=";
+    ts = to_u64(*t);
+  }
+  if (x) {
+    if (!all_digits(*x, 20)) return "malformed x=";
+    xs = to_u64(*x);
+  }
+  if (ts && xs && *xs <= *ts) return "x= not after t=";
+  return {};
+}
+
+// Every check Sigil makes on a parsed tag list before its key is looked up
+// (RFC 6376 §3.5, §6.1.1), in order, filling `p` as it goes; on success also
+// p.qname.  The A-R reason of the first problem, "" when there is none.
+std::string check_tags(const TagList& t, ParsedSig& p) {
+  if (auto why = check_version_and_required(t); !why.empty()) return why;
+  if (auto why = read_algorithm(p); !why.empty()) return why;
+  if (!is_base64(p.b)) return "b= empty or not base64";
+  if (!is_base64(strip_fws(*t.find("bh")))) return "bh= empty or not base64";
+  if (auto why = read_canonicalization(t.find("c"), p); !why.empty()) return why;
+  std::string qname;
+  if (auto why = check_key_name(p, qname); !why.empty()) return why;
+  if (auto why = check_signed_headers(*t.find("h")); !why.empty()) return why;
+  if (auto why = read_identity(t.find("i"), p); !why.empty()) return why;
+  if (auto why = read_body_length(t.find("l"), p); !why.empty()) return why;
+  if (auto why = check_query_methods(t.find("q")); !why.empty()) return why;
+  if (auto why = check_timestamps(t.find("t"), t.find("x")); !why.empty()) return why;
+  p.qname = std::move(qname);
+  return {};
+}
+
 ParsedSig parse_signature(std::string_view field) {
   ParsedSig p;
   auto colon = field.find(':');
@@ -291,120 +422,20 @@ ParsedSig parse_signature(std::string_view field) {
                                                            : field.substr(colon + 1);
   TagList t;
   std::string err;
-  if (!parse_tag_list(value, t, err)) {
-    // Keep what was read before the error for the A-R (header.d, header.s),
-    // nothing more.
+  const bool parsed = parse_tag_list(value, t, err);
+  // After a syntax error only what was read before it is kept, for the A-R
+  // (header.d, header.s), nothing more.
+  if (auto v = t.find("d")) p.domain = *v;
+  if (auto v = t.find("s")) p.selector = *v;
+  if (auto v = t.find("a")) p.algorithm = *v;
+  if (!parsed) {
     p.error = "malformed signature: " + err;
-    if (auto v = t.find("d")) p.domain = *v;
-    if (auto v = t.find("s")) p.selector = *v;
-    if (auto v = t.find("a")) p.algorithm = *v;
     return p;
   }
-  auto get = [&](const char* n) { return t.find(n); };
-  if (auto v = get("d")) p.domain = *v;
-  if (auto v = get("s")) p.selector = *v;
-  if (auto v = get("a")) p.algorithm = *v;
-  if (auto v = get("b")) p.b = strip_fws(*v);
+  if (auto v = t.find("b")) p.b = strip_fws(*v);
   if (!p.domain.empty()) p.identity = "@" + p.domain;
-
-  auto fail = [&](std::string why) {
-    p.error = std::move(why);
-    return p;
-  };
-  auto v = get("v");
-  if (!v) return fail("v= missing (pre-RFC 6376 signature)");
-  if (*v != "1") return fail("unsupported version v=" + *v);
-  for (const char* req : {"a", "b", "bh", "d", "h", "s"})
-    if (!get(req)) return fail(std::string(req) + "= missing");
-
-  std::string a = lower(p.algorithm);
-  if (a == "rsa-sha256") {
-  } else if (a == "rsa-sha1") {
-    p.sha1 = true;
-  } else if (a == "ed25519-sha256") {
-    p.rsa = false;
-  } else {
-    return fail("unsupported algorithm a=" + p.algorithm);
-  }
-  if (!is_base64(p.b)) return fail("b= empty or not base64");
-  if (!is_base64(strip_fws(*get("bh")))) return fail("bh= empty or not base64");
-
-  if (auto c = get("c")) {
-    std::string cv = lower(strip_fws(*c));
-    auto slash = cv.find('/');
-    std::string hc = cv.substr(0, slash);
-    std::string bc = slash == std::string::npos ? "simple" : cv.substr(slash + 1);
-    auto known = [](const std::string& x) { return x == "simple" || x == "relaxed"; };
-    if (!known(hc) || !known(bc)) return fail("unsupported canonicalization c=" + *c);
-    p.body_canon = bc == "relaxed" ? Canon::Relaxed : Canon::Simple;
-  }
-
-  if (!valid_dns_name(p.domain)) return fail("invalid domain d=" + p.domain);
-  if (!valid_dns_name(p.selector)) return fail("invalid selector s=" + p.selector);
-  std::string qname = lower(p.selector) + "._domainkey." + lower(p.domain);
-  if (qname.size() > 253) return fail("key name too long");
-
-  // h= must list From (RFC 6376 §5.4, §6.1.1); every name must be non-empty.
-  bool from = false;
-  std::string h = strip_fws(*get("h"));
-  std::size_t pos = 0;
-  for (;;) {
-    auto next = h.find(':', pos);
-    auto name = std::string_view(h).substr(pos, next == std::string::npos ? std::string::npos
-                                                                          : next - pos);
-    if (name.empty()) return fail("malformed h= list");
-    if (iequals(name, "from")) from = true;
-    if (next == std::string::npos) break;
-    pos = next + 1;
-  }
-  if (!from) return fail("From field not signed");
-
-  if (auto i = get("i")) {
-    std::string id;
-    if (!dkim_qp_decode(*i, id)) return fail("malformed i=");
-    auto at = id.rfind('@');
-    if (at == std::string::npos) return fail("malformed i=");
-    std::string_view idom = std::string_view(id).substr(at + 1);
-    bool inside = iequals(idom, p.domain) ||
-                  (idom.size() > p.domain.size() && idom[idom.size() - p.domain.size() - 1] == '.' &&
-                   iequals(idom.substr(idom.size() - p.domain.size()), p.domain));
-    if (!inside) return fail("i= not within d=");
-    p.identity = id;
-  }
-
-  if (auto l = get("l")) {
-    if (!all_digits(*l, 76)) return fail("malformed l=");
-    p.l = to_u64(*l);
-  }
-  if (auto q = get("q")) {
-    // "dns/txt" is the only method (RFC 6376 §3.5); bare "dns" is the
-    // pre-RFC spelling of the same thing.
-    bool usable = false;
-    std::string qs = lower(strip_fws(*q));
-    std::size_t qp = 0;
-    for (;;) {
-      auto next = qs.find(':', qp);
-      auto m = std::string_view(qs).substr(qp, next == std::string::npos ? std::string::npos
-                                                                         : next - qp);
-      if (m == "dns/txt" || m == "dns") usable = true;
-      if (next == std::string::npos) break;
-      qp = next + 1;
-    }
-    if (!usable) return fail("unsupported query method q=" + *q);
-  }
-  std::optional<std::uint64_t> ts, xs;
-  if (auto tv = get("t")) {
-    if (!all_digits(*tv, 20)) return fail("malformed t=");
-    ts = to_u64(*tv);
-  }
-  if (auto xv = get("x")) {
-    if (!all_digits(*xv, 20)) return fail("malformed x=");
-    xs = to_u64(*xv);
-  }
-  if (ts && xs && *xs <= *ts) return fail("x= not after t=");
-
-  p.qname = std::move(qname);
-  p.ok = true;
+  p.error = check_tags(t, p);
+  p.ok = p.error.empty();
   return p;
 }
 
@@ -490,7 +521,8 @@ KeyUse use_key_answer(const KeyAnswer& a, std::size_t buflen) {
       if (std::strcmp(name, "p") == 0) {
         auto k = chosen->find("k");
         std::string der;
-        if ((k == nullptr || lower(strip_fws(*k)) == "rsa") && unbase64(val, der) && looks_pkcs1(der)) {
+        if ((k == nullptr || ascii::lower(strip_fws(*k)) == "rsa") && unbase64(val, der) &&
+            looks_pkcs1(der)) {
           std::string spki = pkcs1_to_spki(der);
           if (!spki.empty()) {
             val = spki;
@@ -557,7 +589,7 @@ const char* to_string(AuthResult r) noexcept {
   return "permerror";
 }
 
-std::string KeyRequest::qname() const { return lower(selector) + "._domainkey." + lower(domain); }
+std::string KeyRequest::qname() const { return key_qname(selector, domain); }
 
 // ---------------------------------------------------------------- library
 
@@ -662,6 +694,184 @@ DKIM_CBSTAT lookup_key(DKIM* dkim, DKIM_SIGINFO* sig, u_char* buf, size_t buflen
   }
 }
 
+// ------------------------------------------------------- end of message
+
+// The library failed for the whole message: every result is temperror.
+void mark_broken(Verification::State& st, DKIM_STAT s) {
+  st.broken = true;
+  const char* e = dkim_geterror(st.dkim);
+  st.broken_reason = std::string("verifier error: ") + (e && *e ? e : dkim_getresultstr(s));
+}
+
+// libopendkim's end of message, which asks for the keys and verifies; its
+// verdict on each signature is read afterwards (verdict()).
+void end_of_message(Verification::State& st) {
+  if (!st.dkim || st.broken || st.flood || st.sigs.empty()) return;
+  // RFC 6376 §3.4.3, §3.4.4: a body without a final CRLF is canonicalized
+  // as if it had one; libopendkim 2.11 instead fails the whole message
+  // ("CRLF at end of body missing"), so it gets the CRLF here.
+  if (st.body_bytes > 0 && st.body_tail != "\r\n")
+    (void)dkim_body(st.dkim, reinterpret_cast<u_char*>(const_cast<char*>("\r\n")), 2);
+  DKIM_STAT s = dkim_eom(st.dkim, nullptr);
+  // Failed before any signature was looked at (the other statuses are the
+  // verdict on one signature, read per signature).
+  if (s == DKIM_STAT_SYNTAX || s == DKIM_STAT_INVALID || s == DKIM_STAT_NORESOURCE ||
+      s == DKIM_STAT_INTERNAL)
+    mark_broken(st, s);
+}
+
+// The canonical length of the whole body, for each canonicalization that a
+// signature with l= uses (unset for the others).
+struct BodyLengths {
+  std::optional<std::uint64_t> simple, relaxed;
+  std::optional<std::uint64_t> of(Canon c) const { return c == Canon::Simple ? simple : relaxed; }
+};
+
+BodyLengths full_body_lengths(Verification::State& st) {
+  auto length = [](BodyHasher* h) -> std::optional<std::uint64_t> {
+    if (h == nullptr) return std::nullopt;
+    (void)h->finish();
+    return h->canonical_length();
+  };
+  return BodyLengths{length(st.len_simple.get()), length(st.len_relaxed.get())};
+}
+
+// What libopendkim says of one signature after dkim_eom().
+struct LibSig {
+  DKIM_SIGINFO* si;
+  int err;
+  unsigned flags;
+  int bh;
+  explicit LibSig(DKIM_SIGINFO* s)
+      : si(s), err(dkim_sig_geterror(s)), flags(dkim_sig_getflags(s)), bh(dkim_sig_getbh(s)) {}
+  bool processed() const { return (flags & DKIM_SIGFLAG_PROCESSED) != 0; }
+  bool passed() const { return (flags & DKIM_SIGFLAG_PASSED) != 0; }
+};
+
+// A signature's result and, unless it is pass, why.
+struct Verdict {
+  AuthResult result;
+  std::string reason;
+};
+
+// The result's fields the library measured (key size and test mode, the
+// canonical body length) and the key answer's note.
+void add_library_facts(SignatureResult& r, DKIM* dkim, const ParsedSig& p, const LibSig& s,
+                       const KeyUse* use, std::optional<std::uint64_t> full_length) {
+  if (use != nullptr) r.note = use->note;
+  unsigned bits = 0;
+  if (dkim_sig_getkeysize(s.si, &bits) == DKIM_STAT_OK && bits > 0) r.key_bits = bits;
+  if (!p.rsa && s.processed() && s.err != DKIM_SIGERROR_KEYDECODE &&
+      (s.err == DKIM_SIGERROR_OK || s.err == DKIM_SIGERROR_BADSIG || s.passed()))
+    r.key_bits = 256;  // Ed25519 public keys are 256 bits; the library reports 0
+  r.key_testing = (s.flags & DKIM_SIGFLAG_TESTKEY) != 0;
+  ssize_t canonlen = 0;
+  if (dkim_sig_getcanonlen(dkim, s.si, nullptr, &canonlen, nullptr) == DKIM_STAT_OK &&
+      canonlen > 0)
+    r.canonical_body_length = static_cast<std::uint64_t>(canonlen);
+  if (p.l && full_length) r.canonical_body_length = *full_length;
+}
+
+// A signature the library did not process: the key callback said why (or
+// was never reached).
+Verdict unprocessed_verdict(const Verification::State& st, const ParsedSig& p,
+                            const KeyUse* use) {
+  if (st.broken) return {AuthResult::TempError, st.broken_reason};
+  KeyUse::Kind k = use == nullptr ? KeyUse::Kind::NotProvided : use->kind;
+  std::string why = use == nullptr ? std::string() : use->reason;
+  switch (k) {
+    case KeyUse::Kind::NotProvided:
+      return {AuthResult::TempError,
+              st.answers.count(p.qname) ? "signature not processed" : "key not fetched"};
+    case KeyUse::Kind::TempFail:
+      return {AuthResult::TempError, why};
+    case KeyUse::Kind::Ok:  // the library gave up without saying why
+      return {AuthResult::TempError, "signature not processed"};
+    default:
+      return {AuthResult::PermError, why};
+  }
+}
+
+// The library's error on a processed signature (not DKIM_SIGERROR_OK).
+Verdict library_error_verdict(const LibSig& s, const KeyUse* use) {
+  switch (s.err) {
+    case DKIM_SIGERROR_BADSIG:
+      return {AuthResult::Fail,
+              s.bh == DKIM_SIGBH_MISMATCH ? "body hash mismatch" : "signature did not verify"};
+    // An expired signature is not a failed one: nothing was tampered with,
+    // it just may no longer be used (RFC 6376 §6.1.1 PERMFAIL).  permerror,
+    // as dkimpy, Mail::DKIM, OpenDKIM and go-msgauth all report it.
+    case DKIM_SIGERROR_EXPIRED:
+      return {AuthResult::PermError, sigerror_reason(s.err)};
+    case DKIM_SIGERROR_TOOLARGE_L:
+      return {AuthResult::Fail, sigerror_reason(s.err)};
+    case DKIM_SIGERROR_FUTURE:
+      return {AuthResult::Policy, sigerror_reason(s.err)};
+    case DKIM_SIGERROR_NOKEY:
+      return {AuthResult::PermError, use != nullptr && !use->reason.empty()
+                                         ? use->reason
+                                         : std::string(sigerror_reason(s.err))};
+    case DKIM_SIGERROR_KEYFAIL:
+      return {AuthResult::TempError, sigerror_reason(s.err)};
+    default:
+      return {AuthResult::PermError, sigerror_reason(s.err)};
+  }
+}
+
+// Sigil's policy on a signature that verified (RFC 8301, RFC 6376 §8.2).
+Verdict policy_verdict(const ParsedSig& p, unsigned key_bits,
+                       std::optional<std::uint64_t> full_length, const VerifyOptions& opts) {
+  if (p.sha1) return {AuthResult::Policy, "rsa-sha1 not accepted (RFC 8301)"};
+  if (p.rsa && key_bits < opts.min_key_bits)
+    return {AuthResult::Policy, "RSA key too small (" + std::to_string(key_bits) + " bits)"};
+  if (p.l && full_length && *p.l < *full_length && !opts.accept_partial_body)
+    return {AuthResult::Policy, "l= leaves part of the body unsigned"};
+  return {AuthResult::Pass, {}};
+}
+
+// The verdict on signature `i`; once the library has looked at it, `r` also
+// gets what the library measured.
+Verdict verdict(const Verification::State& st, std::size_t i, const BodyLengths& lengths,
+                SignatureResult& r) {
+  const ParsedSig& p = st.sigs[i];
+  if (!p.ok) return {AuthResult::PermError, p.error};
+  if (st.flood)
+    return {AuthResult::Policy, "too many signatures (" + std::to_string(st.sigs.size()) + ")"};
+  if (st.mismatch || st.siglist == nullptr) {
+    if (st.broken) return {AuthResult::TempError, st.broken_reason};
+    return {AuthResult::PermError, "signature not parsed by libopendkim"};
+  }
+  const LibSig s(st.siglist[i]);
+  auto found = st.used.find(p.qname);
+  const KeyUse* use = found == st.used.end() ? nullptr : &found->second;
+  const std::optional<std::uint64_t> full_length = lengths.of(p.body_canon);
+  add_library_facts(r, st.dkim, p, s, use, full_length);
+
+  if (s.err == DKIM_SIGERROR_UNKNOWN && !s.processed()) return unprocessed_verdict(st, p, use);
+  if (s.err != DKIM_SIGERROR_OK) return library_error_verdict(s, use);
+  if (!s.passed() || s.bh != DKIM_SIGBH_MATCH)
+    return {AuthResult::Fail, "signature did not verify"};
+  // Verified.  Sigil's policy on top.
+  return policy_verdict(p, r.key_bits, full_length, st.opts);
+}
+
+// The result for signature `i` (one of the first verified_count()).
+SignatureResult signature_result(const Verification::State& st, std::size_t i,
+                                 const BodyLengths& lengths) {
+  const ParsedSig& p = st.sigs[i];
+  SignatureResult r;
+  r.domain = p.domain;
+  r.selector = p.selector;
+  r.algorithm = p.algorithm;
+  r.identity = p.identity;
+  r.b_prefix = b_prefix(st.sigs, i);
+  r.body_length = p.l;
+  Verdict v = verdict(st, i, lengths, r);
+  r.result = v.result;
+  r.reason = v.result == AuthResult::Pass ? std::string() : std::move(v.reason);
+  return r;
+}
+
 }  // namespace
 
 VerifierLib::VerifierLib(const VerifyOptions& opts) : opts_(opts), impl_(std::make_unique<Impl>()) {}
@@ -720,7 +930,7 @@ void Verification::header(std::string_view field) {
   if (field.size() >= 2 && field.substr(field.size() - 2) == "\r\n") field.remove_suffix(2);
   else if (!field.empty() && field.back() == '\n') field.remove_suffix(1);
   if (field.empty()) return;
-  if (iequals(field_name(field), "DKIM-Signature")) {
+  if (ascii::iequals(field_name(field), "DKIM-Signature")) {
     // libopendkim refuses (and does not record) a field whose name has bytes
     // outside 32..126; it is then no signature for either of us.
     auto name = field.substr(0, field.find(':'));
@@ -745,11 +955,7 @@ std::vector<KeyRequest> Verification::end_of_headers() {
   if (st.flood) return {};
   if (st.dkim && !st.broken) {
     DKIM_STAT s = dkim_eoh(st.dkim);
-    if (s != DKIM_STAT_OK && s != DKIM_STAT_NOSIG) {
-      st.broken = true;
-      const char* e = dkim_geterror(st.dkim);
-      st.broken_reason = std::string("verifier error: ") + (e && *e ? e : dkim_getresultstr(s));
-    }
+    if (s != DKIM_STAT_OK && s != DKIM_STAT_NOSIG) mark_broken(st, s);
   }
   std::vector<KeyRequest> out;
   if (st.broken || st.mismatch) return out;
@@ -799,157 +1005,10 @@ std::vector<SignatureResult> Verification::finish() {
   if (st.phase == State::Phase::Headers) (void)end_of_headers();
   st.phase = State::Phase::Done;
   st.finished = true;
-  if (st.dkim && !st.broken && !st.flood && !st.sigs.empty()) {
-    // RFC 6376 §3.4.3, §3.4.4: a body without a final CRLF is canonicalized
-    // as if it had one; libopendkim 2.11 instead fails the whole message
-    // ("CRLF at end of body missing"), so it gets the CRLF here.
-    if (st.body_bytes > 0 && st.body_tail != "\r\n")
-      (void)dkim_body(st.dkim, reinterpret_cast<u_char*>(const_cast<char*>("\r\n")), 2);
-    DKIM_STAT s = dkim_eom(st.dkim, nullptr);
-    if (s == DKIM_STAT_SYNTAX || s == DKIM_STAT_INVALID || s == DKIM_STAT_NORESOURCE ||
-        s == DKIM_STAT_INTERNAL) {
-      // Failed before any signature was looked at (the other statuses are
-      // the verdict on one signature, read per signature below).
-      st.broken = true;
-      const char* e = dkim_geterror(st.dkim);
-      st.broken_reason = std::string("verifier error: ") + (e && *e ? e : dkim_getresultstr(s));
-    }
-  }
-
-  std::optional<std::uint64_t> full_simple, full_relaxed;
-  if (st.len_simple) {
-    (void)st.len_simple->finish();
-    full_simple = st.len_simple->canonical_length();
-  }
-  if (st.len_relaxed) {
-    (void)st.len_relaxed->finish();
-    full_relaxed = st.len_relaxed->canonical_length();
-  }
-
-  const VerifyOptions& opts = st.opts;
-  for (std::size_t i = 0; i < st.verified_count(); ++i) {
-    const ParsedSig& p = st.sigs[i];
-    SignatureResult r;
-    r.domain = p.domain;
-    r.selector = p.selector;
-    r.algorithm = p.algorithm;
-    r.identity = p.identity;
-    r.b_prefix = b_prefix(st.sigs, i);
-    r.body_length = p.l;
-    auto done = [&](AuthResult res, std::string reason) {
-      r.result = res;
-      r.reason = res == AuthResult::Pass ? std::string() : std::move(reason);
-      st.results.push_back(std::move(r));
-    };
-    if (!p.ok) {
-      done(AuthResult::PermError, p.error);
-      continue;
-    }
-    if (st.flood) {
-      done(AuthResult::Policy, "too many signatures (" + std::to_string(st.sigs.size()) + ")");
-      continue;
-    }
-    if (st.mismatch || st.siglist == nullptr) {
-      if (st.broken) done(AuthResult::TempError, st.broken_reason);
-      else done(AuthResult::PermError, "signature not parsed by libopendkim");
-      continue;
-    }
-    DKIM_SIGINFO* si = st.siglist[i];
-    const int err = dkim_sig_geterror(si);
-    const unsigned flags = dkim_sig_getflags(si);
-    const int bh = dkim_sig_getbh(si);
-    const bool processed = (flags & DKIM_SIGFLAG_PROCESSED) != 0;
-
-    auto use = st.used.find(p.qname);
-    if (use != st.used.end()) r.note = use->second.note;
-    unsigned bits = 0;
-    if (dkim_sig_getkeysize(si, &bits) == DKIM_STAT_OK && bits > 0) r.key_bits = bits;
-    if (!p.rsa && processed && err != DKIM_SIGERROR_KEYDECODE &&
-        (err == DKIM_SIGERROR_OK || err == DKIM_SIGERROR_BADSIG || (flags & DKIM_SIGFLAG_PASSED)))
-      r.key_bits = 256;  // Ed25519 public keys are 256 bits; the library reports 0
-    r.key_testing = (flags & DKIM_SIGFLAG_TESTKEY) != 0;
-    ssize_t canonlen = 0;
-    if (dkim_sig_getcanonlen(st.dkim, si, nullptr, &canonlen, nullptr) == DKIM_STAT_OK &&
-        canonlen > 0)
-      r.canonical_body_length = static_cast<std::uint64_t>(canonlen);
-    std::optional<std::uint64_t> full = p.body_canon == Canon::Simple ? full_simple : full_relaxed;
-    if (p.l && full) r.canonical_body_length = *full;
-
-    if (err == DKIM_SIGERROR_UNKNOWN && !processed) {
-      // Not processed: the key callback said why (or was never reached).
-      if (st.broken) {
-        done(AuthResult::TempError, st.broken_reason);
-        continue;
-      }
-      KeyUse::Kind k = use == st.used.end() ? KeyUse::Kind::NotProvided : use->second.kind;
-      std::string why = use == st.used.end() ? std::string() : use->second.reason;
-      switch (k) {
-        case KeyUse::Kind::NotProvided:
-          done(AuthResult::TempError,
-               st.answers.count(p.qname) ? "signature not processed" : "key not fetched");
-          break;
-        case KeyUse::Kind::TempFail:
-          done(AuthResult::TempError, why);
-          break;
-        case KeyUse::Kind::Ok:  // the library gave up without saying why
-          done(AuthResult::TempError, "signature not processed");
-          break;
-        default:
-          done(AuthResult::PermError, why);
-          break;
-      }
-      continue;
-    }
-    switch (err) {
-      case DKIM_SIGERROR_OK:
-        break;
-      case DKIM_SIGERROR_BADSIG:
-        done(AuthResult::Fail,
-             bh == DKIM_SIGBH_MISMATCH ? "body hash mismatch" : "signature did not verify");
-        continue;
-      // An expired signature is not a failed one: nothing was tampered with,
-      // it just may no longer be used (RFC 6376 §6.1.1 PERMFAIL).  permerror,
-      // as dkimpy, Mail::DKIM, OpenDKIM and go-msgauth all report it.
-      case DKIM_SIGERROR_EXPIRED:
-        done(AuthResult::PermError, sigerror_reason(err));
-        continue;
-      case DKIM_SIGERROR_TOOLARGE_L:
-        done(AuthResult::Fail, sigerror_reason(err));
-        continue;
-      case DKIM_SIGERROR_FUTURE:
-        done(AuthResult::Policy, sigerror_reason(err));
-        continue;
-      case DKIM_SIGERROR_NOKEY:
-        done(AuthResult::PermError,
-             use != st.used.end() && !use->second.reason.empty() ? use->second.reason
-                                                                 : sigerror_reason(err));
-        continue;
-      case DKIM_SIGERROR_KEYFAIL:
-        done(AuthResult::TempError, sigerror_reason(err));
-        continue;
-      default:
-        done(AuthResult::PermError, sigerror_reason(err));
-        continue;
-    }
-    if ((flags & DKIM_SIGFLAG_PASSED) == 0 || bh != DKIM_SIGBH_MATCH) {
-      done(AuthResult::Fail, "signature did not verify");
-      continue;
-    }
-    // Verified.  Sigil's policy on top (RFC 8301, RFC 6376 §8.2).
-    if (p.sha1) {
-      done(AuthResult::Policy, "rsa-sha1 not accepted (RFC 8301)");
-      continue;
-    }
-    if (p.rsa && r.key_bits < opts.min_key_bits) {
-      done(AuthResult::Policy, "RSA key too small (" + std::to_string(r.key_bits) + " bits)");
-      continue;
-    }
-    if (p.l && full && *p.l < *full && !opts.accept_partial_body) {
-      done(AuthResult::Policy, "l= leaves part of the body unsigned");
-      continue;
-    }
-    done(AuthResult::Pass, {});
-  }
+  end_of_message(st);
+  const BodyLengths lengths = full_body_lengths(st);
+  for (std::size_t i = 0; i < st.verified_count(); ++i)
+    st.results.push_back(signature_result(st, i, lengths));
   return st.results;
 }
 
@@ -1099,7 +1158,7 @@ std::string authentication_results(std::string_view authserv_id,
       items.push_back("(" + std::to_string(r.key_bits) + "-bit key" +
                       (r.key_testing ? "; test mode)" : ")"));
     if (!r.domain.empty()) items.push_back("header.d=" + value(r.domain));
-    if (!r.identity.empty() && !iequals(r.identity, "@" + r.domain))
+    if (!r.identity.empty() && !ascii::iequals(r.identity, "@" + r.domain))
       items.push_back("header.i=" + identity_value(r.identity));
     if (!r.selector.empty()) items.push_back("header.s=" + value(r.selector));
     if (!r.algorithm.empty()) items.push_back("header.a=" + value(r.algorithm));
@@ -1118,7 +1177,7 @@ namespace {
 // nest and may hold quoted-pairs.  False on an unclosed comment.
 bool skip_cfws(std::string_view s, std::size_t& i) {
   for (;;) {
-    while (i < s.size() && is_fws(s[i])) ++i;
+    while (i < s.size() && ascii::is_space(s[i])) ++i;
     if (i >= s.size() || s[i] != '(') return true;
     int depth = 0;
     while (i < s.size()) {
@@ -1138,7 +1197,8 @@ bool skip_cfws(std::string_view s, std::size_t& i) {
 }  // namespace
 
 bool claims_authserv_id(std::string_view field, std::string_view authserv_id) {
-  if (authserv_id.empty() || !iequals(field_name(field), "Authentication-Results")) return false;
+  if (authserv_id.empty() || !ascii::iequals(field_name(field), "Authentication-Results"))
+    return false;
   std::size_t i = field.find(':') + 1;
   if (!skip_cfws(field, i) || i >= field.size()) return false;
   std::string id;
@@ -1161,10 +1221,11 @@ bool claims_authserv_id(std::string_view field, std::string_view authserv_id) {
     // The first word is the authserv-id; what follows it (a version, the
     // results, or garbage) does not change whose field this claims to be.
     std::size_t start = i;
-    while (i < field.size() && !is_fws(field[i]) && field[i] != '(' && field[i] != ';') ++i;
+    while (i < field.size() && !ascii::is_space(field[i]) && field[i] != '(' && field[i] != ';')
+      ++i;
     id.assign(field.substr(start, i - start));
   }
-  return iequals(id, authserv_id);
+  return ascii::iequals(id, authserv_id);
 }
 
 }  // namespace sigil::dkim

@@ -1,4 +1,8 @@
-// dns/resolver.cpp — see resolver.hpp.
+// dns/resolver.cpp — the asynchronous TXT resolver: UDP queries from a fresh
+// port with a TCP retry on truncation (RFC 1035, RFC 7766), replies checked
+// against spoofing (RFC 5452), positive and negative caching (RFC 2308); see
+// resolver.hpp.
+// Does not: recurse, validate DNSSEC, do EDNS0, or know anything of DKIM.
 #include "dns/resolver.hpp"
 
 #include <sys/random.h>
@@ -19,6 +23,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <ldns/ldns.h>
+
+#include "conf/ascii.hpp"
 
 namespace sigil::dns {
 
@@ -67,13 +73,6 @@ struct RdfFree {
 };
 using Rdf = std::unique_ptr<ldns_rdf, RdfFree>;
 
-std::string ascii_lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
-
 // Lower-cased, without the trailing dot; nullopt if not a name we look up:
 // labels of letters, digits, '-' and '_' (RFC 1035 §2.3.4 lengths).  No
 // escapes, so the text we check is the name on the wire.
@@ -92,7 +91,7 @@ std::optional<std::string> normalize(std::string_view d) {
     if (dot == std::string_view::npos) break;
     start = dot + 1;
   }
-  return ascii_lower(d);
+  return ascii::lower(d);
 }
 
 std::uint16_t random_id() {

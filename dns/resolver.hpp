@@ -19,7 +19,7 @@
 // Does not: recurse or validate DNSSEC (it talks to a recursive resolver), do
 // EDNS0 (replies over 512 bytes come truncated and are fetched over TCP),
 // search domains or ndots (names are absolute), or know anything of DKIM.
-// Only TXT lookups exist so far (issue 4, first piece).
+// Looks up TXT records only, no other record type.
 //
 // Threading: a Resolver and every coroutine it runs belong to one executor
 // that runs on one thread at a time (an io_context run by one thread, or a

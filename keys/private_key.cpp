@@ -1,4 +1,9 @@
-// keys/private_key.cpp — see private_key.hpp.
+// keys/private_key.cpp — DKIM private keys: loading with the key rules of
+// RFC 6376 §3.3.3 and RFC 8301 §3.2, generation, the digest signature, and
+// the published public key record (RFC 8463 for Ed25519); see
+// private_key.hpp.
+// Does not: read the signing table, build DKIM-Signature fields (dkim/), or
+// do DNS.
 #include "keys/private_key.hpp"
 
 #include <openssl/rsa.h>

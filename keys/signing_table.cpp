@@ -1,22 +1,21 @@
-// keys/signing_table.cpp — see signing_table.hpp.
+// keys/signing_table.cpp — the signing table: addr-spec extraction from From
+// and Sender (RFC 5322 §3.4 with the obsolete forms of §4.4, RFC 6532), and
+// the index of match patterns built from conf/'s [[key]] and [[signing]];
+// see signing_table.hpp.
+// Does not: sign (dkim/) or look at DNS.
 #include "keys/signing_table.hpp"
 
 #include <algorithm>
 #include <cstring>
 #include <map>
 
+#include "conf/ascii.hpp"
+
 namespace sigil::keys {
 
 namespace {
 
 constexpr std::size_t npos = static_cast<std::size_t>(-1);
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
 
 // RFC 5322 §3.2.3 atext, plus UTF-8 bytes (RFC 6532 §3.2).
 bool atext(unsigned char c) {
@@ -44,7 +43,7 @@ std::string normalize_address(std::string_view a) {
   if (a.size() >= 2 && a.front() == '<' && a.back() == '>') a = a.substr(1, a.size() - 2);
   auto at = a.rfind('@');
   if (at == std::string_view::npos || at == 0) return "";
-  std::string out = lower(a);
+  std::string out = ascii::lower(a);
   if (out.back() == '.') out.pop_back();
   if (out.size() <= at + 1) return "";
   return out;
@@ -170,7 +169,7 @@ std::string addr_spec(Span b, Span e) {
     }
     local = q + "\"";
   }
-  return local + "@" + lower(domain);
+  return local + "@" + ascii::lower(domain);
 }
 
 // One mailbox (or a group's display name, or junk): the angle-addr if there
@@ -280,16 +279,14 @@ const SigningRuleView* SigningTable::match(std::string_view author, std::string_
   return nullptr;
 }
 
-Result<std::shared_ptr<const SigningTable>> SigningTable::load(const conf::Config& cfg) {
-  std::shared_ptr<SigningTable> t(new SigningTable());
-  std::vector<std::string> errors;
-
-  // Keys: each file is read once, whatever number of [[key]] names it.
+std::map<std::string, std::size_t> SigningTable::load_keys(
+    const std::vector<conf::KeyConfig>& keys, std::vector<std::string>& errors) {
+  // Each file is read once, whatever number of [[key]] names it.
   std::map<std::string, Result<KeyPtr>> files;
   std::map<std::string, std::size_t> by_name;
-  for (auto& k : cfg.keys) {
+  for (auto& k : keys) {
     std::string where = "key " + k.name + " (" + k.file + ")";
-    if (!by_name.emplace(k.name, t->keys_.size()).second) {
+    if (!by_name.emplace(k.name, keys_.size()).second) {
       errors.push_back(where + ": duplicate key name");
       continue;
     }
@@ -302,62 +299,72 @@ Result<std::shared_ptr<const SigningTable>> SigningTable::load(const conf::Confi
       if (why.starts_with(k.file + ": ")) why.erase(0, k.file.size() + 2);
       errors.push_back(where + ": " + why);
     } else if (r.value()->weak()) {
-      t->warnings_.push_back(where + ": RSA " + std::to_string(r.value()->bits()) +
-                             " bits is below 2048 (RFC 8301 allows 1024, recommends 2048)");
+      warnings_.push_back(where + ": RSA " + std::to_string(r.value()->bits()) +
+                          " bits is below 2048 (RFC 8301 allows 1024, recommends 2048)");
     }
-    t->keys_.push_back(
-        KeyEntry{k.name, k.file, lower(k.domain), k.selector, r ? r.value() : nullptr});
+    keys_.push_back(
+        KeyEntry{k.name, k.file, ascii::lower(k.domain), k.selector, r ? r.value() : nullptr});
   }
+  return by_name;
+}
 
-  // Rules: one view per (rule, pattern), all sharing the rule's signatures.
-  for (std::size_t ri = 0; ri < cfg.signing.size(); ++ri) {
-    const auto& rule = cfg.signing[ri];
-    std::string where = "signing[" + std::to_string(ri) + "]";
-    std::vector<ResolvedSignature> sigs;
-    bool ok = true;
-    for (auto& s : rule.signatures) {
-      auto it = by_name.find(s.key);
-      if (it == by_name.end()) {
-        errors.push_back(where + ": no [[key]] named '" + s.key + "'");
-        ok = false;
-        continue;
-      }
-      const KeyEntry& k = t->keys_[it->second];
-      auto o = conf::resolve_options(s.options, rule.options);
-      sigs.push_back(ResolvedSignature{k.name, k.key, k.domain, k.selector, *o.header_canon,
-                                       *o.body_canon, *o.headers, *o.oversign, *o.expire,
-                                       *o.identity, *o.sign_if_signed});
+void SigningTable::add_rule(std::size_t ri, const conf::SigningRule& rule,
+                            const std::map<std::string, std::size_t>& key_index,
+                            std::vector<std::string>& errors) {
+  std::string where = "signing[" + std::to_string(ri) + "]";
+  std::vector<ResolvedSignature> sigs;
+  bool ok = true;
+  for (auto& s : rule.signatures) {
+    auto it = key_index.find(s.key);
+    if (it == key_index.end()) {
+      errors.push_back(where + ": no [[key]] named '" + s.key + "'");
+      ok = false;
+      continue;
     }
-    if (rule.signatures.empty()) {
-      errors.push_back(where + ": no signature");
+    const KeyEntry& k = keys_[it->second];
+    auto o = conf::resolve_options(s.options, rule.options);
+    sigs.push_back(ResolvedSignature{k.name, k.key, k.domain, k.selector, *o.header_canon,
+                                     *o.body_canon, *o.headers, *o.oversign, *o.expire,
+                                     *o.identity, *o.sign_if_signed});
+  }
+  if (rule.signatures.empty()) {
+    errors.push_back(where + ": no signature");
+    ok = false;
+  }
+  for (auto& m : rule.match) {
+    std::string p = ascii::lower(m);
+    if (p.empty() || (p != "." && (p.back() == '.' || p.back() == '@' || p.front() == '@' ||
+                                   p.starts_with("..")))) {
+      errors.push_back(where + ": bad match pattern '" + m + "'");
       ok = false;
     }
-    for (auto& m : rule.match) {
-      std::string p = lower(m);
-      if (p.empty() || (p != "." && (p.back() == '.' || p.back() == '@' || p.front() == '@' ||
-                                     p.starts_with("..")))) {
-        errors.push_back(where + ": bad match pattern '" + m + "'");
-        ok = false;
-      }
-    }
-    if (!ok) continue;
-    if (std::all_of(sigs.begin(), sigs.end(),
-                    [](auto& s) { return s.key && s.key->type() == KeyType::Ed25519; }))
-      t->warnings_.push_back(where +
-                             ": signs with Ed25519 only; verifiers without RFC 8463 support "
-                             "see an unsigned message: add an RSA key");
-    // Check this rule's patterns against the earlier rules only, then index them.
-    std::size_t first = t->views_.size();
-    for (auto& m : rule.match) {
-      std::string p = lower(m);
-      if (std::size_t v = t->covering(p); v != npos)
-        t->warnings_.push_back(where + ": pattern '" + p + "' never decides: signing[" +
-                               std::to_string(t->views_[v].index) + "] ('" +
-                               t->views_[v].pattern + "') matches first");
-      t->views_.push_back(SigningRuleView{ri, std::move(p), sigs});
-    }
-    for (std::size_t v = first; v < t->views_.size(); ++v) t->index(v);
   }
+  if (!ok) return;
+  if (std::all_of(sigs.begin(), sigs.end(),
+                  [](auto& s) { return s.key && s.key->type() == KeyType::Ed25519; }))
+    warnings_.push_back(where +
+                        ": signs with Ed25519 only; verifiers without RFC 8463 support "
+                        "see an unsigned message: add an RSA key");
+  // Check this rule's patterns against the earlier rules only, then index them.
+  std::size_t first = views_.size();
+  for (auto& m : rule.match) {
+    std::string p = ascii::lower(m);
+    if (std::size_t v = covering(p); v != npos)
+      warnings_.push_back(where + ": pattern '" + p + "' never decides: signing[" +
+                          std::to_string(views_[v].index) + "] ('" + views_[v].pattern +
+                          "') matches first");
+    views_.push_back(SigningRuleView{ri, std::move(p), sigs});
+  }
+  for (std::size_t v = first; v < views_.size(); ++v) index(v);
+}
+
+Result<std::shared_ptr<const SigningTable>> SigningTable::load(const conf::Config& cfg) {
+  std::shared_ptr<SigningTable> t(new SigningTable());
+  std::vector<std::string> errors;
+  const auto key_index = t->load_keys(cfg.keys, errors);
+  // Rules: one view per (rule, pattern), all sharing the rule's signatures.
+  for (std::size_t ri = 0; ri < cfg.signing.size(); ++ri)
+    t->add_rule(ri, cfg.signing[ri], key_index, errors);
 
   if (!errors.empty()) {
     std::string msg;

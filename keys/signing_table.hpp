@@ -8,11 +8,11 @@
 // a new snapshot and swaps the shared_ptr; a message keeps the one it started
 // with.
 //
-// Implements the author/sender choice of the issue (From, then Sender, then
-// the envelope sender; RFC 5322 §3.6.2), addr-spec extraction from From and
-// Sender (RFC 5322 §3.4, with the obsolete forms of §4.4 that real mail
-// still carries, and UTF-8 local parts per RFC 6532), and the i=/d= relation
-// (RFC 6376 §3.5), which conf/ has already validated.
+// Implements the choice of whose address decides the signing (From, then
+// Sender, then the envelope sender; RFC 5322 §3.6.2), addr-spec extraction
+// from From and Sender (RFC 5322 §3.4, with the obsolete forms of §4.4 that
+// real mail still carries, and UTF-8 local parts per RFC 6532), and the
+// i=/d= relation (RFC 6376 §3.5), which conf/ has already validated.
 // Does not: sign (dkim/), look at DNS (the `sigil keys test` command checks
 // the published records), or decide whether a message is originating
 // (filter/ policy banks).
@@ -20,6 +20,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -101,6 +102,15 @@ class SigningTable {
   // that matches all of them (for the shadowing warning), or npos.
   std::size_t covering(std::string_view pattern) const;
   void index(std::size_t view);
+  // load(): the [[key]]s into keys_ (weak ones noted in warnings_); returns
+  // each key's position in keys_ by name.
+  std::map<std::string, std::size_t> load_keys(const std::vector<conf::KeyConfig>& keys,
+                                               std::vector<std::string>& errors);
+  // load(): one [[signing]] rule (signing[ri]), its signatures resolved and
+  // its patterns checked, added as one view per pattern, unless it has errors.
+  void add_rule(std::size_t ri, const conf::SigningRule& rule,
+                const std::map<std::string, std::size_t>& key_index,
+                std::vector<std::string>& errors);
 
   struct Hash {
     using is_transparent = void;

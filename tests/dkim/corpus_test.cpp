@@ -19,7 +19,6 @@
 // simulated, so x= that had not yet passed then has passed now.
 #include <gtest/gtest.h>
 
-#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -27,6 +26,7 @@
 #include <set>
 #include <sstream>
 
+#include "conf/ascii.hpp"
 #include "dkim/verifier.hpp"
 #include "test_util.hpp"
 
@@ -66,7 +66,7 @@ std::vector<std::string> signature_fields(const std::string& msg) {
     if (colon != std::string::npos && line[0] != ' ' && line[0] != '\t') {
       std::string name = line.substr(0, colon);
       while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.pop_back();
-      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      name = ascii::lower(name);
       if (name == "dkim-signature") out.push_back("DKIM");
       if (name == "domainkey-signature") out.push_back("DomainKey");
     }

@@ -8,13 +8,13 @@
 #pragma once
 
 #include <algorithm>
-#include <cctype>
 #include <fstream>
 #include <map>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "conf/ascii.hpp"
 #include "dkim/signer.hpp"  // dkim::FieldList
 #include "dkim/verifier.hpp"
 
@@ -60,9 +60,7 @@ inline DnsTable parse_dns(const std::string& text) {
     if (line.empty() || line[0] == '#') continue;
     auto tab = line.find('\t');
     if (tab == std::string::npos) continue;
-    std::string name = line.substr(0, tab);
-    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    t.emplace(name, line.substr(tab + 1));
+    t.emplace(ascii::lower(line.substr(0, tab)), line.substr(tab + 1));
   }
   return t;
 }

@@ -29,6 +29,7 @@
 #include <boost/asio/io_context.hpp>
 #include <ldns/ldns.h>
 
+#include "conf/ascii.hpp"
 #include "conf/config.hpp"
 #include "dns/resolver.hpp"
 #include "dns/fake_dns.hpp"
@@ -104,8 +105,7 @@ TEST(DnsResolver, AnswersByKind) {
       {"notimp.example", {K::NotImp, {}, 60, 0}, S::Fail, {}, "rcode 4", 1, 0},
   };
   for (auto& c : cases) {
-    std::string lower = c.name;
-    for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    std::string lower = ascii::lower(c.name);
     if (lower.ends_with('.')) lower.pop_back();
     srv.set(lower, c.rule);
   }
