@@ -1,5 +1,5 @@
 // filter/stages/decode/decode_stage.hpp — the `decode` stage (Inspect phase): MIME parts,
-// archive contents, banned content and header sanity (issue 5).
+// archive contents, banned content and header sanity.
 //
 // For each message:
 //   1. header checks on the stored header section (HeaderIndex), Amavis's
@@ -7,28 +7,29 @@
 //      SMTPUTF8, a missing or duplicated From or Date, a duplicated Subject;
 //      during the walk, invalid MIME fields of any entity (RFC 2045: a
 //      Content-Type that is not type/subtype tokens, an unknown
-//      Content-Transfer-Encoding, an encoded multipart), at most 5;
+//      Content-Transfer-Encoding, an encoded multipart), at most 5
+//      (header_checks.hpp);
 //   2. the message is parsed with GMime 3 straight from the MessageStore (a
 //      memory stream, or a file stream on a dup() of the spool file: a
 //      spooled message is never loaded into memory) and every MIME entity
-//      is walked (multiparts and message/rfc822 recursively);
-//   3. each leaf gets a PartInfo: declared type, declared file name (GMime
-//      decodes RFC 2231 and RFC 2047), the type libmagic detects in the first
-//      64 KiB of the decoded content, and the decoded size (the content is
-//      decoded in chunks, never held whole);
+//      is walked (multiparts and message/rfc822 recursively) (walker.hpp);
+//   3. each leaf gets a PartInfo (parts.hpp): declared type, declared file
+//      name (GMime decodes RFC 2231 and RFC 2047), the type libmagic detects
+//      in the first 64 KiB of the decoded content, and the decoded size (the
+//      content is decoded in chunks, never held whole) (content.hpp);
 //   4. archives: when libarchive recognises a leaf's first 64 KiB as an
 //      archive (zip, 7z, rar, tar, cpio, iso9660, ar, cab, lha, xar) or a
 //      compressed stream (gzip, bzip2, xz, lzma, lzip, zstd, lz4, compress,
 //      uu; a tar.gz is one tar), its members are listed and read, each a
 //      PartInfo (path through the containers, container formats), and
-//      members that are archives themselves are opened in turn.  A leaf
-//      or member that is an archive is written to a file in a private
-//      mkdtemp directory (mode 0700, under [decode] temp_dir, default the
-//      spool directory), unlinked at once and read through its fd; the
-//      directory is removed when the message is done (RAII, also on
-//      exceptions).  Other members are typed from their first 64 KiB and
-//      counted, never written out; so an archive of 64 KiB or less is read
-//      from memory;
+//      members that are archives themselves are opened in turn
+//      (archives.hpp).  A leaf or member that is an archive is written to a
+//      file in a private mkdtemp directory (mode 0700, under [decode]
+//      temp_dir, default the spool directory), unlinked at once and read
+//      through its fd; the directory is removed when the message is done
+//      (RAII, also on exceptions) (temp_dir.hpp).  Other members are typed
+//      from their first 64 KiB and counted, never written out; so an
+//      archive of 64 KiB or less is read from memory;
 //   5. limits of [decode]: more than max_parts entities (MIME parts and
 //      archive members), nesting deeper than max_depth (MIME and archive
 //      levels together), more decoded plus unpacked bytes than the
@@ -36,33 +37,33 @@
 //      never unpacked past it), an encrypted archive or member, a corrupt
 //      or truncated archive, or an ambiguous multipart (no boundary
 //      parameter, or more than one) stop the walk with the finding
-//      `unchecked` (DecodeResult::complete = false);
+//      `unchecked` (DecodeResult::complete = false) (walk_state.hpp);
 //   6. banned content (Amavis's $banned_filename_re): the policy's
 //      [banned.NAME] rule set (banned_rules; the built-in "default" unless
 //      configured; "none": no checks) is applied to every recorded part,
 //      also after an incomplete walk: the first rule whose matchers all
 //      match decides, and each banned part gives a finding `banned` naming
-//      the part and the rule (at most 10, then one "N more");
+//      the part and the rule (at most 10, then one "N more") (banned.hpp);
 //   7. the note decode="N parts; names: a.pdf, invoice.zip, invoice.zip/x.exe".
+//
+// This file: the stage itself (the rule set of the policy, the deadline,
+// the hop to the decode pool, findings and note into the message context)
+// and decode_message, the synchronous core that runs steps 1 to 7.
 //
 // Does not: bound GMime's own parser recursion before the walk (GMime
 // builds the whole tree first), decrypt anything, write non-archive members
 // out (nothing downstream reads them: clamd unpacks the whole message
 // itself), match names inside documents (OLE, PDF), or interrupt GMime's
 // parse of the message itself (the time limit is checked during the walk).
-// XXX: mtree (its spec names files of the local file system) and the
-// filters that run external programs (lrzip, lzop, grzip) are left out of
-// libarchive's "all" on purpose.
+// Left out of libarchive's "all" on purpose: mtree (its spec names files of
+// the local file system) and the filters that run external programs
+// (lrzip, lzop, grzip).
 #pragma once
 
 #include <chrono>
-#include <cstdint>
-#include <functional>
-#include <map>
-#include <memory>
+#include <cstddef>
 #include <optional>
-#include <string>
-#include <vector>
+#include <string_view>
 
 #include <boost/asio/awaitable.hpp>
 
@@ -70,63 +71,10 @@
 #include "filter/core/envelope.hpp"
 #include "filter/core/message_store.hpp"
 #include "filter/core/pipeline.hpp"
+#include "filter/stages/decode/banned.hpp"
+#include "filter/stages/decode/parts.hpp"
 
 namespace sigil::filter {
-
-// One leaf MIME part or archive member, in document order (a container
-// before its members).
-struct PartInfo {
-  std::string declared_type;  // "application/pdf", lower case ("text/plain" by default); "" for members
-  std::string name;           // declared file name, UTF-8 (filename or name), or the member's
-                              // path inside its container; "" when none
-  std::string detected_type;  // libmagic's MIME type of the (first 64 KiB of) content; "" if unknown
-  std::uint64_t size = 0;     // decoded bytes (stops growing when the quota is exceeded)
-  unsigned depth = 0;         // 0: the message's own body; members: their container's + 1
-  // Names from the MIME part down: {"invoice.zip", "dir/inner.tar.gz", "x.exe"}
-  // ("" for an unnamed MIME part).
-  std::vector<std::string> path;
-  std::string container;  // the immediate container's format ("zip", "tar", "gzip"...); "" for a MIME part
-  std::vector<std::string> inside;  // every archive format on the way, outermost first
-                                    // (a member of a tar.gz in a zip: "zip", "gzip", "tar")
-};
-
-struct DecodeResult {
-  std::vector<PartInfo> parts;
-  std::vector<Finding> findings;  // stage "decode"
-  bool complete = true;           // false: the walk stopped early (a finding says why)
-  std::string note;               // the value of the `decode` note
-  std::uint64_t expanded = 0;     // decoded plus unpacked bytes counted against the quota
-};
-
-// A compiled [banned.NAME] rule set (RE2, case-insensitive, unanchored).
-class BannedRules {
- public:
-  // Throws std::runtime_error naming the rule for a bad regex (the
-  // configuration loader has already refused those).
-  explicit BannedRules(const conf::BannedRuleSet& set);
-  ~BannedRules();
-  BannedRules(const BannedRules&) = delete;
-  BannedRules& operator=(const BannedRules&) = delete;
-
-  struct Decision {
-    bool ban = false;
-    std::size_t rule = 0;  // 1-based, in the order written
-    std::string what;      // what matched: "name 'x.exe'", "detected type 'application/x-dosexec'"...
-  };
-  // The first rule that matches `part`; nullopt: none (not banned).
-  std::optional<Decision> decide(const PartInfo& part) const;
-  const std::string& name() const;
-
- private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
-};
-
-using BannedSets = std::map<std::string, std::shared_ptr<const BannedRules>, std::less<>>;
-
-// Every configured set, plus the built-in "default" unless configured.
-// Throws like BannedRules.
-BannedSets compile_banned(const std::map<std::string, conf::BannedRuleSet>& sets);
 
 // Synchronous core of the stage (also used by tests).  `banned`: the rule
 // set to apply (nullptr: no banned checks).  cfg.temp_dir "" means $TMPDIR,
