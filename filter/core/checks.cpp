@@ -71,7 +71,7 @@ static bool needs_split(const std::vector<Disposition>& d) {
 // The recipients' dispositions (recipients.hpp).  Returns true when they
 // must be treated apart (deliver_split); otherwise `v` carries the one
 // destiny of all of them.
-static bool decide(MessageContext& ctx, const Policy& pol, const conf::Config& cfg, const CheckOptions& opt,
+static bool dispose_recipients(MessageContext& ctx, const Policy& pol, const conf::Config& cfg, const CheckOptions& opt,
                    Verdict& v, std::vector<Disposition>& disp) {
   if (v.action != Action::Continue && v.action != Action::Accept) return false;
   // Nothing found and nobody treated apart (the signing and verifying
@@ -114,7 +114,7 @@ static std::optional<std::string> hold_reason(const MessageContext& ctx, const P
 }
 
 asio::awaitable<void> run_checks(Runtime& rt, const CheckOptions& opt, MessageContext& ctx,
-                                 Checked& out) {
+                                 CheckResult& out) {
   const Policy* pol = &rt.policies.select(opt.bank, ctx.client.ip);
   if (!opt.extra_banks.empty()) pol = &rt.policies.with_banks(*pol, opt.extra_banks);
   ctx.originating = pol->originating;
@@ -133,7 +133,7 @@ asio::awaitable<void> run_checks(Runtime& rt, const CheckOptions& opt, MessageCo
     v = co_await pol->pipeline->run(ctx, out.records, Phase::Inspect, Phase::Seal, &accepted);
   }
   // Each recipient's destiny (lovers, bypass); one reply in any case.
-  out.split = decide(ctx, *pol, *rt.config, opt, v, out.disp);
+  out.split = dispose_recipients(ctx, *pol, *rt.config, opt, v, out.disp);
   if (!opt.quarantine_by_hold) {
     v = quarantine_if_listed(ctx, *pol, *rt.config, std::move(v));
   } else {

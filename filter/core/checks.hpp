@@ -25,7 +25,7 @@ namespace sigil::filter {
 
 struct Runtime;
 
-struct Checked {
+struct CheckResult {
   const Policy* policy = nullptr;
   Verdict verdict;
   std::vector<Disposition> disp;  // empty when nobody needed a destiny of their own
@@ -61,14 +61,14 @@ struct CheckOptions {
   std::vector<std::string> extra_banks;   // overlaid on the selected policy (auth_bank)
   FrontAbilities front;
   // Quarantine by holding the message in the MTA (milter) instead of
-  // Sigil's store: run_checks only reports it in Checked::hold.
+  // Sigil's store: run_checks only reports it in CheckResult::hold.
   bool quarantine_by_hold = false;
 };
 
 // Runs the checks over ctx (whose budget_end, when set, caps every stage's
 // deadline).  Never fails: a stage's trouble is in the verdict already.
 boost::asio::awaitable<void> run_checks(Runtime& rt, const CheckOptions& opt, MessageContext& ctx,
-                                        Checked& out);
+                                        CheckResult& out);
 
 // ctx.edits plus, for a local recipient (or d == nullptr), the edits only
 // local recipients get.

@@ -37,7 +37,7 @@ bool refused(const Verdict& v) { return v.action != Action::Continue && v.action
 
 }  // namespace
 
-Outcome::Outcome(MessageContext& ctx, const Checked& c, const FrontAbilities& front,
+Outcome::Outcome(MessageContext& ctx, const CheckResult& c, const FrontAbilities& front,
                  const conf::DsnConfig& dsn)
     : ctx_(ctx), checked_(c), front_(front), dsn_cfg_(dsn), n_(ctx.envelope.recipients.size()) {
   const Disposition* d = c.disp.empty() ? nullptr : &c.disp.front();

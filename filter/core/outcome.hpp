@@ -78,7 +78,7 @@ struct Answer {
 class Outcome {
  public:
   // Step 1.  May add notes to ctx (the deciding category, recipients=).
-  Outcome(MessageContext& ctx, const Checked& c, const FrontAbilities& front,
+  Outcome(MessageContext& ctx, const CheckResult& c, const FrontAbilities& front,
           const conf::DsnConfig& dsn);
 
   // The transactions to make, in order (none when nobody is delivered).  A
@@ -108,7 +108,7 @@ class Outcome {
   void note_recipients();
 
   MessageContext& ctx_;
-  const Checked& checked_;
+  const CheckResult& checked_;
   FrontAbilities front_;
   const conf::DsnConfig& dsn_cfg_;
   std::size_t n_;  // envelope recipients

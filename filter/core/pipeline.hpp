@@ -44,7 +44,7 @@ struct Verdict {
   std::string reason;  // for logs and the reply text
 };
 
-// What a checking stage found (issue 5): the message's worst finding picks
+// What a checking stage found: the message's worst finding picks
 // the destiny of the policy (conf::Category, conf::Destiny).
 struct Finding {
   conf::Category category = conf::Category::Clean;

@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "filter/delivery/dsn.hpp"
+#include "filter/milter/header_edits.hpp"
 #include "filter/core/recipients.hpp"
 #include "filter/core/checks.hpp"
 
@@ -56,7 +57,7 @@ asio::awaitable<bool> MilterSession::fill() {
   co_return true;
 }
 
-void MilterSession::cont(std::uint32_t nr_flag) {
+void MilterSession::continue_unless_no_reply(std::uint32_t nr_flag) {
   if (nr_flag && (neg_.protocol & nr_flag)) return;
   send(m::encode(m::kContinue));
 }
@@ -300,19 +301,19 @@ MilterSession::Step MilterSession::handle(const m::Packet& p) {
         client_.port = 0;
         client_.ip.reset();
       }
-      cont(m::kNrConn);
+      continue_unless_no_reply(m::kNrConn);
       return Step::Ok;
     }
     case m::kHelo: {
       auto a = m::split_strings(p.data);
       client_.helo = a.empty() ? std::string() : std::string(a[0].substr(0, 255));
-      cont(m::kNrHelo);
+      continue_unless_no_reply(m::kNrHelo);
       return Step::Ok;
     }
     case m::kMail: on_mail(p.data); return Step::Ok;
     case m::kRcpt: on_rcpt(p.data); return Step::Ok;
-    case m::kData: cont(m::kNrData); return Step::Ok;
-    case m::kUnknown: cont(m::kNrUnkn); return Step::Ok;
+    case m::kData: continue_unless_no_reply(m::kNrData); return Step::Ok;
+    case m::kUnknown: continue_unless_no_reply(m::kNrUnkn); return Step::Ok;
     case m::kHeader: {
       auto h = m::decode_header(p.data);
       if (!h) {
@@ -335,13 +336,13 @@ MilterSession::Step MilterSession::handle(const m::Packet& p) {
       scratch_ += "\r\n";
       header_seen_ = true;
       append(scratch_);
-      cont(m::kNrHdr);
+      continue_unless_no_reply(m::kNrHdr);
       return Step::Ok;
     }
     case m::kEoh:
       if (!eoh_) append("\r\n");
       eoh_ = true;
-      cont(m::kNrEoh);
+      continue_unless_no_reply(m::kNrEoh);
       return Step::Ok;
     case m::kBody:
       if (!eoh_) {  // no EOH step (SMFIP_NOEOH on the MTA's side): the separator now
@@ -349,7 +350,7 @@ MilterSession::Step MilterSession::handle(const m::Packet& p) {
         eoh_ = true;
       }
       append_body(p.data);
-      cont(m::kNrBody);
+      continue_unless_no_reply(m::kNrBody);
       return Step::Ok;
     case m::kAbort:
       if (in_mail_ && !log_id_.empty())
@@ -424,7 +425,7 @@ asio::awaitable<void> MilterSession::check(log::Summary& s) {
   if (authenticated_ && !listener_.auth_bank.empty()) opt.extra_banks.push_back(listener_.auth_bank);
   opt.front = abilities();
   opt.quarantine_by_hold = listener_.milter_hold;
-  Checked c;
+  CheckResult c;
   co_await run_checks(*rt, opt, ctx, c);
   Outcome outcome(ctx, c, opt.front, rt->config->dsn);
   // The DSN for deleted recipients goes through [forward]: the milter
@@ -470,48 +471,6 @@ void MilterSession::log_summary(log::Summary& s) {
   queue_id_.clear();
 }
 
-namespace {
-
-// The recorded edits as milter replies: removed fields deleted, the last
-// occurrence of a name first, so the 1-based per-name index of the others
-// does not move; then prepended fields inserted at the top in order.
-std::string edit_replies(const HeaderEdits& e, const HeaderIndex& h, bool leadspc) {
-  std::string out;
-  struct Del {
-    std::string name;
-    std::uint32_t index;
-  };
-  std::vector<Del> dels;
-  const auto& fields = h.fields();
-  auto same = [](std::string_view a, std::string_view b) {
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-             return std::tolower(static_cast<unsigned char>(x)) ==
-                    std::tolower(static_cast<unsigned char>(y));
-           });
-  };
-  for (auto r : e.remove) {
-    if (r >= fields.size()) continue;
-    auto name = h.name(fields[r]);
-    std::uint32_t k = 0;
-    for (std::size_t i = 0; i <= r; ++i)
-      if (same(h.name(fields[i]), name)) ++k;
-    dels.push_back({std::string(name), k});
-  }
-  std::sort(dels.begin(), dels.end(), [](const Del& a, const Del& b) { return a.index > b.index; });
-  for (const auto& d : dels) out += milter::change_header(d.index, d.name, "");
-  // Deletions first: Postfix resolves a SMFIR_CHGHEADER index over the header
-  // as edited so far, fields a milter inserted included, so a delete sent
-  // after our own Authentication-Results went on top would remove ours.
-  std::uint32_t at = 0;
-  for (const auto& f : e.prepend) {
-    auto [name, value] = milter::split_field(f, leadspc);
-    out += milter::insert_header(at++, name, value);
-  }
-  return out;
-}
-
-}  // namespace
 
 // The answer as milter replies: the edits, the deleted recipients and the
 // hold, then continue; or discard; or a reply code.

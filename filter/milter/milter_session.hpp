@@ -92,7 +92,7 @@ class MilterSession : public PeerConnection, public std::enable_shared_from_this
   FrontAbilities abilities() const;
   void send_answer(const Answer& a, const Outcome& outcome, const MessageContext& ctx);
   void send(std::string packet) { out_ += packet; }
-  void cont(std::uint32_t nr_flag);  // SMFIR_CONTINUE unless the step is no-reply
+  void continue_unless_no_reply(std::uint32_t nr_flag);  // SMFIR_CONTINUE unless the step is no-reply
   Step optneg(std::string_view d);
   void on_mail(std::string_view d);
   void on_rcpt(std::string_view d);

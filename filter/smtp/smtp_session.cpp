@@ -485,7 +485,7 @@ asio::awaitable<void> SmtpSession::process_message() {
   opt.front.per_recipient_replies = client_.lmtp;
   opt.front.live = listener_.mode == conf::ListenerMode::Proxy;
   opt.front.split_delivery = true;
-  Checked c;
+  CheckResult c;
   co_await run_checks(*rt, opt, ctx, c);
   Outcome outcome(ctx, c, opt.front, rt->config->dsn);
   co_await deliver(ctx, outcome);
@@ -508,7 +508,7 @@ asio::awaitable<void> SmtpSession::deliver(MessageContext& ctx, Outcome& outcome
 
 // The answer as SMTP replies (one, or one per recipient over LMTP), and the
 // summary line.
-void SmtpSession::send_answer(const Answer& a, Checked& c, MessageContext& ctx) {
+void SmtpSession::send_answer(const Answer& a, CheckResult& c, MessageContext& ctx) {
   if (client_.lmtp) {
     for (const auto& r : a.per_recipient) reply(r);
   } else {

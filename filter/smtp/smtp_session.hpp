@@ -72,7 +72,7 @@ class SmtpSession : public PeerConnection, public std::enable_shared_from_this<S
   // The checks, the deliveries and DSN the outcome asks for, the answer.
   boost::asio::awaitable<void> process_message();
   boost::asio::awaitable<void> deliver(MessageContext& ctx, Outcome& outcome);
-  void send_answer(const Answer& a, Checked& c, MessageContext& ctx);
+  void send_answer(const Answer& a, CheckResult& c, MessageContext& ctx);
   void log_summary(log::Summary& s);  // with the time since MAIL
   // The same reply for every recipient (one over SMTP, one each over LMTP).
   void reply_all(int code, std::string_view enhanced, const std::string& text);

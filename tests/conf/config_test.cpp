@@ -1093,7 +1093,7 @@ TEST(ConfigRecipients, KeysAndErrors) {
   }
 }
 
-// ------------------------------------------- [[listener]] modes (issue 6)
+// ------------------------------------------- [[listener]] modes
 
 TEST(ConfigListener, ModesBudgetsAndErrors) {
   auto d = load_string(kMinimal, "t.toml");

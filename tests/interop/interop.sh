@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/interop/interop.sh — DKIM interop (issue 3, label `interop`).
+# tests/interop/interop.sh — DKIM interop (label `interop`).
 #
 # Proves that every DKIM signature Sigil's signer makes (dkim_sign_tool, the
 # command-line front of dkim/) verifies with independent verifiers:
@@ -37,7 +37,7 @@
 #   SIGN_TOOL="/usr/bin/python3 tests/interop/stand_in_sign.py"  checks the
 #                                                   harness itself against dkimpy's signer
 #
-# With `sigil`, the other direction too (issue 4): every fixture is signed by
+# With `sigil`, the other direction too (verification): every fixture is signed by
 # dkimpy (sign_dkimpy.py; RSA and Ed25519), Mail::DKIM (sign_mail_dkim.pl;
 # RSA only, Debian 12's cannot do Ed25519) and libopendkim (opendkim_sign.cpp;
 # RSA and Ed25519), each in the four canonicalizations, with the same keys
