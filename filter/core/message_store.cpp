@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <cstring>
 
@@ -95,15 +94,8 @@ void HeaderIndex::finish() {
 }
 
 const HeaderField* HeaderIndex::find(std::string_view n) const {
-  for (auto& f : fields_) {
-    auto fn = name(f);
-    if (fn.size() == n.size() &&
-        std::equal(fn.begin(), fn.end(), n.begin(), [](char a, char b) {
-          return std::tolower(static_cast<unsigned char>(a)) ==
-                 std::tolower(static_cast<unsigned char>(b));
-        }))
-      return &f;
-  }
+  for (auto& f : fields_)
+    if (ascii::iequals(name(f), n)) return &f;
   return nullptr;
 }
 
@@ -219,6 +211,22 @@ Result<std::size_t> MessageStore::read(std::uint64_t offset, char* buf, std::siz
       return make_error(ErrorKind::Io, std::string("spool read failed: ") + std::strerror(errno));
     return static_cast<std::size_t>(r);
   }
+}
+
+// ------------------------------------------------------------- ChunkReader
+
+Result<std::string_view> ChunkReader::next() {
+  if (offset_ >= message_.size()) return std::string_view();
+  if (!message_.spooled()) {
+    auto piece = message_.in_memory().substr(static_cast<std::size_t>(offset_), kChunkSize);
+    offset_ += piece.size();
+    return piece;
+  }
+  if (!buffer_) buffer_ = std::make_unique_for_overwrite<char[]>(kChunkSize);
+  auto n = message_.read(offset_, buffer_.get(), kChunkSize);
+  if (!n) return n.error();
+  offset_ += *n;
+  return std::string_view(buffer_.get(), *n);
 }
 
 }  // namespace sigil::filter

@@ -12,10 +12,15 @@
 // field.  The header section ends at the first empty line, or at the first
 // line that is neither a field nor a continuation (then there is no
 // separator, as Postfix treats it).
+//
+// ChunkReader is the one way to walk the stored bytes in bounded pieces
+// (64 KiB): the back-end client, the scanners, the DKIM stages and the
+// quarantine all read the message through it.
 // Does not: interpret field bodies, decode MIME, or rewrite bytes.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -109,6 +114,38 @@ class MessageStore {
   int fd_ = -1;
   std::uint64_t size_ = 0;
   HeaderIndex headers_;
+};
+
+// Walks a message's bytes from an offset to the end, in chunks of at most
+// kChunkSize bytes: views into the message when it is held in memory, else
+// read from the spool file into a buffer (allocated on the first read).
+// Works across co_await: a chunk stays valid until the next call to next(),
+// and the message must not change meanwhile.  Neither copyable nor movable.
+class ChunkReader {
+ public:
+  static constexpr std::size_t kChunkSize = 64 * 1024;
+
+  explicit ChunkReader(const MessageStore& message, std::uint64_t offset = 0)
+      : ChunkReader(message, offset, own_buffer_) {}
+  // The same, reading into `buffer`, which the caller keeps for the next
+  // message (no allocation per message); allocated here when null.
+  ChunkReader(const MessageStore& message, std::uint64_t offset, std::unique_ptr<char[]>& buffer)
+      : message_(message), offset_(offset), buffer_(buffer) {}
+  ChunkReader(const ChunkReader&) = delete;
+  ChunkReader& operator=(const ChunkReader&) = delete;
+
+  // The next chunk, empty at the end of the message (or where the spool
+  // file ends early: then offset() < message.size()).  Failure: Io (the
+  // spool read failed, MessageStore::read's error).
+  Result<std::string_view> next();
+  // Where the next chunk starts: the message size once all was read.
+  std::uint64_t offset() const { return offset_; }
+
+ private:
+  const MessageStore& message_;
+  std::uint64_t offset_;
+  std::unique_ptr<char[]> own_buffer_;
+  std::unique_ptr<char[]>& buffer_;
 };
 
 }  // namespace sigil::filter

@@ -273,17 +273,15 @@ Status store(const conf::QuarantineConfig& cfg, Entry meta, const MessageStore& 
     }
     std::string head = meta_block(meta, message.size());
     ok = w.write(head.data(), head.size());
-    std::array<char, 65536> buf;
-    for (std::uint64_t off = 0; ok && off < message.size();) {
-      auto n = message.read(off, buf.data(), buf.size());
-      if (!n || *n == 0) {
-        ok = false;
-        break;
-      }
-      ok = w.write(buf.data(), *n);
-      off += *n;
+    ChunkReader chunks(message);
+    while (ok) {
+      auto piece = chunks.next();
+      if (!piece) ok = false;
+      else if (piece->empty()) break;
+      else ok = w.write(piece->data(), piece->size());
     }
-    ok = ok && w.finish(fd);
+    // A spool file that ends before the message does fails the store too.
+    ok = ok && chunks.offset() == message.size() && w.finish(fd);
   }
   if (!ok) {
     int err = errno ? errno : EIO;

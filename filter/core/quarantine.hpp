@@ -34,6 +34,9 @@
 // missing.  Reading goes through zlib's gzread, which reads plain and gzip
 // files alike.
 //
+// Implements no RFC: the file format is Sigil's own (Time: is an RFC 5322
+// date-time); the message is read from its store through ChunkReader.
+//
 // Does not: expire old entries (a cron job with find -mtime does), keep an
 // index (list reads every file's metadata block), or store per-recipient
 // copies (one file per message, with every recipient).

@@ -1,6 +1,7 @@
 // tests/filter/message_store_test.cpp — filter/message_store.hpp: memory vs
-// spool file, privacy of the spool file, random-access reads, bounded memory
-// for big messages, the header index, and spool failures.
+// spool file, privacy of the spool file, random-access reads, the chunk
+// reader, bounded memory for big messages, the header index, and spool
+// failures.
 #include "filter/core/message_store.hpp"
 
 #include <dirent.h>
@@ -10,10 +11,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -206,6 +209,151 @@ void check_random_reads(std::size_t threshold, std::size_t total, unsigned seed)
 
 TEST(MessageStore, RandomReadsInMemory) { check_random_reads(1 << 20, 300000, 1); }
 TEST(MessageStore, RandomReadsSpooled) { check_random_reads(4096, 600000, 2); }
+
+// ------------------------------------------------------------ ChunkReader
+
+// A store holding `bytes`, finished; spooled when longer than `threshold`.
+void fill(MessageStore& s, const std::string& bytes) {
+  for (std::size_t off = 0; off < bytes.size(); off += 5000) {
+    auto st = s.append(std::string_view(bytes).substr(off, 5000));
+    ASSERT_TRUE(st) << st.error().message;
+  }
+  ASSERT_TRUE(s.finish());
+}
+
+// Every chunk from where `r` stands to the end, each checked against the
+// bound and offset(); `sizes` gets their lengths.
+std::string read_chunks(ChunkReader& r, std::vector<std::size_t>& sizes) {
+  const std::uint64_t start = r.offset();
+  std::string out;
+  for (;;) {
+    auto piece = r.next();
+    if (!piece) {
+      ADD_FAILURE() << "next() failed: " << piece.error().message;
+      break;
+    }
+    if (piece->empty()) break;
+    EXPECT_LE(piece->size(), ChunkReader::kChunkSize);
+    sizes.push_back(piece->size());
+    out.append(*piece);
+    EXPECT_EQ(r.offset(), start + out.size());
+  }
+  return out;
+}
+
+void check_chunks(std::size_t threshold, std::size_t total, bool spooled) {
+  TempDir dir;
+  std::mt19937 rng(7);
+  const std::string ref = random_bytes(rng, total);
+  MessageStore s(threshold, dir.path(), 4096);
+  fill(s, ref);
+  ASSERT_EQ(s.spooled(), spooled);
+  for (std::uint64_t offset : {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{65536},
+                               std::uint64_t{100000}, std::uint64_t{total - 1},
+                               std::uint64_t{total}, std::uint64_t{total + 10}}) {
+    SCOPED_TRACE("offset " + std::to_string(offset));
+    ChunkReader r(s, offset);
+    EXPECT_EQ(r.offset(), offset);
+    std::vector<std::size_t> sizes;
+    std::string got = read_chunks(r, sizes);
+    const std::size_t start = static_cast<std::size_t>(std::min<std::uint64_t>(offset, total));
+    EXPECT_EQ(got, ref.substr(start));
+    // Full chunks but the last.
+    for (std::size_t i = 0; i + 1 < sizes.size(); ++i) EXPECT_EQ(sizes[i], ChunkReader::kChunkSize);
+    const std::size_t k = ChunkReader::kChunkSize;
+    EXPECT_EQ(sizes.size(), (total - start + k - 1) / k);
+    EXPECT_EQ(r.offset(), std::max<std::uint64_t>(offset, total));
+    // At the end it stays at the end.
+    auto again = r.next();
+    ASSERT_TRUE(again);
+    EXPECT_TRUE(again->empty());
+  }
+}
+
+TEST(ChunkReader, InMemory) { check_chunks(1 << 20, 300000, false); }
+TEST(ChunkReader, Spooled) { check_chunks(4096, 300000, true); }
+TEST(ChunkReader, ExactlyOneChunk) { check_chunks(4096, ChunkReader::kChunkSize, true); }
+
+TEST(ChunkReader, InMemoryChunksAreViewsOfTheMessage) {
+  TempDir dir;
+  MessageStore s(1 << 20, dir.path(), 4096);
+  fill(s, std::string(150000, 'm'));
+  ChunkReader r(s, 10);
+  auto piece = r.next();
+  ASSERT_TRUE(piece);
+  EXPECT_EQ(piece->data(), s.in_memory().data() + 10);
+  EXPECT_EQ(piece->size(), ChunkReader::kChunkSize);
+}
+
+TEST(ChunkReader, EmptyMessage) {
+  TempDir dir;
+  MessageStore s(1024, dir.path(), 4096);
+  ASSERT_TRUE(s.finish());
+  ChunkReader r(s);
+  auto piece = r.next();
+  ASSERT_TRUE(piece);
+  EXPECT_TRUE(piece->empty());
+  EXPECT_EQ(r.offset(), 0u);
+}
+
+TEST(ChunkReader, CallersBufferIsAllocatedOnceAndKept) {
+  TempDir dir;
+  MessageStore s(1024, dir.path(), 4096);
+  fill(s, std::string(200000, 's'));
+  std::unique_ptr<char[]> buffer;
+  const char* first = nullptr;
+  {
+    ChunkReader r(s, 0, buffer);
+    auto piece = r.next();
+    ASSERT_TRUE(piece);
+    ASSERT_NE(buffer, nullptr);
+    first = buffer.get();
+    EXPECT_EQ(piece->data(), first);
+    std::vector<std::size_t> sizes;
+    EXPECT_EQ(read_chunks(r, sizes), std::string(200000 - ChunkReader::kChunkSize, 's'));
+  }
+  ChunkReader again(s, 0, buffer);
+  auto piece = again.next();
+  ASSERT_TRUE(piece);
+  EXPECT_EQ(buffer.get(), first) << "the kept buffer was replaced";
+
+  // In memory, nothing is allocated.
+  MessageStore small(1024, dir.path(), 4096);
+  fill(small, "Subject: x\r\n\r\nhi\r\n");
+  std::unique_ptr<char[]> unused;
+  ChunkReader m(small, 0, unused);
+  ASSERT_TRUE(m.next());
+  EXPECT_EQ(unused, nullptr);
+}
+
+TEST(ChunkReader, SpoolFileShorterThanTheMessageEndsEarly) {
+  TempDir dir;
+  MessageStore s(1024, dir.path(), 4096);
+  fill(s, std::string(100000, 't'));
+  ASSERT_EQ(::ftruncate(s.spool_fd(), 70000), 0);
+  ChunkReader r(s);
+  std::vector<std::size_t> sizes;
+  EXPECT_EQ(read_chunks(r, sizes), std::string(70000, 't'));
+  EXPECT_EQ(r.offset(), 70000u) << "the caller tells a short spool file by offset() < size()";
+}
+
+TEST(ChunkReader, SpoolReadFailureIsAnIoError) {
+  TempDir dir;
+  MessageStore s(1024, dir.path(), 4096);
+  fill(s, std::string(100000, 'u'));
+  // The spool fd, made write-only behind the store's back: pread fails (EBADF).
+  int w = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(w, 0);
+  ASSERT_GE(::dup2(w, s.spool_fd()), 0);
+  ::close(w);
+  ChunkReader r(s, 5);
+  auto piece = r.next();
+  ASSERT_FALSE(piece);
+  EXPECT_EQ(piece.error().kind, ErrorKind::Io);
+  EXPECT_NE(piece.error().message.find("spool read failed"), std::string::npos)
+      << piece.error().message;
+  EXPECT_EQ(r.offset(), 5u);
+}
 
 TEST(MessageStore, FiftyMegabytesKeepMemoryBounded) {
   TempDir dir;
