@@ -107,7 +107,12 @@ std::optional<std::string> unfolded_value(const HeaderIndex& h, std::string_view
   std::string v;
   for (char c : all.substr(colon == std::string_view::npos ? all.size() : colon + 1))
     if (c != '\r' && c != '\n') v += c;
-  return std::string(ascii::trim(v));
+  // SP and HT in front; behind, any white space, VT and FF included
+  // ("Precedence: bulk\f" is bulk).
+  std::string_view t = v;
+  while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+  while (!t.empty() && std::isspace(static_cast<unsigned char>(t.back()))) t.remove_suffix(1);
+  return std::string(t);
 }
 
 // ------------------------------------------------------------- MessageStore

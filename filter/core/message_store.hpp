@@ -72,7 +72,8 @@ class HeaderIndex {
 };
 
 // The value of the first field `name` (case-insensitive) unfolded: CR and
-// LF removed, white space trimmed at both ends (RFC 5322 §2.2.3); nullopt
+// LF removed, white space trimmed at both ends (RFC 5322 §2.2.3; VT and FF
+// count as white space at the end); nullopt
 // when there is none.
 std::optional<std::string> unfolded_value(const HeaderIndex& h, std::string_view name);
 

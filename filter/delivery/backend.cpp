@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstring>
 #include <deque>
+#include <span>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
@@ -22,9 +23,11 @@
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
-#include "filter/net/watchdog.hpp"
-#include "filter/net/line_buffer.hpp"
+#include "conf/ascii.hpp"
 #include "filter/core/log.hpp"
+#include "filter/core/message_store.hpp"
+#include "filter/net/line_buffer.hpp"
+#include "filter/net/watchdog.hpp"
 
 namespace sigil::filter {
 
@@ -59,10 +62,44 @@ Reply make_reply(int code, std::string enhanced, std::string text) {
   return r;
 }
 
+// Every recipient, and the transaction, get `r`.
+DeliveryResult fail_all(std::size_t recipients, const Reply& r) {
+  DeliveryResult res;
+  res.decisive = r;
+  res.rcpt.assign(recipients, r);
+  return res;
+}
+
+// The recipients `accepted` (indexes into res.rcpt), and the transaction,
+// end with `r`; the others keep their RCPT replies.
+DeliveryResult settle_accepted(DeliveryResult res, std::span<const std::size_t> accepted,
+                               const Reply& r) {
+  for (auto i : accepted) res.rcpt[i] = r;
+  res.decisive = r;
+  return res;
+}
+
+// What goes before the stored bytes sent from passthrough_offset() on, handed
+// to `put` piece by piece: the prepended fields, then, when fields are
+// removed, the header fields kept.  Returns that offset.
+template <typename Put>
+std::uint64_t put_head(const DeliveryRequest& req, Put&& put) {
+  for (auto& h : req.edits.prepend) put(std::string_view(h));
+  std::uint64_t off = passthrough_offset(req.edits, req.message.headers());
+  if (off > 0) {
+    const auto& hi = req.message.headers();
+    for (std::size_t i = 0; i < hi.fields().size(); ++i)
+      if (!req.edits.removed(i)) put(hi.field(hi.fields()[i]));
+  }
+  return off;
+}
+
 // ----------------------------------------------------------------- connection
 
-struct Connection {
-  Connection(asio::any_io_executor ex) : sock(ex), dog(ex) {}
+// A connection to an SMTP/LMTP back-end, with what its EHLO/LHLO offered;
+// cached between messages while idle.
+struct BackendConnection {
+  BackendConnection(asio::any_io_executor ex) : sock(ex), dog(ex) {}
   Socket sock;
   LineBuffer in{8192};
   Watchdog dog;
@@ -76,14 +113,14 @@ struct Connection {
   // allocation (per-message 144 KiB buffers made glibc trim and regrow the
   // heap every time: ~60% of the relay's CPU, measured in bench/).
   std::string out;
-  std::unique_ptr<char[]> chunk;
+  std::unique_ptr<char[]> chunk;  // ChunkReader's buffer for spooled messages
 };
 
-using ConnPtr = std::unique_ptr<Connection>;
+using ConnPtr = std::unique_ptr<BackendConnection>;
 
 // Reads one (possibly multi-line) reply.  Failure: Timeout, Protocol
 // (malformed reply), Temporary (connection closed or reset).
-asio::awaitable<Result<Reply>> read_reply(Connection& c, Clock::duration timeout) {
+asio::awaitable<Result<Reply>> read_reply(BackendConnection& c, Clock::duration timeout) {
   ReplyParser parser;
   c.dog.arm(timeout);
   for (;;) {
@@ -118,7 +155,8 @@ asio::awaitable<Result<Reply>> read_reply(Connection& c, Clock::duration timeout
   }
 }
 
-asio::awaitable<Status> write_all(Connection& c, std::string_view data, Clock::duration timeout) {
+asio::awaitable<Status> write_all(BackendConnection& c, std::string_view data,
+                                  Clock::duration timeout) {
   c.dog.arm(timeout);
   auto [ec, n] = co_await asio::async_write(c.sock, asio::buffer(data.data(), data.size()),
                                             asio::as_tuple(asio::use_awaitable));
@@ -136,6 +174,83 @@ Reply failure_reply(const Error& e, std::string_view stage) {
   std::string enh = e.kind == ErrorKind::Timeout ? "4.4.2" : "4.4.1";
   if (e.kind == ErrorKind::Protocol) enh = "4.5.0";
   return make_reply(451, enh, "back-end " + std::string(stage) + ": " + e.message);
+}
+
+// A configured timeout, cut to what is left before the request's deadline
+// (none left: zero, and the wait fails at once as a timeout).
+Clock::duration cut(conf::Seconds t, const DeliveryRequest& req) {
+  if (!req.deadline) return t;
+  auto left = *req.deadline - Clock::now();
+  return std::clamp<Clock::duration>(left, Clock::duration::zero(), t);
+}
+
+// ----------------------------------------------------------------- envelope
+
+// XFORWARD lines (Postfix's XFORWARD_README) with the attributes the
+// back-end announced, a new line before one would pass 500 bytes.
+std::vector<std::string> xforward_commands(const BackendConnection& c, const Envelope& env) {
+  std::vector<std::string> cmds;
+  std::string line = "XFORWARD";
+  for (auto& [k, v] : env.xforward) {
+    if (std::find(c.xforward_attrs.begin(), c.xforward_attrs.end(), k) == c.xforward_attrs.end())
+      continue;
+    std::string attr = " " + k + "=" + v;
+    if (line.size() + attr.size() > 500 && line != "XFORWARD") {
+      cmds.push_back(line + "\r\n");
+      line = "XFORWARD";
+    }
+    line += attr;
+  }
+  if (line != "XFORWARD") cmds.push_back(line + "\r\n");
+  return cmds;
+}
+
+// " KEY=value KEY" for ESMTP parameters passed on as received.
+std::string params_text(const std::vector<Param>& params) {
+  std::string s;
+  for (auto& p : params) s += " " + p.key + (p.has_value ? "=" + p.value : "");
+  return s;
+}
+
+// The envelope's commands: XFORWARD lines first, then MAIL, then one RCPT
+// per recipient.
+struct EnvelopeCommands {
+  std::vector<std::string> lines;
+  std::size_t n_xforward = 0;  // lines[n_xforward] is MAIL
+};
+
+EnvelopeCommands envelope_commands(const BackendConnection& c, const DeliveryRequest& req,
+                                   bool use_xforward) {
+  const Envelope& env = req.envelope;
+  EnvelopeCommands cmds;
+  if (use_xforward && c.xforward && !env.xforward.empty()) cmds.lines = xforward_commands(c, env);
+  cmds.n_xforward = cmds.lines.size();
+  std::string mail = "MAIL FROM:<" + env.sender + ">";
+  if (c.size) mail += " SIZE=" + std::to_string(req.message.size());
+  if (env.body_8bit && c.eightbit) mail += " BODY=8BITMIME";
+  if (env.smtputf8) mail += " SMTPUTF8";
+  if (c.dsn) mail += params_text(env.mail_params);
+  cmds.lines.push_back(mail + "\r\n");
+  for (auto& r : env.recipients)
+    cmds.lines.push_back("RCPT TO:<" + r.address + ">" + (c.dsn ? params_text(r.params) : "") +
+                         "\r\n");
+  return cmds;
+}
+
+// Each recipient's RCPT reply (replies[first + i]) into res.rcpt.  Returns
+// the indexes of the accepted recipients; `first_temp` is the first one
+// refused with 4xx, if any.
+std::vector<std::size_t> take_rcpt_replies(const std::vector<Reply>& replies, std::size_t first,
+                                           std::size_t n, DeliveryResult& res,
+                                           std::optional<std::size_t>& first_temp) {
+  std::vector<std::size_t> accepted;
+  res.rcpt.resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    res.rcpt[i] = replies[first + i];
+    if (res.rcpt[i].positive()) accepted.push_back(i);
+    else if (res.rcpt[i].temporary() && !first_temp) first_temp = i;
+  }
+  return accepted;
 }
 
 // ----------------------------------------------------------------- SMTP/LMTP
@@ -163,8 +278,33 @@ class SmtpBackend : public Backend, public std::enable_shared_from_this<SmtpBack
   void give_back(ConnPtr c);
   // One attempt; `retry` is set when a reused connection was dead before
   // anything was accepted.
-  asio::awaitable<DeliveryResult> attempt(Connection& c, const DeliveryRequest& req, bool reused,
-                                          bool& retry);
+  asio::awaitable<DeliveryResult> attempt(BackendConnection& c, const DeliveryRequest& req,
+                                          bool reused, bool& retry);
+  // Sends the commands (in one write with PIPELINING, else one by one, a
+  // refused MAIL ending them) and returns their replies in order.  Failure:
+  // as write_all and read_reply; `retry` as for attempt().
+  asio::awaitable<Result<std::vector<Reply>>> send_envelope(BackendConnection& c,
+                                                            const DeliveryRequest& req,
+                                                            const EnvelopeCommands& cmds,
+                                                            bool reused, bool& retry);
+  // Gives the transaction up before any data (see attempt()).
+  asio::awaitable<void> abandon(BackendConnection& c, const DeliveryRequest& req,
+                                const std::optional<Reply>& data_go);
+  // DATA's reply: the pipelined one, or DATA sent now.  Failure: as
+  // write_all and read_reply.
+  asio::awaitable<Result<Reply>> open_data(BackendConnection& c, const DeliveryRequest& req,
+                                           const std::optional<Reply>& data_go);
+  // The message and the final dot.  Returns the reply for the accepted
+  // recipients when that failed.
+  asio::awaitable<std::optional<Reply>> send_message(BackendConnection& c,
+                                                     const DeliveryRequest& req);
+  // The replies after the dot: one (SMTP) or one per accepted recipient (LMTP).
+  asio::awaitable<DeliveryResult> final_replies(BackendConnection& c, const DeliveryRequest& req,
+                                                DeliveryResult res,
+                                                const std::vector<std::size_t>& accepted);
+  Clock::duration reply_timeout(const DeliveryRequest& req) const {
+    return cut(cfg_.reply_timeout, req);
+  }
 
   asio::any_io_executor ex_;
   conf::ForwardConfig cfg_;
@@ -203,17 +343,9 @@ void SmtpBackend::give_back(ConnPtr c) {
   idle_.push_back(std::move(c));
 }
 
-// A configured timeout, cut to what is left before the request's deadline
-// (none left: zero, and the wait fails at once as a timeout).
-static Clock::duration cut(conf::Seconds t, const DeliveryRequest& req) {
-  if (!req.deadline) return t;
-  auto left = *req.deadline - Clock::now();
-  return std::clamp<Clock::duration>(left, Clock::duration::zero(), t);
-}
-
 asio::awaitable<Result<ConnPtr>> SmtpBackend::connect(const DeliveryRequest& req) {
-  auto c = std::make_unique<Connection>(ex_);
-  Connection* raw = c.get();
+  auto c = std::make_unique<BackendConnection>(ex_);
+  BackendConnection* raw = c.get();
   c->dog.start([raw] {
     boost::system::error_code ec;
     raw->sock.cancel(ec);
@@ -242,14 +374,13 @@ asio::awaitable<Result<ConnPtr>> SmtpBackend::connect(const DeliveryRequest& req
   if (greet->code != 220)
     co_return make_error(ErrorKind::Temporary, "back-end greeting: " + greet->summary());
   std::string hello = (c->lmtp ? "LHLO " : "EHLO ") + helo_ + "\r\n";
-  if (auto s = co_await write_all(*c, hello, cut(cfg_.reply_timeout, req)); !s) co_return s.error();
-  auto ehlo = co_await read_reply(*c, cut(cfg_.reply_timeout, req));
+  if (auto s = co_await write_all(*c, hello, reply_timeout(req)); !s) co_return s.error();
+  auto ehlo = co_await read_reply(*c, reply_timeout(req));
   if (!ehlo) co_return ehlo.error();
   if (ehlo->code != 250)
     co_return make_error(ErrorKind::Temporary, "back-end EHLO: " + ehlo->summary());
   for (std::size_t i = 1; i < ehlo->lines.size(); ++i) {
-    std::string l = ehlo->lines[i];
-    for (auto& ch : l) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    std::string l = ascii::upper(ehlo->lines[i]);
     auto word = l.substr(0, l.find(' '));
     if (word == "PIPELINING") c->pipelining = true;
     else if (word == "DSN") c->dsn = true;
@@ -277,12 +408,7 @@ asio::awaitable<DeliveryResult> SmtpBackend::deliver(const DeliveryRequest& req)
     bool reused = c != nullptr;
     if (!c) {
       auto r = co_await connect(req);
-      if (!r) {
-        DeliveryResult res;
-        res.decisive = failure_reply(r.error(), "unavailable");
-        res.rcpt.assign(n, res.decisive);
-        co_return res;
-      }
+      if (!r) co_return fail_all(n, failure_reply(r.error(), "unavailable"));
       c = std::move(r.value());
     }
     bool retry = false;
@@ -297,244 +423,173 @@ asio::awaitable<DeliveryResult> SmtpBackend::deliver(const DeliveryRequest& req)
   co_return DeliveryResult{};  // not reached
 }
 
-asio::awaitable<DeliveryResult> SmtpBackend::attempt(Connection& c, const DeliveryRequest& req,
-                                                     bool reused, bool& retry) {
-  const Envelope& env = req.envelope;
-  const std::size_t n = env.recipients.size();
-  DeliveryResult res;
-  auto fail_all = [&](const Reply& r) {
-    res.decisive = r;
-    res.rcpt.assign(n, r);
-    return res;
-  };
-  if (env.smtputf8 && !c.smtputf8)
-    co_return fail_all(make_reply(
-        554, "5.6.7", "SMTPUTF8 is required, but was not offered by the back-end"));
+asio::awaitable<DeliveryResult> SmtpBackend::attempt(BackendConnection& c,
+                                                     const DeliveryRequest& req, bool reused,
+                                                     bool& retry) {
+  const std::size_t n = req.envelope.recipients.size();
+  if (req.envelope.smtputf8 && !c.smtputf8)
+    co_return fail_all(n, make_reply(554, "5.6.7",
+                                     "SMTPUTF8 is required, but was not offered by the back-end"));
 
   // ---- envelope, pipelined when offered
-  std::vector<std::string> cmds;
-  if (cfg_.xforward && c.xforward && !env.xforward.empty()) {
-    std::string line = "XFORWARD";
-    for (auto& [k, v] : env.xforward) {
-      if (std::find(c.xforward_attrs.begin(), c.xforward_attrs.end(), k) ==
-          c.xforward_attrs.end())
-        continue;
-      std::string attr = " " + k + "=" + v;
-      if (line.size() + attr.size() > 500 && line != "XFORWARD") {
-        cmds.push_back(line + "\r\n");
-        line = "XFORWARD";
-      }
-      line += attr;
-    }
-    if (line != "XFORWARD") cmds.push_back(line + "\r\n");
-  }
-  const std::size_t n_xforward = cmds.size();
-  std::string mail = "MAIL FROM:<" + env.sender + ">";
-  if (c.size) mail += " SIZE=" + std::to_string(req.message.size());
-  if (env.body_8bit && c.eightbit) mail += " BODY=8BITMIME";
-  if (env.smtputf8) mail += " SMTPUTF8";
-  if (c.dsn)
-    for (auto& p : env.mail_params) mail += " " + p.key + (p.has_value ? "=" + p.value : "");
-  cmds.push_back(mail + "\r\n");
-  for (auto& r : env.recipients) {
-    std::string rc = "RCPT TO:<" + r.address + ">";
-    if (c.dsn)
-      for (auto& p : r.params) rc += " " + p.key + (p.has_value ? "=" + p.value : "");
-    cmds.push_back(rc + "\r\n");
-  }
-
-  std::vector<Reply> replies;
-  replies.reserve(cmds.size());
-  bool first_read = true;
-  auto get = [&](std::size_t i) -> asio::awaitable<Result<Reply>> {
-    (void)i;
-    auto r = co_await read_reply(c, cut(cfg_.reply_timeout, req));
-    if (!r && first_read && reused && r.error().kind == ErrorKind::Temporary) retry = true;
-    first_read = false;
-    co_return r;
-  };
+  EnvelopeCommands cmds = envelope_commands(c, req, cfg_.xforward);
   // With PIPELINING, DATA goes in the same batch as MAIL and RCPT (RFC 2920
   // §3.1 allows it as the last command of a group): one write and one read
   // fewer per message.  If the envelope then turns out unusable while DATA
   // got 354, the transaction is abandoned by dropping the connection before
-  // any data, never by sending an empty message (see abandon below).
+  // any data, never by sending an empty message (see abandon()).
   const bool data_pipelined = c.pipelining;
-  if (data_pipelined) cmds.push_back("DATA\r\n");
-  if (c.pipelining) {
-    std::string all;
-    for (auto& s : cmds) all += s;
-    if (auto s = co_await write_all(c, all, cut(cfg_.reply_timeout, req)); !s) {
-      if (reused) retry = true;
-      co_return fail_all(failure_reply(s.error(), "envelope"));
-    }
-    for (std::size_t i = 0; i < cmds.size(); ++i) {
-      auto r = co_await get(i);
-      if (!r) co_return fail_all(failure_reply(r.error(), "envelope"));
-      replies.push_back(std::move(r.value()));
-    }
-  } else {
-    for (std::size_t i = 0; i < cmds.size(); ++i) {
-      if (auto s = co_await write_all(c, cmds[i], cut(cfg_.reply_timeout, req)); !s) {
-        if (reused && i == 0) retry = true;
-        co_return fail_all(failure_reply(s.error(), "envelope"));
-      }
-      auto r = co_await get(i);
-      if (!r) co_return fail_all(failure_reply(r.error(), "envelope"));
-      replies.push_back(std::move(r.value()));
-      if (i == n_xforward && !replies.back().positive()) break;  // MAIL refused
-    }
-  }
-
+  if (data_pipelined) cmds.lines.push_back("DATA\r\n");
+  auto replies = co_await send_envelope(c, req, cmds, reused, retry);
+  if (!replies) co_return fail_all(n, failure_reply(replies.error(), "envelope"));
   std::optional<Reply> data_go;  // the pipelined DATA's reply
   if (data_pipelined) {
-    data_go = std::move(replies.back());
-    replies.pop_back();
+    data_go = std::move(replies->back());
+    replies->pop_back();
   }
-  auto rset = [&]() -> asio::awaitable<void> {
-    if (data_go && data_go->code == 354) {
-      // DATA was accepted although the transaction is being given up: a
-      // connection closed before the final dot delivers nothing.
-      c.broken = true;
-      co_return;
-    }
-    if (!(co_await write_all(c, "RSET\r\n", cut(cfg_.reply_timeout, req)))) co_return;
-    auto r = co_await read_reply(c, cut(cfg_.reply_timeout, req));
-    if (!r || !r->positive()) c.broken = true;
-  };
 
-  for (std::size_t i = 0; i < n_xforward; ++i)
-    if (!replies[i].positive())
-      log::backend().warn("{}: back-end refused XFORWARD: {}", req.log_id, replies[i].summary());
-  const Reply& mail_reply = replies[n_xforward];
+  for (std::size_t i = 0; i < cmds.n_xforward; ++i)
+    if (!(*replies)[i].positive())
+      log::backend().warn("{}: back-end refused XFORWARD: {}", req.log_id, (*replies)[i].summary());
+  const Reply& mail_reply = (*replies)[cmds.n_xforward];
   if (!mail_reply.positive()) {
-    co_await rset();
-    co_return fail_all(mail_reply);
+    co_await abandon(c, req, data_go);
+    co_return fail_all(n, mail_reply);
   }
-  res.rcpt.resize(n);
-  std::vector<std::size_t> accepted;
-  bool any_temp = false;
-  const Reply* first_temp = nullptr;
-  for (std::size_t i = 0; i < n; ++i) {
-    res.rcpt[i] = replies[n_xforward + 1 + i];
-    if (res.rcpt[i].positive()) accepted.push_back(i);
-    else if (res.rcpt[i].temporary()) {
-      any_temp = true;
-      if (!first_temp) first_temp = &res.rcpt[i];
-    }
-  }
+  DeliveryResult res;
+  std::optional<std::size_t> first_temp;
+  const auto accepted = take_rcpt_replies(*replies, cmds.n_xforward + 1, n, res, first_temp);
   if (accepted.empty()) {
-    co_await rset();
-    res.decisive = first_temp ? *first_temp : res.rcpt.front();
+    co_await abandon(c, req, data_go);
+    res.decisive = res.rcpt[first_temp.value_or(0)];
     co_return res;
   }
-  if (any_temp && !req.per_recipient_replies) {
+  if (first_temp && !req.per_recipient_replies) {
     // Tempfail everything before any data is sent: no duplicates on retry.
-    Reply t = *first_temp;
-    co_await rset();
-    co_return fail_all(t);
+    Reply t = res.rcpt[*first_temp];
+    co_await abandon(c, req, data_go);
+    co_return fail_all(n, t);
   }
 
   // ---- DATA (already sent and answered when pipelined)
-  Result<Reply> go = make_reply(0, "", "");
-  if (data_go) {
-    go = *data_go;
-  } else {
-    if (auto s = co_await write_all(c, "DATA\r\n", cut(cfg_.reply_timeout, req)); !s) {
-      Reply f = failure_reply(s.error(), "DATA");
-      for (auto i : accepted) res.rcpt[i] = f;
-      res.decisive = f;
-      co_return res;
-    }
-    go = co_await read_reply(c, cut(cfg_.reply_timeout, req));
-  }
+  auto go = co_await open_data(c, req, data_go);
   if (!go || go->code != 354) {
-    Reply f = go ? go.value() : failure_reply(go.error(), "DATA");
-    if (go) co_await rset();
-    for (auto i : accepted) res.rcpt[i] = f;
-    res.decisive = f;
-    co_return res;
+    if (go) co_await abandon(c, req, data_go);
+    co_return settle_accepted(std::move(res), accepted,
+                              go ? go.value() : failure_reply(go.error(), "DATA"));
   }
 
-  // ---- message, dot-stuffed, in bounded chunks
-  constexpr std::size_t kChunk = 64 * 1024;
+  // ---- message, final reply
+  if (auto f = co_await send_message(c, req))
+    co_return settle_accepted(std::move(res), accepted, *f);
+  co_return co_await final_replies(c, req, std::move(res), accepted);
+}
+
+asio::awaitable<Result<std::vector<Reply>>> SmtpBackend::send_envelope(
+    BackendConnection& c, const DeliveryRequest& req, const EnvelopeCommands& cmds, bool reused,
+    bool& retry) {
+  const auto& lines = cmds.lines;
+  if (c.pipelining) {
+    std::string all;
+    for (auto& s : lines) all += s;
+    if (auto s = co_await write_all(c, all, reply_timeout(req)); !s) {
+      if (reused) retry = true;
+      co_return s.error();
+    }
+  }
+  std::vector<Reply> replies;
+  replies.reserve(lines.size());
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (!c.pipelining) {
+      if (auto s = co_await write_all(c, lines[i], reply_timeout(req)); !s) {
+        if (reused && i == 0) retry = true;
+        co_return s.error();
+      }
+    }
+    auto r = co_await read_reply(c, reply_timeout(req));
+    if (!r) {
+      // A cached connection the back-end closed meanwhile: worth a new one.
+      if (i == 0 && reused && r.error().kind == ErrorKind::Temporary) retry = true;
+      co_return r.error();
+    }
+    replies.push_back(std::move(r.value()));
+    if (!c.pipelining && i == cmds.n_xforward && !replies.back().positive()) break;  // MAIL refused
+  }
+  co_return std::move(replies);
+}
+
+asio::awaitable<void> SmtpBackend::abandon(BackendConnection& c, const DeliveryRequest& req,
+                                           const std::optional<Reply>& data_go) {
+  if (data_go && data_go->code == 354) {
+    // DATA was accepted although the transaction is being given up: a
+    // connection closed before the final dot delivers nothing.
+    c.broken = true;
+    co_return;
+  }
+  if (!(co_await write_all(c, "RSET\r\n", reply_timeout(req)))) co_return;
+  auto r = co_await read_reply(c, reply_timeout(req));
+  if (!r || !r->positive()) c.broken = true;
+}
+
+asio::awaitable<Result<Reply>> SmtpBackend::open_data(BackendConnection& c,
+                                                      const DeliveryRequest& req,
+                                                      const std::optional<Reply>& data_go) {
+  if (data_go) co_return *data_go;
+  if (auto s = co_await write_all(c, "DATA\r\n", reply_timeout(req)); !s) co_return s.error();
+  co_return co_await read_reply(c, reply_timeout(req));
+}
+
+asio::awaitable<std::optional<Reply>> SmtpBackend::send_message(BackendConnection& c,
+                                                                const DeliveryRequest& req) {
+  // Dot-stuffed, in bounded chunks.
   std::string& out = c.out;
   out.clear();
-  out.reserve(kChunk + kChunk / 4);
+  out.reserve(ChunkReader::kChunkSize + ChunkReader::kChunkSize / 4);
   bool bol = true;
-  for (auto& h : req.edits.prepend) dot_stuff(h, bol, out);
-  // With fields removed, the header section is written field by field and
-  // the stored bytes are sent from the end of the last field on.
-  std::uint64_t off = passthrough_offset(req.edits, req.message.headers());
-  if (off > 0) {
-    const auto& hi = req.message.headers();
-    for (std::size_t i = 0; i < hi.fields().size(); ++i)
-      if (!req.edits.removed(i)) dot_stuff(hi.field(hi.fields()[i]), bol, out);
-  }
-  std::string_view mem = req.message.in_memory();
-  if (mem.empty() && req.message.size() > 0 && !c.chunk)
-    c.chunk = std::make_unique_for_overwrite<char[]>(kChunk);
+  const std::uint64_t off = put_head(req, [&](std::string_view s) { dot_stuff(s, bol, out); });
+  ChunkReader chunks(req.message, off, c.chunk);
   char last = '\n';
   for (;;) {
-    std::string_view piece;
-    if (!mem.empty()) {
-      piece = mem.substr(static_cast<std::size_t>(off), kChunk);
-    } else if (req.message.size() > 0) {
-      auto r = req.message.read(off, c.chunk.get(), kChunk);
-      if (!r) {
-        // Local spool failure: abandon the transaction without the final dot.
-        c.broken = true;
-        Reply f =
-            make_reply(451, "4.3.0", "local error reading the message: " + r.error().message);
-        for (auto i : accepted) res.rcpt[i] = f;
-        res.decisive = f;
-        co_return res;
-      }
-      piece = std::string_view(c.chunk.get(), *r);
+    auto piece = chunks.next();
+    if (!piece) {
+      // Local spool failure: abandon the transaction without the final dot.
+      c.broken = true;
+      co_return make_reply(451, "4.3.0",
+                           "local error reading the message: " + piece.error().message);
     }
-    if (piece.empty()) break;
-    off += piece.size();
-    last = piece.back();
-    dot_stuff(piece, bol, out);
-    if (out.size() >= kChunk) {
-      if (auto s = co_await write_all(c, out, cut(cfg_.reply_timeout, req)); !s) {
-        Reply f = failure_reply(s.error(), "sending data");
-        for (auto i : accepted) res.rcpt[i] = f;
-        res.decisive = f;
-        co_return res;
-      }
+    if (piece->empty()) break;
+    last = piece->back();
+    dot_stuff(*piece, bol, out);
+    if (out.size() >= ChunkReader::kChunkSize) {
+      if (auto s = co_await write_all(c, out, reply_timeout(req)); !s)
+        co_return failure_reply(s.error(), "sending data");
       out.clear();
     }
   }
   if (last != '\n') out += "\r\n";
   out += ".\r\n";
-  if (auto s = co_await write_all(c, out, cut(cfg_.reply_timeout, req)); !s) {
-    Reply f = failure_reply(s.error(), "sending data");
-    for (auto i : accepted) res.rcpt[i] = f;
-    res.decisive = f;
-    co_return res;
-  }
+  if (auto s = co_await write_all(c, out, reply_timeout(req)); !s)
+    co_return failure_reply(s.error(), "sending data");
+  co_return std::nullopt;
+}
 
-  // ---- final reply: one (SMTP) or one per accepted recipient (LMTP)
+asio::awaitable<DeliveryResult> SmtpBackend::final_replies(
+    BackendConnection& c, const DeliveryRequest& req, DeliveryResult res,
+    const std::vector<std::size_t>& accepted) {
   std::size_t finals = c.lmtp ? accepted.size() : 1;
   for (std::size_t k = 0; k < finals; ++k) {
-    auto r = co_await read_reply(c, cut(cfg_.reply_timeout, req));
+    auto r = co_await read_reply(c, reply_timeout(req));
     if (!r) {
       // The dot went out; the back-end may have queued the message.
       res.uncertain = true;
       Reply f = make_reply(451, "4.4.2",
                            "lost the back-end after end of data (" + r.error().message +
                                "); delivery state unknown, retry may duplicate");
-      for (std::size_t j = k; j < accepted.size(); ++j) res.rcpt[accepted[j]] = f;
-      res.decisive = f;
-      co_return res;
+      co_return settle_accepted(std::move(res), std::span(accepted).subspan(k), f);
     }
-    if (c.lmtp) {
-      res.rcpt[accepted[k]] = r.value();
-      if (k == 0 || !r->positive()) res.decisive = r.value();
-    } else {
-      for (auto i : accepted) res.rcpt[i] = r.value();
-      res.decisive = r.value();
-    }
+    if (!c.lmtp) co_return settle_accepted(std::move(res), accepted, r.value());
+    res.rcpt[accepted[k]] = r.value();
+    if (k == 0 || !r->positive()) res.decisive = r.value();
   }
   co_return res;
 }
@@ -573,74 +628,65 @@ class MaildirBackend : public Backend {
     return Ok{};
   }
 
-  Result<std::string> write_message(const DeliveryRequest& req) {
-    if (auto s = ensure_dirs(); !s) return s.error();
+  // A name unique to this delivery (the maildir(5) convention: time, pid, a
+  // counter, the host).
+  std::string unique_name() const {
     static std::atomic<unsigned long> counter{0};
     auto now = std::chrono::system_clock::now().time_since_epoch();
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(now).count();
-    std::string name = std::to_string(us / 1000000) + ".M" + std::to_string(us % 1000000) + "P" +
-                       std::to_string(::getpid()) + "Q" + std::to_string(++counter) + "." + host_;
-    std::string tmp = dir_ + "/tmp/" + name;
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) return make_error(ErrorKind::Io, "open " + tmp + ": " + std::strerror(errno));
-    // Maildir files use local (LF) line ends, as Postfix's local(8) writes them.
+    return std::to_string(us / 1000000) + ".M" + std::to_string(us % 1000000) + "P" +
+           std::to_string(::getpid()) + "Q" + std::to_string(++counter) + "." + host_;
+  }
+
+  // Writes all of `out` to fd and clears it.  False (errno set) on failure.
+  static bool write_out(int fd, std::string& out) {
+    const char* p = out.data();
+    std::size_t left = out.size();
+    while (left) {
+      ssize_t w = ::write(fd, p, left);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) return false;
+      p += w;
+      left -= static_cast<std::size_t>(w);
+    }
+    out.clear();
+    return true;
+  }
+
+  // The file's contents: Return-Path, X-Original-To, then the message with
+  // local (LF) line ends, as Postfix's local(8) writes maildir files.
+  // Returns "" or what failed.
+  static std::string write_contents(int fd, const DeliveryRequest& req) {
     std::string out = "Return-Path: <" + req.envelope.sender + ">\n";
     for (auto& r : req.envelope.recipients) out += "X-Original-To: " + r.address + "\n";
     auto put = [&](std::string_view s) {
       for (char ch : s)
         if (ch != '\r') out.push_back(ch);
     };
-    for (auto& h : req.edits.prepend) put(h);
-    std::uint64_t off = passthrough_offset(req.edits, req.message.headers());
-    if (off > 0) {
-      const auto& hi = req.message.headers();
-      for (std::size_t i = 0; i < hi.fields().size(); ++i)
-        if (!req.edits.removed(i)) put(hi.field(hi.fields()[i]));
-    }
-    std::vector<char> chunk(64 * 1024);
-    bool okw = true;
-    auto flush = [&] {
-      const char* p = out.data();
-      std::size_t left = out.size();
-      while (left) {
-        ssize_t w = ::write(fd, p, left);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) return false;
-        p += w;
-        left -= static_cast<std::size_t>(w);
-      }
-      out.clear();
-      return true;
-    };
-    std::string err;
+    ChunkReader chunks(req.message, put_head(req, put));
     for (;;) {
-      auto r = req.message.read(off, chunk.data(), chunk.size());
-      if (!r) {
-        err = r.error().message;
-        okw = false;
-        break;
-      }
-      if (*r == 0) break;
-      off += *r;
+      auto piece = chunks.next();
+      if (!piece) return piece.error().message;
+      if (piece->empty()) break;
       // A CR split from its LF by the chunk boundary is dropped too: the store
       // holds canonical CRLF only.
-      put(std::string_view(chunk.data(), *r));
-      if (out.size() > 256 * 1024 && !flush()) {
-        err = std::strerror(errno);
-        okw = false;
-        break;
-      }
+      put(*piece);
+      if (out.size() > 256 * 1024 && !write_out(fd, out)) return std::strerror(errno);
     }
-    if (okw && !flush()) {
-      err = std::strerror(errno);
-      okw = false;
-    }
-    if (okw && ::fsync(fd) != 0) {
-      err = std::string("fsync: ") + std::strerror(errno);
-      okw = false;
-    }
+    if (!write_out(fd, out)) return std::strerror(errno);
+    return "";
+  }
+
+  Result<std::string> write_message(const DeliveryRequest& req) {
+    if (auto s = ensure_dirs(); !s) return s.error();
+    std::string name = unique_name();
+    std::string tmp = dir_ + "/tmp/" + name;
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) return make_error(ErrorKind::Io, "open " + tmp + ": " + std::strerror(errno));
+    std::string err = write_contents(fd, req);
+    if (err.empty() && ::fsync(fd) != 0) err = std::string("fsync: ") + std::strerror(errno);
     ::close(fd);
-    if (!okw) {
+    if (!err.empty()) {
       ::unlink(tmp.c_str());
       return make_error(ErrorKind::Io, "write " + tmp + ": " + err);
     }

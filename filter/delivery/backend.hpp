@@ -20,8 +20,18 @@
 // A cached connection that turns out dead before anything was accepted is
 // replaced once, transparently.
 //
+// The message goes out as stored, read through ChunkReader: the prepended
+// fields first, and, when stages removed fields, the header section field by
+// field, then the stored bytes from the end of the header on.
+//
+// Implements the client side of SMTP (RFC 5321; dot-stuffing §4.5.2) and
+// LMTP (RFC 2033: one final reply per accepted recipient), with PIPELINING
+// (RFC 2920), SIZE (RFC 1870), 8BITMIME (RFC 6152), SMTPUTF8 (RFC 6531), the
+// DSN parameters passed on as received (RFC 3461) and Postfix's XFORWARD.
+//
 // Does not: queue or retry later (the front MTA does), look up MX or A
-// records (targets are numeric), or speak TLS (the back-end is local).
+// records (targets are numeric), speak TLS (the back-end is local), or use
+// CHUNKING/BDAT.
 #pragma once
 
 #include <chrono>

@@ -6,6 +6,8 @@
 #include <cctype>
 #include <ctime>
 
+#include "conf/ascii.hpp"
+
 namespace sigil::filter {
 
 namespace {

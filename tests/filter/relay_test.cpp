@@ -754,7 +754,7 @@ TEST(Relay, MaildirTarget) {
 // ------------------------------------------------------------ policy banks
 
 // A stand-in for a content stage: prepends a header naming itself, so the
-// test can see which pipeline ran.  (The real stages arrive with issues 3-5.)
+// test can see which pipeline ran.  (The real stages have tests of their own.)
 class MarkStage : public Stage {
  public:
   MarkStage(std::string n, Phase p, Action a = Action::Continue) : n_(std::move(n)), p_(p), a_(a) {}
