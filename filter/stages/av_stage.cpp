@@ -25,7 +25,6 @@ using namespace boost::asio::experimental::awaitable_operators;
 
 namespace {
 
-constexpr std::size_t kChunk = 64 * 1024;
 constexpr std::size_t kMaxReply = 4096;
 constexpr std::size_t kShown = 200;
 
@@ -62,30 +61,19 @@ asio::awaitable<ScanOutcome> instream(Socket& sock, Endpoint ep, const MessageSt
     if (ec) send_error = ec.message();
   }
 
-  std::string_view mem = m.in_memory();
-  std::unique_ptr<char[]> buf;
-  std::uint64_t off = 0;
-  while (send_error.empty() && off < m.size()) {
-    std::string_view piece;
-    if (!mem.empty()) {
-      piece = mem.substr(static_cast<std::size_t>(off), kChunk);
-    } else {
-      if (!buf) buf = std::make_unique_for_overwrite<char[]>(kChunk);
-      auto n = m.read(off, buf.get(), kChunk);
-      if (!n) co_return failed("message store: " + n.error().message);
-      if (*n == 0) break;
-      piece = std::string_view(buf.get(), *n);
-    }
-    if (piece.empty()) break;
-    auto len = static_cast<std::uint32_t>(piece.size());
+  ChunkReader chunks(m);
+  while (send_error.empty()) {
+    auto piece = chunks.next();
+    if (!piece) co_return failed("message store: " + piece.error().message);
+    if (piece->empty()) break;
+    auto len = static_cast<std::uint32_t>(piece->size());
     std::array<unsigned char, 4> be = {static_cast<unsigned char>(len >> 24),
                                        static_cast<unsigned char>(len >> 16),
                                        static_cast<unsigned char>(len >> 8),
                                        static_cast<unsigned char>(len)};
-    std::array<asio::const_buffer, 2> bufs = {asio::buffer(be), asio::buffer(piece)};
+    std::array<asio::const_buffer, 2> bufs = {asio::buffer(be), asio::buffer(*piece)};
     auto [ec, n] = co_await asio::async_write(sock, bufs, asio::as_tuple(asio::use_awaitable));
     if (ec) send_error = ec.message();
-    off += piece.size();
   }
   if (send_error.empty()) {
     static constexpr unsigned char kEnd[4] = {0, 0, 0, 0};

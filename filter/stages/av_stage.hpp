@@ -26,6 +26,8 @@
 // "stream: <Name> FOUND" or "<why> ERROR" (e.g. "INSTREAM size limit
 // exceeded. ERROR" past its StreamMaxLength, after which it closes).
 //
+// Implements no RFC: INSTREAM is clamd's own protocol.
+//
 // Does not: decode MIME itself (clamd does), keep connections open between
 // messages (INSTREAM is one scan per connection), use IDSESSION, scan with
 // more than the first scanner that answers, or resolve host names.

@@ -5,33 +5,23 @@
 #include <array>
 #include <ctime>
 #include <mutex>
+#include <optional>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <optional>
 
+#include "conf/ascii.hpp"
 #include "dkim/signer.hpp"
-#include "filter/net/thread_pool.hpp"
+#include "filter/core/message_store.hpp"
 #include "filter/core/smtp_text.hpp"
+#include "filter/net/thread_pool.hpp"
 
 namespace sigil::filter {
 
 namespace asio = boost::asio;
 
 namespace {
-
-std::string upper(std::string_view s) {
-  std::string o(s);
-  for (auto& c : o) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return o;
-}
-
-std::string lower(std::string_view s) {
-  std::string o(s);
-  for (auto& c : o) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return o;
-}
 
 // The value of a header field (after the colon), with its CRLF.
 std::string_view field_value(std::string_view field) {
@@ -44,7 +34,7 @@ bool name_is(std::string_view field, std::string_view name) {
   if (colon == std::string_view::npos) return false;
   auto n = field.substr(0, colon);
   while (!n.empty() && (n.back() == ' ' || n.back() == '\t')) n.remove_suffix(1);
-  return n.size() == name.size() && lower(n) == lower(name);
+  return ascii::iequals(n, name);
 }
 
 // d= of a DKIM-Signature field, lower-cased ("" if none).
@@ -57,11 +47,80 @@ std::string signature_domain(std::string_view field) {
     std::string t;
     for (char c : tag)
       if (c != ' ' && c != '\t' && c != '\r' && c != '\n') t += c;
-    if (t.size() > 2 && t[0] == 'd' && t[1] == '=') return lower(t.substr(2));
+    if (t.size() > 2 && t[0] == 'd' && t[1] == '=') return ascii::lower(t.substr(2));
     if (semi == std::string_view::npos) break;
     pos = semi + 1;
   }
   return {};
+}
+
+// Whether the message is signed at all: the listener's bank says
+// originating, or XFORWARD PROTO says the client authenticated.
+bool is_originating(const MessageContext& ctx) {
+  if (ctx.originating) return true;
+  for (const auto& [k, v] : ctx.envelope.xforward)
+    if (k == "PROTO" && authenticated_proto(xtext_decode(v).value_or(""))) return true;
+  return false;
+}
+
+// The body hashes (bh=) of one message, at most one per canonicalization,
+// over the stored body read in chunks.
+class BodyHashes {
+ public:
+  explicit BodyHashes(const MessageStore& message) : message_(message) {}
+  // Failure: Io (spool read); not kept, so the next call reads again.
+  Result<std::string> get(conf::Canon c) {
+    auto& slot = c == conf::Canon::Simple ? simple_ : relaxed_;
+    if (slot) return *slot;
+    dkim::BodyHasher h(c);
+    ChunkReader chunks(message_, message_.headers().body_offset());
+    for (;;) {
+      auto piece = chunks.next();
+      if (!piece) return piece.error();
+      if (piece->empty()) break;
+      h.update(*piece);
+    }
+    slot = h.finish();
+    return *slot;
+  }
+
+ private:
+  const MessageStore& message_;
+  std::optional<std::string> simple_, relaxed_;
+};
+
+// Why a signature with sign_if_signed = false is left out, or "" when it is
+// not: with dkim-verify earlier in the pipeline, only a signature with its
+// d= that verified counts; without it, any DKIM-Signature with that d=.
+std::string already_signed(const MessageContext& ctx, const dkim::FieldList& fields,
+                           const std::string& domain) {
+  const std::string d = ascii::lower(domain);
+  bool present = false;
+  if (ctx.dkim_valid_domains) {
+    const auto& v = *ctx.dkim_valid_domains;
+    present = std::find(v.begin(), v.end(), d) != v.end();
+  } else {
+    for (auto f : fields)
+      if (name_is(f, "DKIM-Signature") && signature_domain(f) == d) present = true;
+  }
+  if (!present) return {};
+  return std::string(ctx.dkim_valid_domains ? "already validly signed" : "already signed") +
+         " by d=" + domain;
+}
+
+dkim::SignatureSpec signature_spec(const keys::ResolvedSignature& s, std::int64_t now) {
+  dkim::SignatureSpec spec;
+  spec.key = s.key;
+  spec.domain = s.domain;
+  spec.selector = s.selector;
+  spec.header_canon = s.header_canon;
+  spec.body_canon = s.body_canon;
+  spec.headers = s.headers;
+  spec.oversign = s.oversign;
+  spec.identity = s.identity;
+  spec.timestamp = now;
+  spec.expire_after = s.expire.count();
+  return spec;
 }
 
 using Signatures = std::vector<Result<std::string>>;
@@ -106,7 +165,7 @@ boost::asio::thread_pool* crypto_pool(std::size_t threads) {
 }
 
 bool authenticated_proto(std::string_view proto) {
-  auto p = upper(proto);
+  auto p = ascii::upper(proto);
   return p == "ESMTPA" || p == "ESMTPSA" || p == "LMTPA" || p == "LMTPSA" || p == "UTF8SMTPA" ||
          p == "UTF8SMTPSA" || p == "UTF8LMTPA" || p == "UTF8LMTPSA";
 }
@@ -147,20 +206,14 @@ DkimSignStage::Plan DkimSignStage::plan_signatures(MessageContext& ctx) const {
     plan.verdict = std::move(v);
     return std::move(plan);
   };
-  bool originating = ctx.originating;
-  if (!originating) {
-    for (const auto& [k, v] : ctx.envelope.xforward)
-      if (k == "PROTO" && authenticated_proto(xtext_decode(v).value_or(""))) originating = true;
-  }
-  if (!originating) {
+  if (!is_originating(ctx)) {
     note("unsigned: not originating");
     return done();
   }
 
   // The header fields as the back-end will receive them.
-  const auto& idx = ctx.message.headers();
   dkim::FieldList fields;
-  for (auto f : output_fields(ctx.edits, idx)) fields.push_back(f);
+  for (auto f : output_fields(ctx.edits, ctx.message.headers())) fields.push_back(f);
 
   auto first_value = [&](std::string_view name) -> std::string_view {
     for (auto f : fields)
@@ -180,70 +233,21 @@ DkimSignStage::Plan DkimSignStage::plan_signatures(MessageContext& ctx) const {
   plan.rule = rule;
   plan.which = which;
 
-  // Body hashes, at most one per canonicalization, over the stored body.
-  std::optional<std::string> bh_simple, bh_relaxed;
-  std::string read_error;
-  auto body_hash = [&](conf::Canon c) -> std::optional<std::string> {
-    auto& slot = c == conf::Canon::Simple ? bh_simple : bh_relaxed;
-    if (slot) return slot;
-    dkim::BodyHasher h(c);
-    std::uint64_t off = idx.body_offset();
-    if (auto mem = ctx.message.in_memory(); !mem.empty() || ctx.message.size() == 0) {
-      if (off < mem.size()) h.update(mem.substr(off));
-    } else {
-      char buf[64 * 1024];
-      while (off < ctx.message.size()) {
-        auto n = ctx.message.read(off, buf, sizeof buf);
-        if (!n) {
-          read_error = n.error().message;
-          return std::nullopt;
-        }
-        if (*n == 0) break;
-        h.update(std::string_view(buf, *n));
-        off += *n;
-      }
-    }
-    slot = h.finish();
-    return slot;
-  };
-
+  BodyHashes body_hashes(ctx.message);
   std::int64_t now = std::time(nullptr);
   for (const auto& s : rule->signatures) {
     if (!s.sign_if_signed) {
-      // With dkim-verify earlier in the pipeline, only a signature that
-      // verified counts; without it, any DKIM-Signature with this d=.
-      bool present = false;
-      if (ctx.dkim_valid_domains) {
-        const auto& v = *ctx.dkim_valid_domains;
-        present = std::find(v.begin(), v.end(), lower(s.domain)) != v.end();
-      } else {
-        for (auto f : fields)
-          if (name_is(f, "DKIM-Signature") && signature_domain(f) == lower(s.domain)) present = true;
-      }
-      if (present) {
-        plan.skipped.push_back(std::string(ctx.dkim_valid_domains ? "already validly signed"
-                                                                  : "already signed") +
-                               " by d=" + s.domain);
+      if (auto why = already_signed(ctx, fields, s.domain); !why.empty()) {
+        plan.skipped.push_back(std::move(why));
         continue;
       }
     }
-    auto bh = body_hash(s.body_canon);
+    auto bh = body_hashes.get(s.body_canon);
     if (!bh) {
-      plan.errors.push_back("spool read failed: " + read_error);
+      plan.errors.push_back("spool read failed: " + bh.error().message);
       continue;
     }
-    dkim::SignatureSpec spec;
-    spec.key = s.key;
-    spec.domain = s.domain;
-    spec.selector = s.selector;
-    spec.header_canon = s.header_canon;
-    spec.body_canon = s.body_canon;
-    spec.headers = s.headers;
-    spec.oversign = s.oversign;
-    spec.identity = s.identity;
-    spec.timestamp = now;
-    spec.expire_after = s.expire.count();
-    auto p = dkim::prepare(spec, fields, *bh);
+    auto p = dkim::prepare(signature_spec(s, now), fields, *bh);
     if (!p) {
       plan.errors.push_back(p.error().message + " (key " + s.key_name + ")");
       continue;

@@ -26,6 +26,9 @@
 // valid; without dkim-verify in the pipeline, any DKIM-Signature with that d=
 // counts.
 //
+// Implements: DKIM signing (RFC 6376, with Ed25519 keys as RFC 8463; the
+// signer is dkim/), the body hashed from the store through ChunkReader.
+//
 // Does not: load keys (the table is a snapshot built at load/reload; a broken
 // key refuses the load and keeps the old snapshot).
 #pragma once

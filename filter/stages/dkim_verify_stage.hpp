@@ -28,6 +28,9 @@
 // bank,bank"`.  The stage never rejects by itself: a failed signature is a
 // fact for later stages and the mailbox side (DMARC is not done here).
 //
+// Implements: DKIM verification (RFC 6376, through libopendkim; RSA key
+// sizes as RFC 8301) and Authentication-Results (RFC 8601).
+//
 // Does not: DMARC/ARC/SPF, or verify DomainKeys signatures.
 #pragma once
 

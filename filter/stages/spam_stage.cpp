@@ -2,10 +2,12 @@
 #include "filter/stages/spam_stage.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <optional>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
@@ -19,7 +21,9 @@
 #include <boost/asio/write.hpp>
 #include <boost/json.hpp>
 
+#include "conf/ascii.hpp"
 #include "filter/core/log.hpp"
+#include "filter/core/message_store.hpp"
 #include "filter/core/policy.hpp"
 #include "filter/core/smtp_text.hpp"
 
@@ -30,24 +34,17 @@ using namespace boost::asio::experimental::awaitable_operators;
 
 namespace {
 
-constexpr std::size_t kChunk = 64 * 1024;
 // spamd's reply is a status, two headers and a report of a few KiB, rspamd's
 // a JSON object of a few KiB; more is not a spam scanner.
 constexpr std::size_t kMaxReply = 1 << 20;
 
-char lower_ascii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (lower_ascii(a[i]) != lower_ascii(b[i])) return false;
-  return true;
-}
-
-std::string_view trim(std::string_view s) {
+// Text of a scanner's reply without SP and HT in front and white space and
+// line ends behind.  Not ascii::trim, which also takes CR and LF off the
+// front: a bare CR or LF can start a line of a reply, and a field name,
+// number or test list starting with one is malformed.
+std::string_view trim_reply_text(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
-    s.remove_suffix(1);
+  while (!s.empty() && ascii::is_space(s.back())) s.remove_suffix(1);
   return s;
 }
 
@@ -55,11 +52,11 @@ std::string_view trim(std::string_view s) {
 std::string_view field_name_of(std::string_view field) {
   auto colon = field.find(':');
   if (colon == std::string_view::npos) return {};
-  return trim(field.substr(0, colon));
+  return ascii::trim(field.substr(0, colon));
 }
 
 bool parse_number(std::string_view s, double& out) {
-  s = trim(s);
+  s = trim_reply_text(s);
   if (s.empty()) return false;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
   return ec == std::errc{} && p == s.data() + s.size() && std::isfinite(out);
@@ -92,7 +89,7 @@ std::vector<std::pair<std::string, std::string>> report_tests(std::string_view b
     auto line = body.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
     pos = nl == std::string_view::npos ? body.size() : nl + 1;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    auto t = trim(line);
+    auto t = trim_reply_text(line);
     if (!in_table) {
       in_table = t.starts_with("----") && t.find(" -") != std::string_view::npos &&
                  t.find_first_not_of("- ") == std::string_view::npos;
@@ -103,7 +100,7 @@ std::vector<std::pair<std::string, std::string>> report_tests(std::string_view b
     if (sp == std::string_view::npos) continue;
     double v = 0;
     if (!parse_number(t.substr(0, sp), v)) continue;  // a wrapped description
-    auto rest = trim(t.substr(sp + 1));
+    auto rest = trim_reply_text(t.substr(sp + 1));
     auto name = rest.substr(0, rest.find(' '));
     if (rule_name(name)) out.emplace_back(std::string(name), std::string(t.substr(0, sp)));
   }
@@ -162,9 +159,10 @@ bool http_reply_complete(std::string_view reply) {
     auto line = reply.substr(pos, e - pos);
     pos = e + 2;
     auto colon = line.find(':');
-    if (colon == std::string_view::npos || !iequals(trim(line.substr(0, colon)), "Content-Length"))
+    if (colon == std::string_view::npos ||
+        !ascii::iequals(trim_reply_text(line.substr(0, colon)), "Content-Length"))
       continue;
-    auto v = trim(line.substr(colon + 1));
+    auto v = trim_reply_text(line.substr(colon + 1));
     std::size_t n = 0;
     auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
     if (ec != std::errc{} || p != v.data() + v.size()) return false;  // EOF decides
@@ -173,14 +171,57 @@ bool http_reply_complete(std::string_view reply) {
   return false;
 }
 
+// Sends the request head and the message, the head with the first chunk
+// (one write for a message of up to 64 KiB).  Returns "" or what failed.
+template <typename Socket>
+asio::awaitable<std::string> send_request(Socket& sock, std::string_view head,
+                                          const MessageStore& msg) {
+  ChunkReader chunks(msg);
+  for (;;) {
+    auto piece = chunks.next();
+    if (!piece) co_return "spool: " + piece.error().message;
+    if (piece->empty() && head.empty()) co_return "";
+    std::array<asio::const_buffer, 2> bufs{asio::buffer(head.data(), head.size()),
+                                           asio::buffer(piece->data(), piece->size())};
+    auto [ec, n] = co_await asio::async_write(sock, bufs, asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return "send: " + ec.message();
+    if (piece->empty()) co_return "";
+    head = {};
+  }
+}
+
+// Reads the whole reply: to the connection's end, or for HTTP as far as its
+// Content-Length.  Returns nothing when that failed, with `a` saying why.
+template <typename Socket>
+asio::awaitable<std::optional<std::string>> receive_reply(Socket& sock, bool http, Attempt& a) {
+  std::string reply;
+  char rbuf[8192];
+  for (;;) {
+    auto [rec, n] =
+        co_await sock.async_read_some(asio::buffer(rbuf), asio::as_tuple(asio::use_awaitable));
+    reply.append(rbuf, n);
+    if (reply.size() > kMaxReply) {
+      a.kind = ErrorKind::Protocol;
+      a.error = "reply longer than 1 MiB";
+      co_return std::nullopt;
+    }
+    if (rec == asio::error::eof) break;
+    if (rec) {
+      a.error = "receive: " + rec.message();
+      co_return std::nullopt;
+    }
+    if (http && http_reply_complete(reply)) break;
+  }
+  co_return reply;
+}
+
 // Sends the request and the message, reads the whole reply.  Never throws
 // for I/O trouble: every failure is an Attempt with an error.
 template <typename Socket, typename Endpoint>
 asio::awaitable<Attempt> exchange(Socket& sock, Endpoint ep, const Request& req,
                                   const MessageStore& msg) {
   Attempt a;
-  auto tok = asio::as_tuple(asio::use_awaitable);
-  auto [cec] = co_await sock.async_connect(ep, tok);
+  auto [cec] = co_await sock.async_connect(ep, asio::as_tuple(asio::use_awaitable));
   if (cec) {
     a.error = "connect: " + cec.message();
     co_return a;
@@ -189,39 +230,9 @@ asio::awaitable<Attempt> exchange(Socket& sock, Endpoint ep, const Request& req,
     boost::system::error_code ig;
     sock.set_option(asio::ip::tcp::no_delay(true), ig);
   }
-  const std::string& head = req.head;
   const bool http = req.kind == conf::SpamScanner::Kind::Rspamd;
-  std::string_view mem = msg.in_memory();
-  if (!msg.spooled()) {
-    std::array<asio::const_buffer, 2> bufs{asio::buffer(head), asio::buffer(mem.data(), mem.size())};
-    auto [wec, n] = co_await asio::async_write(sock, bufs, tok);
-    if (wec) {
-      a.error = "send: " + wec.message();
-      co_return a;
-    }
-  } else {
-    auto [wec, n] = co_await asio::async_write(sock, asio::buffer(head), tok);
-    if (wec) {
-      a.error = "send: " + wec.message();
-      co_return a;
-    }
-    auto buf = std::make_unique_for_overwrite<char[]>(kChunk);
-    std::uint64_t off = 0;
-    while (off < msg.size()) {
-      auto r = msg.read(off, buf.get(), kChunk);
-      if (!r) {
-        a.error = "spool: " + r.error().message;
-        co_return a;
-      }
-      if (*r == 0) break;
-      auto [ec2, n2] = co_await asio::async_write(sock, asio::buffer(buf.get(), *r), tok);
-      if (ec2) {
-        a.error = "send: " + ec2.message();
-        co_return a;
-      }
-      off += *r;
-    }
-  }
+  a.error = co_await send_request(sock, req.head, msg);
+  if (!a.error.empty()) co_return a;
   // As spamc does: spamd needs no EOF (Content-length says where the message
   // ends), but a half-close tells a confused peer there is no more.  Not to
   // rspamd: an HTTP server may take the half-close for a client gone away.
@@ -230,24 +241,9 @@ asio::awaitable<Attempt> exchange(Socket& sock, Endpoint ep, const Request& req,
     sock.shutdown(Socket::shutdown_send, ig);
   }
 
-  std::string reply;
-  char rbuf[8192];
-  for (;;) {
-    auto [rec, n] = co_await sock.async_read_some(asio::buffer(rbuf), tok);
-    reply.append(rbuf, n);
-    if (reply.size() > kMaxReply) {
-      a.kind = ErrorKind::Protocol;
-      a.error = "reply longer than 1 MiB";
-      co_return a;
-    }
-    if (rec == asio::error::eof) break;
-    if (rec) {
-      a.error = "receive: " + rec.message();
-      co_return a;
-    }
-    if (http && http_reply_complete(reply)) break;
-  }
-  auto p = http ? parse_rspamd_reply(reply) : parse_spamd_reply(reply, req.command);
+  auto reply = co_await receive_reply(sock, http, a);
+  if (!reply) co_return a;
+  auto p = http ? parse_rspamd_reply(*reply) : parse_spamd_reply(*reply, req.command);
   if (!p) {
     a.kind = p.error().kind;
     a.error = p.error().message;
@@ -301,9 +297,9 @@ static std::string reply_fields(std::string_view reply, std::size_t& pos, std::s
     if (line.empty()) break;
     auto colon = line.find(':');
     if (colon == std::string_view::npos) return "bad reply header '" + printable(line) + "'";
-    auto name = trim(line.substr(0, colon));
-    auto value = trim(line.substr(colon + 1));
-    if (iequals(name, clen_name)) {
+    auto name = trim_reply_text(line.substr(0, colon));
+    auto value = trim_reply_text(line.substr(colon + 1));
+    if (ascii::iequals(name, clen_name)) {
       std::size_t n = 0;
       auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
       if (ec != std::errc{} || p != value.data() + value.size() || (clen && *clen != n))
@@ -342,15 +338,15 @@ Result<SpamReply> parse_spamd_reply(std::string_view reply, conf::SpamConfig::Co
   bool have_spam = false;
   std::size_t pos = eol + 2;
   std::string err = reply_fields(reply, pos, "Content-length", clen, [&](std::string_view name, std::string_view value) -> std::string {
-    if (iequals(name, "Spam")) {
+    if (ascii::iequals(name, "Spam")) {
       // "True ; 1000.0 / 5.0"
       auto semi = value.find(';');
       auto slash = value.find('/');
       if (semi == std::string_view::npos || slash == std::string_view::npos || slash < semi)
         return "bad Spam header '" + printable(value) + "'";
-      auto verdict = trim(value.substr(0, semi));
-      if (iequals(verdict, "True") || iequals(verdict, "Yes")) r.is_spam = true;
-      else if (iequals(verdict, "False") || iequals(verdict, "No")) r.is_spam = false;
+      auto verdict = trim_reply_text(value.substr(0, semi));
+      if (ascii::iequals(verdict, "True") || ascii::iequals(verdict, "Yes")) r.is_spam = true;
+      else if (ascii::iequals(verdict, "False") || ascii::iequals(verdict, "No")) r.is_spam = false;
       else return "bad Spam header '" + printable(value) + "'";
       if (!parse_number(value.substr(semi + 1, slash - semi - 1), r.score) ||
           !parse_number(value.substr(slash + 1), r.threshold))
@@ -363,11 +359,12 @@ Result<SpamReply> parse_spamd_reply(std::string_view reply, conf::SpamConfig::Co
   if (!have_spam) return bad("no Spam header in the reply");
   auto body = reply.substr(pos);
   if (cmd == conf::SpamConfig::Command::Symbols) {
-    auto b = trim(body);
+    auto b = trim_reply_text(body);
     std::size_t p = 0;
     while (p < b.size()) {
       auto c = b.find(',', p);
-      auto n = trim(b.substr(p, c == std::string_view::npos ? std::string_view::npos : c - p));
+      auto n = trim_reply_text(
+          b.substr(p, c == std::string_view::npos ? std::string_view::npos : c - p));
       p = c == std::string_view::npos ? b.size() : c + 1;
       if (n.empty()) continue;
       if (!rule_name(n)) return bad("bad test name '" + printable(n) + "'");
@@ -423,8 +420,8 @@ Result<SpamReply> parse_rspamd_reply(std::string_view reply) {
   std::optional<std::size_t> clen;
   std::size_t pos = eol + 2;
   std::string err = reply_fields(reply, pos, "Content-Length", clen, [&](std::string_view name, std::string_view value) -> std::string {
-    if ((iequals(name, "Transfer-Encoding") || iequals(name, "Content-Encoding")) &&
-        !iequals(value, "identity"))
+    if ((ascii::iequals(name, "Transfer-Encoding") || ascii::iequals(name, "Content-Encoding")) &&
+        !ascii::iequals(value, "identity"))
       return std::string(name) + " '" + printable(value) + "' not supported";
     return "";
   });
@@ -493,7 +490,7 @@ std::string rspamd_request_head(const ClientInfo& client, const Envelope& env,
   }
   if (!client.helo.empty()) h += "Helo: " + header_value(client.helo) + "\r\n";
   for (const auto& [k, v] : env.xforward) {
-    if (!iequals(k, "NAME")) continue;
+    if (!ascii::iequals(k, "NAME")) continue;
     auto name = xtext_decode(v);
     // Postfix: "[UNAVAILABLE]" (no PTR), "[TEMPUNAVAIL]" (DNS trouble).
     if (name && !name->empty() && name->front() != '[')
@@ -619,7 +616,7 @@ HeaderEdits spam_local_edits(const SpamResult& r, const conf::SpamLevels& lv, co
       if (!nf.ends_with("\r\n")) nf += "\r\n";
       e.prepend.push_back(std::move(nf));
     } else {
-      e.prepend.push_back("Subject: " + std::string(trim(lv.subject_tag)) + "\r\n");
+      e.prepend.push_back("Subject: " + std::string(ascii::trim(lv.subject_tag)) + "\r\n");
     }
   }
   return e;
@@ -655,11 +652,11 @@ asio::awaitable<Verdict> SpamStage::run(MessageContext& ctx) {
   std::optional<std::size_t> subject;
   for (std::size_t i = 0; i < fs.size(); ++i) {
     auto n = field_name_of(idx.field(fs[i]));
-    if (iequals(n, "X-Spam-Flag") || iequals(n, "X-Spam-Score") || iequals(n, "X-Spam-Level") ||
-        iequals(n, "X-Spam-Status")) {
+    if (ascii::iequals(n, "X-Spam-Flag") || ascii::iequals(n, "X-Spam-Score") ||
+        ascii::iequals(n, "X-Spam-Level") || ascii::iequals(n, "X-Spam-Status")) {
       if (!ctx.edits.removed(i)) ctx.edits.remove.push_back(i);
       ++removed;
-    } else if (!subject && iequals(n, "Subject") && !ctx.edits.removed(i)) {
+    } else if (!subject && ascii::iequals(n, "Subject") && !ctx.edits.removed(i)) {
       subject = i;
     }
   }

@@ -86,6 +86,10 @@
 // (folded before a space near 78 columns; "autolearn=" is left out: spamd
 // does not tell it.)
 //
+// Implements: spamd's SPAMC/1.5 protocol, and rspamd's checkv2 over HTTP/1.0
+// (RFC 1945: one request per connection); our fields are folded as RFC 5322
+// §2.2.3 allows.
+//
 // Does not: learning (TELL, rspamd's learnspam), per-recipient levels
 // (SpamLevels is the unit a recipient will get), SpamAssassin's own header
 // rewriting (PROCESS) or rspamd's milter block (add/remove headers), pass
