@@ -1,19 +1,13 @@
 // filter/core/recipients.cpp — see recipients.hpp.
 #include "filter/core/recipients.hpp"
 
-
 #include <algorithm>
-#include <cctype>
+
+#include "conf/ascii.hpp"
 
 namespace sigil::filter {
 
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string o(s);
-  for (auto& c : o) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return o;
-}
 
 // "example.com" matches that domain; ".example.com" it and its subdomains.
 bool domain_matches(std::string_view pattern, std::string_view domain) {
@@ -29,7 +23,7 @@ bool domain_matches(std::string_view pattern, std::string_view domain) {
 
 bool recipient_matches(std::string_view pattern, std::string_view address) {
   if (pattern == ".") return true;
-  std::string a = lower(address);
+  std::string a = ascii::lower(address);
   auto at = a.rfind('@');
   std::string_view local = at == std::string::npos ? std::string_view(a) : std::string_view(a).substr(0, at);
   std::string_view domain = at == std::string::npos ? std::string_view() : std::string_view(a).substr(at + 1);
@@ -43,7 +37,7 @@ bool recipient_matches(std::string_view pattern, std::string_view address) {
 RecipientSettings settings_for(const conf::Config& cfg, std::string_view address) {
   RecipientSettings s;
   if (cfg.recipients.local_domains) {
-    std::string a = lower(address);
+    std::string a = ascii::lower(address);
     auto at = a.rfind('@');
     std::string_view domain = at == std::string::npos ? std::string_view() : std::string_view(a).substr(at + 1);
     s.local = std::any_of(cfg.recipients.local_domains->begin(), cfg.recipients.local_domains->end(),

@@ -1,5 +1,6 @@
-// filter/core/recipients.hpp — per-recipient treatment (issue 5): local
-// recipients, lovers and bypass, and the destiny of each recipient.
+// filter/core/recipients.hpp — per-recipient treatment (Amavis's local
+// domains, spam lovers and bypass checks): local recipients, lovers and
+// bypass, and the destiny of each recipient.
 //
 // The message is checked once.  Then every recipient gets its own
 // Disposition:
@@ -14,14 +15,18 @@
 // A stage that every recipient bypasses does not run at all
 // (bypassed_by_all → MessageContext::bypassed).
 //
-// The session groups recipients with equal dispositions (destiny and
-// locality) into one back-end transaction each (session.cpp
-// deliver_split); an SMTP front still gets one reply.
+// The SMTP front groups recipients with equal dispositions (destiny and
+// locality) into one back-end transaction each (SmtpSession::deliver_split);
+// its client still gets one reply.  The milter front, with one transaction,
+// keeps the recipients to deliver and deletes the others.
 //
 // Spam levels per recipient ([[recipient]] spam_tag_level, ...): the spam
 // stage's score is compared with the recipient's levels (over the policy's)
 // for its category and its X-Spam-* fields; recipients with different
 // levels get separate transactions when their fields differ.
+//
+// Addresses and patterns compare without regard to ASCII case, the local
+// part included.  Implements no RFC: the rules are configuration.
 //
 // Does not: per-recipient banks, or per-recipient score offsets.
 #pragma once

@@ -5,29 +5,13 @@
 #include <array>
 #include <cctype>
 
+#include "conf/ascii.hpp"
+
 namespace sigil::filter {
 
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::toupper(static_cast<unsigned char>(x)) ==
-                  std::toupper(static_cast<unsigned char>(y));
-         });
-}
-
-bool istarts_with(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
-
-std::string upper(std::string_view s) {
-  std::string o(s);
-  for (auto& c : o) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return o;
-}
-
 SyntaxError syntax(std::string text) { return {501, "5.5.4", std::move(text)}; }
-
 
 // Parses "<path>" at the start of s; returns the address and the rest.
 // Accepts a source route (RFC 5321 §4.1.2, obsolete: ignored) and quoted
@@ -95,7 +79,7 @@ bool take_params(std::string_view s, std::vector<Param>& out, SyntaxError& err) 
       err = syntax("Syntax: bad parameter name");
       return false;
     }
-    p.key = upper(k);
+    p.key = ascii::upper(k);
     if (eq != std::string_view::npos) {
       p.has_value = true;
       p.value = std::string(kv.substr(eq + 1));
@@ -121,14 +105,14 @@ Command parse_command(std::string_view line) {
   c.verb_text = line.substr(0, sp);
   c.arg = sp == std::string_view::npos ? std::string_view{} : line.substr(sp + 1);
   for (auto& [name, verb] : kVerbs)
-    if (iequals(c.verb_text, name)) c.verb = verb;
+    if (ascii::iequals(c.verb_text, name)) c.verb = verb;
   return c;
 }
 
 Parsed<MailFrom> parse_mail_from(std::string_view arg) {
   Parsed<MailFrom> r;
   while (!arg.empty() && arg.front() == ' ') arg.remove_prefix(1);
-  if (!istarts_with(arg, "FROM:")) {
+  if (!ascii::istarts_with(arg, "FROM:")) {
     r.error = syntax("Syntax: MAIL FROM:<address>");
     return r;
   }
@@ -143,7 +127,7 @@ Parsed<MailFrom> parse_mail_from(std::string_view arg) {
 Parsed<RcptTo> parse_rcpt_to(std::string_view arg) {
   Parsed<RcptTo> r;
   while (!arg.empty() && arg.front() == ' ') arg.remove_prefix(1);
-  if (!istarts_with(arg, "TO:")) {
+  if (!ascii::istarts_with(arg, "TO:")) {
     r.error = syntax("Syntax: RCPT TO:<address>");
     return r;
   }
