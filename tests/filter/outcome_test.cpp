@@ -315,7 +315,9 @@ TEST(Outcome, DsnDeferredOrRefused) {
     Answer a = o.answer();
     EXPECT_EQ(a.action, row.action);
     const Reply& second = row.front == Front::Lmtp ? a.per_recipient.at(1) : a.reply;
-    if (row.code) EXPECT_EQ(second.code, row.code) << second.summary();
+    if (row.code) {
+      EXPECT_EQ(second.code, row.code) << second.summary();
+    }
     if (row.front == Front::Milter && row.dsn.code == 451) {
       EXPECT_EQ(o.deleted().size(), 0u);
       EXPECT_EQ(text(a.reply), "LOGID Try again later: the bounce could not be sent (451 4.3.0 try later)");
