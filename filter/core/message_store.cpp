@@ -99,6 +99,14 @@ const HeaderField* HeaderIndex::find(std::string_view n) const {
   return nullptr;
 }
 
+bool field_is_named(std::string_view field, std::string_view name) {
+  auto colon = field.find(':');
+  if (colon == std::string_view::npos) return false;
+  auto n = field.substr(0, colon);
+  while (!n.empty() && (n.back() == ' ' || n.back() == '\t')) n.remove_suffix(1);
+  return ascii::iequals(n, name);
+}
+
 std::optional<std::string> unfolded_value(const HeaderIndex& h, std::string_view name) {
   const HeaderField* f = h.find(name);
   if (!f) return std::nullopt;

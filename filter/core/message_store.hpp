@@ -77,6 +77,10 @@ class HeaderIndex {
 // when there is none.
 std::optional<std::string> unfolded_value(const HeaderIndex& h, std::string_view name);
 
+// True when the complete field `field` ("Name: value\r\n") is named `name`
+// (case-insensitive; white space before the colon allowed, RFC 5322 §4.5).
+bool field_is_named(std::string_view field, std::string_view name);
+
 class MessageStore {
  public:
   MessageStore(std::size_t memory_threshold, std::string spool_dir, std::size_t max_header);

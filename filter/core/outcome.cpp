@@ -10,14 +10,6 @@ namespace sigil::filter {
 
 namespace {
 
-Reply make_reply(int code, std::string enhanced, std::string text) {
-  Reply r;
-  r.code = code;
-  r.enhanced = std::move(enhanced);
-  r.lines.push_back(std::move(text));
-  return r;
-}
-
 // A back-end's 421 means *its* channel is closing, not ours (RFC 5321 §3.8):
 // the front gets 451 with the same text, and its session goes on.
 int front_code(const Reply& r) { return r.code == 421 ? 451 : r.code; }

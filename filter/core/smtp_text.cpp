@@ -71,6 +71,14 @@ std::string xtext_encode(std::string_view s) {
   return out;
 }
 
+Reply make_reply(int code, std::string enhanced, std::string text) {
+  Reply r;
+  r.code = code;
+  r.enhanced = std::move(enhanced);
+  r.lines.push_back(std::move(text));
+  return r;
+}
+
 std::string Reply::summary() const {
   std::string s = std::to_string(code);
   if (!enhanced.empty()) s += " " + enhanced;

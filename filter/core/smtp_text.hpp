@@ -41,6 +41,9 @@ struct Reply {
   std::string summary() const;
 };
 
+// A one-line reply: `code`, `enhanced` (may be empty), `text`.
+Reply make_reply(int code, std::string enhanced, std::string text);
+
 // Incremental reply parser: feed lines (without CRLF) until complete() is true.
 class ReplyParser {
  public:

@@ -54,14 +54,6 @@ void dot_stuff(std::string_view in, bool& at_line_start, std::string& out) {
 
 namespace {
 
-Reply make_reply(int code, std::string enhanced, std::string text) {
-  Reply r;
-  r.code = code;
-  r.enhanced = std::move(enhanced);
-  r.lines.push_back(std::move(text));
-  return r;
-}
-
 // Every recipient, and the transaction, get `r`.
 DeliveryResult fail_all(std::size_t recipients, const Reply& r) {
   DeliveryResult res;

@@ -29,14 +29,6 @@ std::string_view field_value(std::string_view field) {
   return colon == std::string_view::npos ? std::string_view() : field.substr(colon + 1);
 }
 
-bool name_is(std::string_view field, std::string_view name) {
-  auto colon = field.find(':');
-  if (colon == std::string_view::npos) return false;
-  auto n = field.substr(0, colon);
-  while (!n.empty() && (n.back() == ' ' || n.back() == '\t')) n.remove_suffix(1);
-  return ascii::iequals(n, name);
-}
-
 // d= of a DKIM-Signature field, lower-cased ("" if none).
 std::string signature_domain(std::string_view field) {
   auto v = field_value(field);
@@ -101,7 +93,7 @@ std::string already_signed(const MessageContext& ctx, const dkim::FieldList& fie
     present = std::find(v.begin(), v.end(), d) != v.end();
   } else {
     for (auto f : fields)
-      if (name_is(f, "DKIM-Signature") && signature_domain(f) == d) present = true;
+      if (field_is_named(f, "DKIM-Signature") && signature_domain(f) == d) present = true;
   }
   if (!present) return {};
   return std::string(ctx.dkim_valid_domains ? "already validly signed" : "already signed") +
@@ -217,7 +209,7 @@ DkimSignStage::Plan DkimSignStage::plan_signatures(MessageContext& ctx) const {
 
   auto first_value = [&](std::string_view name) -> std::string_view {
     for (auto f : fields)
-      if (name_is(f, name)) return field_value(f);
+      if (field_is_named(f, name)) return field_value(f);
     return {};
   };
   std::string author = keys::parse_address(first_value("From"));

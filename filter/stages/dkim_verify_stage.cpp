@@ -29,14 +29,6 @@ bool within(std::string_view sub, std::string_view domain) {
                            sub[sub.size() - domain.size() - 1] == '.');
 }
 
-bool field_named(std::string_view field, std::string_view name) {
-  auto colon = field.find(':');
-  if (colon == std::string_view::npos) return false;
-  auto n = field.substr(0, colon);
-  while (!n.empty() && (n.back() == ' ' || n.back() == '\t')) n.remove_suffix(1);
-  return ascii::iequals(n, name);
-}
-
 // An author-domain signature (Amavis's sense): d= is the author's domain or a
 // parent of it with at least two labels.
 bool author_signature(std::string_view author_domain, std::string_view d) {
@@ -48,27 +40,6 @@ bool counts(const dkim::SignatureResult& r, unsigned min_bits) {
   if (r.result != dkim::AuthResult::Pass) return false;
   if (r.algorithm.starts_with("rsa")) return r.key_bits >= min_bits;
   return true;  // Ed25519: a 256-bit key is full strength
-}
-
-dkim::KeyAnswer key_answer(const dns::TxtAnswer& a) {
-  dkim::KeyAnswer k;
-  switch (a.status) {
-    case dns::Status::Ok:
-      k.kind = dkim::KeyAnswer::Kind::Ok;
-      k.records = a.records;
-      break;
-    case dns::Status::NotFound:
-      k.kind = dkim::KeyAnswer::Kind::NotFound;
-      break;
-    // A reply we could not use (FORMERR, NOTIMP, unparsable) is DNS trouble,
-    // not a statement that the key does not exist: temperror.
-    case dns::Status::Retry:
-    case dns::Status::Fail:
-      k.kind = dkim::KeyAnswer::Kind::TempFail;
-      break;
-  }
-  k.reason = a.reason;
-  return k;
 }
 
 std::string describe(const dkim::SignatureResult& r) {
@@ -138,7 +109,7 @@ std::size_t replace_authentication_results(MessageContext& ctx, const std::strin
   std::size_t forged = 0;
   for (std::size_t i = 0; i < fs.size(); ++i) {
     auto f = idx.field(fs[i]);
-    if (field_named(f, "Authentication-Results") && dkim::claims_authserv_id(f, authserv_id)) {
+    if (field_is_named(f, "Authentication-Results") && dkim::claims_authserv_id(f, authserv_id)) {
       ctx.edits.remove.push_back(i);
       ++forged;
     }
@@ -168,7 +139,7 @@ std::string sole_author(const HeaderIndex& idx) {
   std::size_t froms = 0;
   for (const auto& f : idx.fields()) {
     auto field = idx.field(f);
-    if (!field_named(field, "From")) continue;
+    if (!field_is_named(field, "From")) continue;
     ++froms;
     author = keys::parse_address(field.substr(field.find(':') + 1));
   }
@@ -189,6 +160,27 @@ std::string whitelist_note(const std::vector<WhitelistMatch>& why,
 }
 
 }  // namespace
+
+dkim::KeyAnswer key_answer(const dns::TxtAnswer& a) {
+  dkim::KeyAnswer k;
+  switch (a.status) {
+    case dns::Status::Ok:
+      k.kind = dkim::KeyAnswer::Kind::Ok;
+      k.records = a.records;
+      break;
+    case dns::Status::NotFound:
+      k.kind = dkim::KeyAnswer::Kind::NotFound;
+      break;
+    // A reply we could not use (FORMERR, NOTIMP, unparsable) is DNS trouble,
+    // not a statement that the key does not exist: temperror.
+    case dns::Status::Retry:
+    case dns::Status::Fail:
+      k.kind = dkim::KeyAnswer::Kind::TempFail;
+      break;
+  }
+  k.reason = a.reason;
+  return k;
+}
 
 std::vector<std::string> whitelist_banks(const std::vector<conf::WhitelistRule>& rules,
                                          std::string_view author,

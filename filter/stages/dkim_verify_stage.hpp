@@ -40,6 +40,7 @@
 
 #include "conf/config.hpp"
 #include "dkim/verifier.hpp"
+#include "dns/resolver.hpp"
 #include "filter/core/pipeline.hpp"
 
 namespace sigil::dns {
@@ -47,6 +48,11 @@ class Resolver;
 }
 
 namespace sigil::filter {
+
+// A resolver's answer as the verifier takes it.  A reply we could not use
+// (FORMERR, NOTIMP, unparsable) is DNS trouble, not a statement that the key
+// does not exist: temperror (RFC 6376 §6.1.2).
+dkim::KeyAnswer key_answer(const dns::TxtAnswer& a);
 
 class DkimVerifyStage : public Stage {
  public:

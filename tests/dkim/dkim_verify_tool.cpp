@@ -32,6 +32,7 @@
 
 #include "dkim/verifier.hpp"
 #include "dns/resolver.hpp"
+#include "filter/stages/dkim_verify_stage.hpp"
 #include "test_util.hpp"
 
 namespace asio = boost::asio;
@@ -57,27 +58,6 @@ std::optional<std::string> slurp(const std::string& path) {
 }
 
 using test::DnsTable;
-
-// As the dkim-verify stage maps them: a reply we could not use is DNS
-// trouble, not a statement that the key does not exist.
-dkim::KeyAnswer from_dns(const dns::TxtAnswer& a) {
-  dkim::KeyAnswer k;
-  switch (a.status) {
-    case dns::Status::Ok:
-      k.kind = dkim::KeyAnswer::Kind::Ok;
-      k.records = a.records;
-      break;
-    case dns::Status::NotFound:
-      k.kind = dkim::KeyAnswer::Kind::NotFound;
-      break;
-    case dns::Status::Retry:
-    case dns::Status::Fail:
-      k.kind = dkim::KeyAnswer::Kind::TempFail;
-      break;
-  }
-  k.reason = a.reason;
-  return k;
-}
 
 // The header fields (with their line ends made CRLF) and the body.
 struct Split {
@@ -198,7 +178,7 @@ int main(int argc, char** argv) {
         asio::co_spawn(
             io,
             [&, k]() -> asio::awaitable<void> {
-              answers[k] = from_dns(co_await resolver.txt(keys[k].qname()));
+              answers[k] = filter::key_answer(co_await resolver.txt(keys[k].qname()));
             },
             asio::detached);
       }

@@ -46,15 +46,7 @@ FrontAbilities abilities(Front f) {
 
 bool is_milter(Front f) { return f == Front::Milter || f == Front::MilterNoDelRcpt; }
 
-Reply reply(int code, std::string enhanced, std::string text) {
-  Reply r;
-  r.code = code;
-  r.enhanced = std::move(enhanced);
-  r.lines.push_back(std::move(text));
-  return r;
-}
-
-const Reply kQueued = reply(250, "2.0.0", "Ok: queued as ABC");
+const Reply kQueued = make_reply(250, "2.0.0", "Ok: queued as ABC");
 
 // A message from sender@example.org to two recipients.
 struct Msg {
@@ -194,8 +186,8 @@ TEST(Outcome, BackEndRepliesBecomeTheFrontsReplies) {
   for (Front f : {Front::Smtp, Front::Lmtp, Front::Proxy}) {
     SCOPED_TRACE(name(f));
     for (const auto& [be, code, enhanced, action] :
-         {std::tuple{reply(421, "4.3.2", "closing"), 451, "4.3.2", log::SummaryAction::TempFail},
-          std::tuple{reply(550, "", "no such user"), 550, "5.0.0", log::SummaryAction::Reject}}) {
+         {std::tuple{make_reply(421, "4.3.2", "closing"), 451, "4.3.2", log::SummaryAction::TempFail},
+          std::tuple{make_reply(550, "", "no such user"), 550, "5.0.0", log::SummaryAction::Reject}}) {
       Msg m;
       CheckResult c;
       Answer a = run(*m.ctx, c, f, be);
@@ -280,8 +272,8 @@ TEST(Outcome, RecipientDestiniesOnEveryFront) {
 // twice, none is lost); a milter tempfails the message and deletes nobody.
 // Refused for good, the recipient counts as discarded.
 TEST(Outcome, DsnDeferredOrRefused) {
-  const Reply deferred = reply(451, "4.3.0", "try later");
-  const Reply refused = reply(550, "5.1.1", "no such sender");
+  const Reply deferred = make_reply(451, "4.3.0", "try later");
+  const Reply refused = make_reply(550, "5.1.1", "no such sender");
   using S = log::SummaryAction;
   struct Row {
     Front front;

@@ -20,7 +20,7 @@ ALLOWED = {
     "conf": set(),
     "dns": {"conf"},
     "keys": {"conf"},
-    "dkim": {"conf", "keys", "dns"},
+    "dkim": {"conf", "keys"},
     "filter/core": {"conf"},
     "filter/net": {"conf", "filter/core"},
     "filter/delivery": {"conf", "filter/core", "filter/net"},
