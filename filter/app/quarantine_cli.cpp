@@ -22,9 +22,9 @@
 #include <boost/asio/use_future.hpp>
 
 #include "conf/config.hpp"
-#include "filter/delivery/backend.hpp"
 #include "filter/core/message_store.hpp"
 #include "filter/core/quarantine.hpp"
+#include "filter/delivery/backend.hpp"
 
 namespace sigil::filter {
 

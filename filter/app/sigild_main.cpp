@@ -13,8 +13,8 @@
 #include <spdlog/spdlog.h>
 
 #include "conf/config.hpp"
-#include "filter/core/log.hpp"
 #include "filter/app/wiring.hpp"
+#include "filter/core/log.hpp"
 #include "filter/net/server.hpp"
 #include "filter/stages/registry.hpp"
 

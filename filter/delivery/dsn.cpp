@@ -1,5 +1,4 @@
 // filter/delivery/dsn.cpp — see dsn.hpp.
-#include "filter/delivery/backend.hpp"
 #include "filter/delivery/dsn.hpp"
 
 #include <algorithm>
@@ -7,6 +6,7 @@
 #include <ctime>
 
 #include "conf/ascii.hpp"
+#include "filter/delivery/backend.hpp"
 
 namespace sigil::filter {
 

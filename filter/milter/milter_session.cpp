@@ -9,10 +9,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include "filter/core/checks.hpp"
+#include "filter/core/recipients.hpp"
 #include "filter/delivery/dsn.hpp"
 #include "filter/milter/header_edits.hpp"
-#include "filter/core/recipients.hpp"
-#include "filter/core/checks.hpp"
 
 namespace sigil::filter {
 

@@ -21,12 +21,12 @@
 //
 // The message is rebuilt from the HEADER/EOH/BODY commands into a
 // MessageStore in canonical CRLF form, then the same checks as every other
-// mode run (transaction.hpp) at end of message; the outcome becomes replies:
-//   - pass: removed fields are deleted (SMFIR_CHGHEADER with an empty
-//     value; first, as their indexes count the fields as received), each
-//     recorded field is inserted at the top (SMFIR_INSHEADER at 0, 1, ... in
-//     order, so the DKIM-Signature ends up first, above what it covers),
-//     then SMFIR_CONTINUE;
+// mode run (core/checks.hpp) at end of message; core/outcome.hpp decides what
+// the MTA is told, with what it offered (FrontAbilities), and this session
+// encodes it:
+//   - pass: the header edits (header_edits.hpp: deletions first, then each
+//     recorded field inserted at the top in order, so the DKIM-Signature
+//     ends up first, above what it covers), then SMFIR_CONTINUE;
 //   - reject: SMFIR_REPLYCODE 554 5.7.1; tempfail: 451 4.7.1; discard:
 //     SMFIR_DISCARD; a bounce destiny rejects (the client is still there);
 //   - quarantine (the bank lists the category): SMFIR_QUARANTINE, which puts
@@ -65,8 +65,8 @@
 #include "conf/config.hpp"
 #include "filter/core/envelope.hpp"
 #include "filter/core/log.hpp"
-#include "filter/core/outcome.hpp"
 #include "filter/core/message_store.hpp"
+#include "filter/core/outcome.hpp"
 #include "filter/milter/milter_protocol.hpp"
 #include "filter/net/peer_connection.hpp"
 #include "filter/net/server.hpp"

@@ -17,8 +17,8 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
 
-#include "filter/net/watchdog.hpp"
 #include "filter/net/server.hpp"
+#include "filter/net/watchdog.hpp"
 
 namespace sigil::filter {
 

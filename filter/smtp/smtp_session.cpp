@@ -3,18 +3,15 @@
 
 #include <algorithm>
 #include <charconv>
-#include <ctime>
-#include <random>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "filter/core/checks.hpp"
+#include "filter/core/recipients.hpp"
 #include "filter/delivery/backend.hpp"
 #include "filter/delivery/dsn.hpp"
-#include "filter/core/quarantine.hpp"
-#include "filter/core/recipients.hpp"
 #include "filter/net/server.hpp"
-#include "filter/core/checks.hpp"
 
 namespace sigil::filter {
 

@@ -12,8 +12,9 @@
 // end and gets 500 5.5.2.  After smtp.max_errors bad commands the session
 // ends with 421.  See data_reader.hpp for the DATA smuggling rules.
 //
-// The reply to end-of-DATA is given only after the back-end's final reply
-// (backend.hpp).  Does not: TLS, AUTH, CHUNKING/BDAT (502), VRFY (252).
+// The reply to end-of-DATA is given only after the back-end's final reply;
+// what it says is core/outcome.hpp's (this session encodes it).
+// Does not: TLS, AUTH, CHUNKING/BDAT (502), VRFY (252).
 #pragma once
 
 #include <memory>
@@ -24,16 +25,16 @@
 #include <boost/asio/generic/stream_protocol.hpp>
 
 #include "conf/config.hpp"
-#include "filter/smtp/data_reader.hpp"
-#include "filter/smtp/smtp_command.hpp"
 #include "filter/core/envelope.hpp"
-#include "filter/net/line_buffer.hpp"
 #include "filter/core/log.hpp"
 #include "filter/core/message_store.hpp"
-#include "filter/net/peer_connection.hpp"
 #include "filter/core/outcome.hpp"
 #include "filter/core/recipients.hpp"
+#include "filter/net/line_buffer.hpp"
+#include "filter/net/peer_connection.hpp"
 #include "filter/net/server.hpp"
+#include "filter/smtp/data_reader.hpp"
+#include "filter/smtp/smtp_command.hpp"
 
 namespace sigil::filter {
 
