@@ -51,6 +51,8 @@ extern "C" {
 #include <string_view>
 #include <vector>
 
+#include "conf/ascii.hpp"
+
 namespace {
 
 [[noreturn]] void die(const std::string& what) {
@@ -107,12 +109,6 @@ Message split(const std::string& wire) {
   return m;
 }
 
-std::string lower(std::string_view s) {
-  std::string r(s);
-  for (auto& c : r) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return r;
-}
-
 std::string header_name(const std::string& field) {
   auto colon = field.find(':');
   std::string_view n(field.data(), colon == std::string::npos ? field.size() : colon);
@@ -125,7 +121,7 @@ void relaxed_header(std::string_view field, std::string& out, bool crlf = true) 
   auto colon = field.find(':');
   std::string_view name = field.substr(0, colon), value = field.substr(colon + 1);
   while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
-  for (char c : name) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  out += sigil::ascii::lower(name);
   out += ':';
   bool wsp = false, started = false;
   for (char c : value) {
@@ -196,7 +192,7 @@ std::string openssl_sign(const Message& m, const Key& k, EVP_PKEY* pkey,
   data.reserve(2048);
   for (const char* const* h = kSignHeaders; *h; ++h) {
     for (auto it = m.headers.rbegin(); it != m.headers.rend(); ++it) {
-      if (lower(header_name(*it)) == *h) {
+      if (sigil::ascii::lower(header_name(*it)) == *h) {
         relaxed_header(*it, data);
         if (!hlist.empty()) hlist += ':';
         hlist += *h;

@@ -4,6 +4,7 @@
 // components the listed stages ask for.
 #include "filter/core/pipeline.hpp"
 #include "filter/core/policy.hpp"
+#include "filter/stages/registry.hpp"
 
 #include <gtest/gtest.h>
 
@@ -870,3 +871,12 @@ TEST(Pipeline, ActionNames) {
 
 }  // namespace
 }  // namespace sigil::filter
+
+// The stage names a bank may list (conf::kStageNames, checked at load) are
+// exactly the stages this build provides: a name in one list only would be
+// a bank that loads and then cannot be built, or a stage no bank can name.
+TEST(StageRegistry, ProvidesEveryConfiguredStageName) {
+  const sigil::filter::StageFactory& f = sigil::filter::builtin_stages();
+  EXPECT_EQ(f.size(), sigil::conf::kStageNames.size());
+  for (auto name : sigil::conf::kStageNames) EXPECT_EQ(f.count(name), 1u) << name;
+}

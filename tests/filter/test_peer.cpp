@@ -21,6 +21,8 @@
 #include <vector>
 #include <stdexcept>
 
+#include "conf/ascii.hpp"
+
 namespace sigil::test {
 
 namespace {
@@ -41,11 +43,6 @@ void send_all_file(int fd, std::string_view s) {
     if (n <= 0) return;
     s.remove_prefix(static_cast<std::size_t>(n));
   }
-}
-
-std::string upper(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
 }
 
 std::string angle(const std::string& line) {
@@ -159,7 +156,7 @@ void ScriptedBackend::serve(int fd) {
       std::lock_guard lk(mu_);
       commands_.push_back(line);
     }
-    std::string verb = upper(line.substr(0, line.find(' ')));
+    std::string verb = ascii::upper(line.substr(0, line.find(' ')));
     if (verb == "EHLO" || verb == "LHLO" || verb == "HELO") {
       std::string r = "250";
       r += script_.capabilities.empty() ? " " : "-";
