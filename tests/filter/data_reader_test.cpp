@@ -1,4 +1,4 @@
-// tests/filter/data_reader_test.cpp — filter/data_reader.hpp: the end-of-data
+// tests/filter/data_reader_test.cpp — filter/smtp/data_reader.hpp: the end-of-data
 // marker and the smuggling policy (only <CRLF>.<CRLF> ends the data), dot
 // unstuffing, bare CR/LF marking, the size limit, and independence from how
 // the input is split into reads.

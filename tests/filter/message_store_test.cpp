@@ -1,4 +1,4 @@
-// tests/filter/message_store_test.cpp — filter/message_store.hpp: memory vs
+// tests/filter/message_store_test.cpp — filter/core/message_store.hpp: memory vs
 // spool file, privacy of the spool file, random-access reads, the chunk
 // reader, bounded memory for big messages, the header index, and spool
 // failures.

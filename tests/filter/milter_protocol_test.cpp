@@ -1,4 +1,4 @@
-// tests/filter/milter_protocol_test.cpp — filter/milter_protocol.hpp: packet
+// tests/filter/milter_protocol_test.cpp — filter/milter/milter_protocol.hpp: packet
 // framing, the decoders of the MTA's commands (untrusted input: short and
 // malformed packets are errors, never crashes) and the byte layout of the
 // replies.  e2e.milter_miltertest runs the protocol against miltertest and

@@ -1,4 +1,4 @@
-// tests/filter/pipeline_test.cpp — filter/pipeline.hpp: phase order, verdicts,
+// tests/filter/pipeline_test.cpp — filter/core/pipeline.hpp and policy.hpp: phase order, verdicts,
 // deadlines and errors of stages, and policy banks (PolicyTable): building
 // from a config, selecting by listener and client IP, and building only the
 // components the listed stages ask for.

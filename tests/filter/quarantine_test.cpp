@@ -1,4 +1,4 @@
-// Unit tests of filter/quarantine.*: ids, the file format round trip,
+// Unit tests of filter/core/quarantine.*: ids, the file format round trip,
 // refusal of files that are not ours.  e2e.quarantine runs it in sigild and
 // the `sigil quarantine` commands.
 #include "filter/core/quarantine.hpp"

@@ -1,5 +1,5 @@
-// Unit tests of filter/recipients.* (patterns, local domains, lovers,
-// bypass, per-recipient spam levels) and filter/dsn.* (guards, the report).
+// Unit tests of filter/core/recipients.* (patterns, local domains, lovers,
+// bypass, per-recipient spam levels) and filter/core/bounce_guard.* and filter/delivery/dsn.* (guards, the report).
 // e2e.recipients and e2e.spam_spamd run them in sigild.
 #include "filter/core/recipients.hpp"
 

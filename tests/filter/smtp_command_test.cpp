@@ -1,4 +1,4 @@
-// tests/filter/smtp_command_test.cpp — filter/smtp_command.hpp: command lines,
+// tests/filter/smtp_command_test.cpp — filter/smtp/smtp_command.hpp and filter/core/smtp_text.hpp: command lines,
 // MAIL/RCPT paths and ESMTP parameters, xtext, XFORWARD and reply parsing.
 #include "filter/smtp/smtp_command.hpp"
 
