@@ -4,7 +4,8 @@
 // value or an Error (kind + human message).  Exceptions are reserved for
 // startup and programmer errors (DESIGN.md §4); anything that can go wrong
 // because of input, a peer or the network is returned as a Result.
-// Deliberately minimal: no monadic chaining, no error stacks.
+// Does not: monadic chaining or error stacks (deliberately minimal), or
+// carry an SMTP reply (core/outcome.hpp decides those).
 #pragma once
 
 #include <string>

@@ -1,4 +1,10 @@
-// filter/core/envelope.hpp — one SMTP transaction's envelope and client facts.
+// filter/core/envelope.hpp — one SMTP transaction's envelope and client facts:
+// the reverse path and forward paths with their ESMTP parameters (RFC 5321
+// §4.1.1.2–3, DSN parameters RFC 3461), XFORWARD attributes as received, and
+// the client's address, HELO and whether it spoke LMTP (RFC 2033).
+//
+// Does not: parse or check any of it (smtp/smtp_command.hpp, the milter
+// session), or decide whether a peer's XFORWARD is trusted (the fronts do).
 #pragma once
 
 #include <array>

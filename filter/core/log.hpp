@@ -1,8 +1,12 @@
-// filter/core/log.hpp — loggers (one per module, DESIGN.md §4) and the
-// per-message summary line.
+// filter/core/log.hpp — the five loggers (sigild, smtp, milter, backend,
+// msg), log ids, and the per-message summary line with its action words.
 //
 // All loggers write to stderr (systemd/journald or the supervisor keeps it).
 // Never log keys or bodies; header values only at debug level.
+//
+// Does not: decide a message's action word (core/outcome.hpp does), rotate
+// or ship logs, or log anything from the wire unescaped (format_summary
+// escapes every value).
 #pragma once
 
 #include <chrono>

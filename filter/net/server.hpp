@@ -13,6 +13,10 @@
 // inside a transaction finishes it (the front MTA gets its real reply) and
 // then closes; after daemon.drain_timeout the rest are cut off (their front
 // MTA retries: nothing was acknowledged).  Then the process exits.
+//
+// Does not: know the fronts or the stages (ServerWiring, from app/wiring.cpp,
+// starts sessions and builds Runtimes), speak any protocol beyond the 421 of
+// an over-full listener, or drop privileges.
 #pragma once
 
 #include <functional>

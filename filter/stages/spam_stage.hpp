@@ -90,8 +90,9 @@
 // (RFC 1945: one request per connection); our fields are folded as RFC 5322
 // §2.2.3 allows.
 //
-// Does not: learning (TELL, rspamd's learnspam), per-recipient levels
-// (SpamLevels is the unit a recipient will get), SpamAssassin's own header
+// Does not: learning (TELL, rspamd's learnspam), a second scan for
+// recipients with levels of their own (they judge this scan's score again,
+// through ScanScore in core/pipeline.hpp), SpamAssassin's own header
 // rewriting (PROCESS) or rspamd's milter block (add/remove headers), pass
 // the envelope to spamd (no Return-Path/X-Envelope fields are added), rspamd
 // passwords or HTTPS, or resolve host names.
