@@ -222,9 +222,9 @@ void Outcome::plan_milter(Verdict v, const Disposition* d) {
   }
 }
 
-void Outcome::delivered(std::size_t group, const DeliveryResult& r) {
+void Outcome::delivered(std::size_t group, DeliveryResult r) {
   if (!split_) {
-    merged_ = r;
+    merged_ = std::move(r);
     delivered_any_ = true;
     return;
   }
@@ -293,7 +293,7 @@ void Outcome::note_recipients() {
 Answer Outcome::answer() {
   if (decided_) {
     if (front_.per_recipient_replies) decided_->per_recipient.assign(n_, decided_->reply);
-    return *decided_;
+    return std::move(*decided_);  // answer() is called once
   }
   if (!front_.split_delivery) {  // a milter's MTA goes on with the message
     note_recipients();

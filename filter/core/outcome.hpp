@@ -90,10 +90,11 @@ class Outcome {
   const std::vector<std::size_t>& deleted() const { return deleted_; }
 
   // Step 2.
-  void delivered(std::size_t group, const DeliveryResult& r);
+  void delivered(std::size_t group, DeliveryResult r);
   void dsn_sent(const Reply& r);
 
-  // Step 3.  Adds the recipients= note to ctx when recipients were treated apart.
+  // Step 3, once (the answer is moved out).  Adds the recipients= note to ctx
+  // when recipients were treated apart.
   Answer answer();
 
  private:
