@@ -1,6 +1,6 @@
 // dkim/verifier.hpp — DKIM verification through libopendkim (RFC 6376 §6,
-// RFC 8301, RFC 8463), results in the RFC 8601 vocabulary, and the
-// Authentication-Results field (RFC 8601 §2.2, §2.7.1; header.b per RFC 6008).
+// RFC 8301, RFC 8463) and results in the RFC 8601 vocabulary.  The
+// Authentication-Results field is in auth_results.hpp (included here).
 //
 // libopendkim never does DNS here.  A Verification works in steps:
 //   1. header() for each field, exactly as received (the library needs the
@@ -73,6 +73,7 @@
 #include <vector>
 
 #include "conf/result.hpp"
+#include "dkim/auth_results.hpp"  // authentication_results(), claims_authserv_id()
 
 namespace sigil::dkim {
 
@@ -177,20 +178,5 @@ class Verification {
 std::vector<SignatureResult> verify_message(
     const std::shared_ptr<const VerifierLib>& lib, std::string_view message,
     const std::function<KeyAnswer(const KeyRequest&)>& fetch);
-
-// The complete Authentication-Results field (folded, ending in CRLF):
-//   Authentication-Results: <authserv_id>;
-//     dkim=pass (2048-bit key) header.d=example.com header.s=s1
-//     header.a=rsa-sha256 header.b=AbCdEfGh;
-//     dkim=fail reason="body hash mismatch" (1024-bit key) header.d=...
-// `dkim=none` when `results` is empty.  Reasons are quoted strings with
-// quotes and backslashes escaped; d= values are given as written.
-std::string authentication_results(std::string_view authserv_id,
-                                   const std::vector<SignatureResult>& results);
-
-// True when an Authentication-Results field (the whole field, name included)
-// claims `authserv_id` (compared case-insensitively, comments and folding
-// skipped), so that it must be removed before ours is added (RFC 8601 §5).
-bool claims_authserv_id(std::string_view field, std::string_view authserv_id);
 
 }  // namespace sigil::dkim
