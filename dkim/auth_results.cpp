@@ -1,6 +1,7 @@
 // dkim/auth_results.cpp — the Authentication-Results field (RFC 8601 §2.2,
 // §2.7.1; header.b per RFC 6008): RFC 2045 token/quoted-string values,
-// folding at 78 characters (RFC 5322 §2.2.3), and the authserv-id check of
+// bounded in length, folding at 78 characters (RFC 5322 §2.2.3; no line
+// past 998 octets, §2.1.1), and the authserv-id check of
 // existing fields (RFC 8601 §5, CFWS per RFC 5322 §3.2.2).  Interface in
 // auth_results.hpp.
 // Does not: verify anything (verifier.cpp) or parse other A-R content.
@@ -8,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "conf/ascii.hpp"
 #include "dkim/signature_parse.hpp"
@@ -56,8 +58,22 @@ std::string quoted(std::string_view s) {
 
 std::string value(std::string_view s) { return is_token(s) ? std::string(s) : quoted(s); }
 
+// Values from a signature are the sender's to choose: one longer than any
+// valid one (a DNS name is at most 253 octets, an address 254) is cut, and
+// marked so by "..." inside quotes, so that no line of the field passes
+// RFC 5322's 998 octets (§2.1.1) however long the tag was.
+constexpr std::size_t kMaxValue = 255;
+
+std::optional<std::string> cut_if_long(std::string_view s) {
+  if (s.size() <= kMaxValue) return std::nullopt;
+  return quoted(std::string(s.substr(0, kMaxValue - 3)) + "...");
+}
+
+std::string bounded_value(std::string_view s) { return cut_if_long(s).value_or(value(s)); }
+
 // header.i may be written as [local-part] "@" domain-name (RFC 8601 §2.2).
 std::string identity_value(std::string_view id) {
+  if (auto cut = cut_if_long(id)) return *cut;
   auto at = id.rfind('@');
   if (at != std::string_view::npos) {
     auto local = id.substr(0, at);
@@ -125,12 +141,12 @@ std::string authentication_results(std::string_view authserv_id,
     if (r.key_bits > 0)
       items.push_back("(" + std::to_string(r.key_bits) + "-bit key" +
                       (r.key_testing ? "; test mode)" : ")"));
-    if (!r.domain.empty()) items.push_back("header.d=" + value(r.domain));
+    if (!r.domain.empty()) items.push_back("header.d=" + bounded_value(r.domain));
     if (!r.identity.empty() && !ascii::iequals(r.identity, "@" + r.domain))
       items.push_back("header.i=" + identity_value(r.identity));
-    if (!r.selector.empty()) items.push_back("header.s=" + value(r.selector));
-    if (!r.algorithm.empty()) items.push_back("header.a=" + value(r.algorithm));
-    if (!r.b_prefix.empty()) items.push_back("header.b=" + value(r.b_prefix));
+    if (!r.selector.empty()) items.push_back("header.s=" + bounded_value(r.selector));
+    if (!r.algorithm.empty()) items.push_back("header.a=" + bounded_value(r.algorithm));
+    if (!r.b_prefix.empty()) items.push_back("header.b=" + bounded_value(r.b_prefix));
     if (k + 1 < results.size()) items.back() += ";";
     f.newline();
     for (const auto& it : items) f.add(it);

@@ -8,8 +8,12 @@
 //   sigil quarantine release CONFIG ID [--to ADDR ...]
 //       sends the message to CONFIG's [forward] target with its original
 //       envelope (sender, MAIL and RCPT parameters, SMTPUTF8 and 8BITMIME),
-//       or to the --to recipients only, with "X-Quarantine-ID: <ID>" on top.
-//       The pipeline does not run again (no re-scan, no signature).  Prints
+//       or to the --to recipients only, with "X-Quarantine-ID: <ID>" on top
+//       and the header edits the pipeline made when it was received (its
+//       Authentication-Results added, a forged one claiming our authserv-id
+//       removed, its signature: quarantine.hpp), as a passed copy is sent.
+//       The pipeline does not run again (no re-scan, no new signature; a file
+//       written before Sigil recorded the edits is sent as stored).  Prints
 //       the back-end's reply for each recipient; exit 0 only when all were
 //       accepted.  The file stays in the quarantine.
 #include <iostream>
@@ -68,8 +72,8 @@ int release(const conf::Config& cfg, const quarantine::Entry& e, const std::stri
     std::cerr << "sigil quarantine release: " << st.error().message << "\n";
     return 1;
   }
-  HeaderEdits edits;
-  edits.prepend.push_back("X-Quarantine-ID: <" + e.id + ">\r\n");
+  HeaderEdits edits = e.edits;  // as a passed copy would have been sent (quarantine.hpp)
+  edits.prepend.insert(edits.prepend.begin(), "X-Quarantine-ID: <" + e.id + ">\r\n");
   std::string log_id = "release-" + e.id;
   DeliveryRequest req{env, store, edits, log_id, true, std::nullopt};
   boost::asio::io_context io;

@@ -29,6 +29,7 @@ static Verdict quarantine_if_listed(MessageContext& ctx, const Policy& pol, cons
                to_string(v.action);
   e.client = "[" + ctx.client.addr + "]:" + std::to_string(ctx.client.port) + " " + ctx.client.helo;
   e.envelope = ctx.envelope;
+  e.edits = ctx.edits;  // a released copy gets the header every recipient gets
   auto st = quarantine::store(cfg.quarantine, e, ctx.message);
   if (!st) {
     log::smtp().error("{}: quarantine failed, tempfailing the message: {}", ctx.log_id,

@@ -168,9 +168,9 @@ std::string format_summary(const Summary& s, bool json) {
   text_value(out, s.client);
   out += " helo=";
   text_value(out, s.helo);
-  out += " from=<";
-  for (unsigned char c : s.from) out += (c < 0x20 || c == 0x7f) ? '?' : static_cast<char>(c);
-  out += fmt::format("> rcpts={} size={} bank=", s.rcpts, s.size);
+  out += " from=";
+  text_value(out, "<" + s.from + ">");  // quoted when it holds a space: no forged fields
+  out += fmt::format(" rcpts={} size={} bank=", s.rcpts, s.size);
   text_value(out, s.bank);
   out += " stages=";
   if (s.stages.empty()) out += "none";

@@ -112,8 +112,10 @@ Result<PolicyTable> PolicyTable::build(const conf::Config& cfg, const StageFacto
 }
 
 const Policy& PolicyTable::with_banks(const Policy& base, const std::vector<std::string>& banks) {
+  // Each name length-prefixed, so no two lists share a key whatever the
+  // names hold (["ab","c"], ["a","bc"] and ["abc"] are three policies).
   std::string key = base.key;
-  for (auto& b : banks) key += "\0+" + b;
+  for (auto& b : banks) key += '\n' + std::to_string(b.size()) + ':' + b;
   if (auto it = overlays_.find(key); it != overlays_.end()) return it->second;
   Policy p = base;
   std::vector<std::string> in_base;

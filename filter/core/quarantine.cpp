@@ -31,6 +31,51 @@ std::string one_line(std::string_view s) {
   return o;
 }
 
+// A header field on one metadata line, and back (quarantine.hpp).
+std::string escape_field(std::string_view f) {
+  std::string o;
+  o.reserve(f.size() + 8);
+  for (char c : f) {
+    switch (c) {
+      case '\\': o += "\\\\"; break;
+      case '\r': o += "\\r"; break;
+      case '\n': o += "\\n"; break;
+      case '\t': o += "\\t"; break;
+      default: o += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
+    }
+  }
+  return o;
+}
+
+std::string unescape_field(std::string_view v) {
+  std::string o;
+  o.reserve(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (v[i] != '\\' || i + 1 == v.size()) {
+      o += v[i];
+      continue;
+    }
+    char n = v[++i];
+    o += n == 'r' ? '\r' : n == 'n' ? '\n' : n == 't' ? '\t' : n;
+  }
+  return o;
+}
+
+std::vector<std::size_t> parse_indices(std::string_view v) {
+  std::vector<std::size_t> out;
+  std::size_t pos = 0;
+  while (pos < v.size()) {
+    auto sp = v.find(' ', pos);
+    if (sp == std::string_view::npos) sp = v.size();
+    try {
+      out.push_back(std::stoull(std::string(v.substr(pos, sp - pos))));
+    } catch (...) {  // a hand-edited file: the index is skipped
+    }
+    pos = sp + 1;
+  }
+  return out;
+}
+
 std::string params_text(const std::vector<Param>& ps) {
   std::string o;
   for (auto& p : ps) {
@@ -95,6 +140,12 @@ std::string meta_block(const Entry& m, std::uint64_t size) {
   }
   o += std::string("Smtputf8: ") + (m.envelope.smtputf8 ? "yes" : "no") + "\r\n";
   o += std::string("Body-8bit: ") + (m.envelope.body_8bit ? "yes" : "no") + "\r\n";
+  if (!m.edits.remove.empty()) {
+    o += "Header-Remove:";
+    for (auto i : m.edits.remove) o += " " + std::to_string(i);
+    o += "\r\n";
+  }
+  for (auto& f : m.edits.prepend) o += "Header-Add: " + escape_field(f) + "\r\n";
   o += "Size: " + std::to_string(size) + "\r\n\r\n";
   return o;
 }
@@ -220,6 +271,8 @@ Result<Entry> read_file(const std::string& path, std::string* message) {
       e.envelope.recipients.push_back(std::move(r));
     } else if (key == "Smtputf8") e.envelope.smtputf8 = val == "yes";
     else if (key == "Body-8bit") e.envelope.body_8bit = val == "yes";
+    else if (key == "Header-Remove") e.edits.remove = parse_indices(val);
+    else if (key == "Header-Add") e.edits.prepend.push_back(unescape_field(val));
     else if (key == "Size") {
       try {
         e.size = std::stoull(std::string(val));

@@ -26,9 +26,17 @@
 //   Rcpt-To: <a@example.com> NOTIFY=FAILURE ORCPT=rfc822;a@example.com
 //   Smtputf8: no
 //   Body-8bit: no
+//   Header-Remove: 4 9
+//   Header-Add: Authentication-Results: mx.example.com;\r\n\tdkim=none\r\n
 //   Size: 5123
 //
-// Metadata values are one line each (control bytes become '?').  A file is
+// Header-Remove and Header-Add record the header edits the pipeline made
+// (pipeline.hpp's HeaderEdits: indices of the received fields not sent on,
+// such as a forged Authentication-Results, and the fields prepended, in
+// order, with '\\', CR, LF and TAB written as \\, \r, \n and \t), so that
+// a released copy is delivered as a passed one would have been.
+//
+// Other metadata values are one line each (control bytes become '?').  A file is
 // written to DIR/.tmp-ID (O_EXCL, mode 0600), fsync'ed, then renamed, so
 // `list` never sees half a file; the directory is created (mode 0700) when
 // missing.  Reading goes through zlib's gzread, which reads plain and gzip
@@ -50,6 +58,7 @@
 #include "conf/result.hpp"
 #include "filter/core/envelope.hpp"
 #include "filter/core/message_store.hpp"
+#include "filter/core/pipeline.hpp"
 
 namespace sigil::filter::quarantine {
 
@@ -61,6 +70,7 @@ struct Entry {
   std::string category;  // the summary's category text
   std::string client;    // "[addr]:port helo"
   Envelope envelope;     // sender, params, recipients, smtputf8, body_8bit
+  HeaderEdits edits;     // what the pipeline did to the header (above)
   std::uint64_t size = 0;
   std::string path;      // the file (set by read/list/store)
 };

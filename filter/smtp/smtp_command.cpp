@@ -13,10 +13,16 @@ namespace {
 
 SyntaxError syntax(std::string text) { return {501, "5.5.4", std::move(text)}; }
 
+bool is_control(char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }
+
 // Parses "<path>" at the start of s; returns the address and the rest.
 // Accepts a source route (RFC 5321 §4.1.2, obsolete: ignored) and quoted
 // local parts.  Tolerates one space after the colon, as Postfix does.
-bool take_path(std::string_view& s, std::string& out, SyntaxError& err) {
+// A control character anywhere, a backslash-escaped one in a quoted local
+// part included (RFC 5321's quoted-pairSMTP is %d92 %d32-126), is refused
+// with 501 and bad_address_code (5.1.7 for a sender, 5.1.3 for a
+// recipient, RFC 3463): it would reach logs and generated mail.
+bool take_path(std::string_view& s, std::string& out, SyntaxError& err, const char* bad_address_code) {
   while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
   if (s.empty() || s.front() != '<') {
     err = syntax("Syntax: address must be enclosed in <>");
@@ -26,14 +32,11 @@ bool take_path(std::string_view& s, std::string& out, SyntaxError& err) {
   std::size_t i = 1;
   for (; i < s.size(); ++i) {
     char c = s[i];
-    if (quoted && c == '\\' && i + 1 < s.size()) {
-      ++i;
-      continue;
-    }
-    if (c == '"') quoted = !quoted;
+    if (quoted && c == '\\' && i + 1 < s.size()) c = s[++i];
+    else if (c == '"') quoted = !quoted;
     else if (!quoted && c == '>') break;
-    else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      err = syntax("Syntax: control character in address");
+    if (is_control(c)) {
+      err = {501, bad_address_code, "Syntax: control character in address"};
       return false;
     }
   }
@@ -118,7 +121,7 @@ Parsed<MailFrom> parse_mail_from(std::string_view arg) {
   }
   arg.remove_prefix(5);
   MailFrom m;
-  if (!take_path(arg, m.address, r.error)) return r;
+  if (!take_path(arg, m.address, r.error, "5.1.7")) return r;
   if (!take_params(arg, m.params, r.error)) return r;
   r.value = std::move(m);
   return r;
@@ -133,7 +136,7 @@ Parsed<RcptTo> parse_rcpt_to(std::string_view arg) {
   }
   arg.remove_prefix(3);
   RcptTo t;
-  if (!take_path(arg, t.address, r.error)) return r;
+  if (!take_path(arg, t.address, r.error, "5.1.3")) return r;
   if (t.address.empty()) {
     r.error = {501, "5.1.3", "Syntax: empty recipient address"};
     return r;

@@ -998,6 +998,31 @@ TEST(AuthResults, NoneFoldingAndOddValues) {
   EXPECT_EQ(dkim::authentication_results("odd id", {}).rfind("Authentication-Results: \"odd id\";", 0), 0u);
 }
 
+// Tags the signer chose can be of any length: each value is cut to 255
+// octets (marked "...") and no line of the field passes 998 octets.
+TEST(AuthResults, LongTagValuesAreBounded) {
+  SignatureResult r;
+  r.result = AuthResult::PermError;
+  r.reason = std::string(5000, 'r');
+  r.domain = std::string(3000, 'd') + ".example";
+  r.identity = std::string(3000, 'i') + "@" + r.domain;
+  r.selector = std::string(3000, 's');
+  r.algorithm = std::string(3000, 'a');
+  r.b_prefix = std::string(3000, 'b');
+  std::string f = dkim::authentication_results("mx.example.net", {r, r});
+  std::size_t start = 0, longest = 0;
+  for (std::size_t e; (e = f.find("\r\n", start)) != std::string::npos; start = e + 2)
+    longest = std::max(longest, e - start);
+  EXPECT_LE(longest, 998u) << f;
+  EXPECT_LT(f.size(), 2u * 6u * 300u + 200u) << "values not bounded";
+  for (const char* tag : {"header.d=\"ddd", "header.i=\"iii", "header.s=\"sss", "header.a=\"aaa", "header.b=\"bbb"})
+    EXPECT_NE(f.find(tag), std::string::npos) << tag << " in " << f;
+  EXPECT_NE(f.find(std::string(252, 'd') + "...\""), std::string::npos) << f;
+  auto q = parse_ar(f);
+  ASSERT_EQ(q.results.size(), 2u);
+  EXPECT_EQ(q.results[0]["dkim"], "permerror");
+}
+
 TEST(AuthResults, ClaimsAuthservId) {
   struct Case {
     const char* field;

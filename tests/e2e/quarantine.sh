@@ -21,6 +21,9 @@
 #   - the envelope is kept: MAIL params RET/ENVID and two recipients with
 #     NOTIFY/ORCPT; `release` re-injects to [forward] with that envelope
 #     (smtp-sink's X-Mail-Args / X-Rcpt-Args) and X-Quarantine-ID: <ID>;
+#     the released copy has the header edits of a passed one (bank default
+#     runs dkim-verify: the message's forged Authentication-Results with our
+#     authserv-id is gone, ours, dkim=none, is right below X-Quarantine-ID);
 #     `release --to` sends to that recipient only;
 #   - `list` shows the entries with category, sender and recipients; `show`
 #     the metadata, `show --message` the message; an unknown or malformed id
@@ -58,7 +61,7 @@ dir = "$2"
 compress = $3
 
 [bank.default]
-stages = ["decode"]
+stages = ["dkim-verify", "decode"]
 destiny = { bad-header = "discard" }
 quarantine = ["bad-header", "virus"]
 
@@ -90,6 +93,8 @@ run_sigild broken broken.toml "$P_BROKEN"
 mkmsg() {  # mkmsg NAME WITH_FROM: $NAME.eml (CRLF)
   {
     [ "$2" = yes ] && printf 'From: <sender@example.org>\r\n'
+    # A forged result claiming our authserv-id (smtp.hostname).
+    printf 'Authentication-Results: sigil.e2e.test; dkim=pass header.d=forged.example\r\n'
     printf 'To: <rcpt@example.net>\r\nSubject: %s\r\n' "$1"
     printf 'Date: %s\r\nMessage-ID: <%s@e2e.test>\r\n\r\n' "$(LC_ALL=C date -R)" "$1"
     printf 'Hello,\r\nthis is message %s.\r\n' "$1"
@@ -172,6 +177,12 @@ has "$h" '^X-Mail-Args: .*RET=HDRS' "released envelope"
 has "$h" '^X-Mail-Args: .*ENVID=qtest1' "released envelope"
 has "$h" '^X-Rcpt-Args: <a@example.net> NOTIFY=FAILURE,DELAY ORCPT=rfc822;a@example.net' "released envelope"
 has "$h" '^X-Rcpt-Args: <b@example.net> NOTIFY=NEVER' "released envelope"
+# The header a passed copy gets: the forged result gone, ours (made when
+# the message was received) below X-Quarantine-ID.
+if grep -q 'forged\.example' <<<"$h"; then fail "the released copy has the forged Authentication-Results: $h"; fi
+[ "$(grep -c '^Authentication-Results: sigil\.e2e\.test;' <<<"$h")" -eq 1 ] || fail "released copy: want exactly our A-R in: $h"
+has "$h" '^Authentication-Results: sigil\.e2e\.test; dkim=none$' "released copy"
+grep -A1 '^X-Quarantine-ID:' <<<"$h" | grep -q '^Authentication-Results: sigil' || fail "released copy: our A-R is not right below X-Quarantine-ID: $h"
 grep -q '^this is message nofrom' "$f" || fail "released body missing"
 rm -f "$f"
 out=$("$SIGIL" quarantine release main.toml "$QID" --to admin@example.net 2>&1) || fail "release --to: $out"
@@ -180,7 +191,7 @@ h=$(headers_of "$f")
 has "$h" '^X-Rcpt-Args: <admin@example.net>' "release --to"
 if grep -q '^X-Rcpt-Args: <a@example.net>' <<<"$h"; then fail "release --to also sent to the original recipient"; fi
 rm -f "$f"
-pass "list, show and release (original envelope with DSN parameters, X-Quarantine-ID; --to)"
+pass "list, show and release (original envelope with DSN parameters, X-Quarantine-ID, the header edits of a passed copy: forged A-R removed, ours added; --to)"
 
 # ------------------------------------------------------------ 3. pass + quarantine
 mkmsg kept no

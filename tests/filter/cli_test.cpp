@@ -311,5 +311,35 @@ TEST(SummaryLine, JsonFormEscapesAndKeepsFields) {
   EXPECT_EQ(t.find('\r'), std::string::npos) << t;
 }
 
+// A peer-supplied value cannot forge a field of the text form: one with a
+// space or a quote is quoted, its quotes escaped.
+TEST(SummaryLine, TextFormQuotesPeerValues) {
+  log::Summary s;
+  s.id = "ABCDEFGHJKLM";
+  s.client = "[192.0.2.1]:2525";
+  s.helo = "mx action=relayed";
+  s.from = "\"x> action=relayed\"@evil";
+  s.action = log::SummaryAction::Reject;
+  s.backend = "554 5.7.1 no";
+  s.notes = {{"dkim", "fail x=\"y\""}};
+  auto t = log::format_summary(s, false);
+  EXPECT_NE(t.find(R"(from="<\"x> action=relayed\"@evil>")"), std::string::npos) << t;
+  EXPECT_NE(t.find(R"(helo="mx action=relayed")"), std::string::npos) << t;
+  EXPECT_NE(t.find(R"(dkim="fail x=\"y\"")"), std::string::npos) << t;
+  // Exactly one action field, outside any quotes: the real one.
+  std::size_t unquoted = 0;
+  bool in_quotes = false;
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    if (t[i] == '\\') { ++i; continue; }
+    if (t[i] == '"') in_quotes = !in_quotes;
+    else if (!in_quotes && t.compare(i, 8, " action=") == 0) ++unquoted;
+  }
+  EXPECT_EQ(unquoted, 1u) << t;
+  EXPECT_NE(t.find(" action=reject "), std::string::npos) << t;
+  // A plain address stays in its usual form.
+  s.from = "a@example.org";
+  EXPECT_NE(log::format_summary(s, false).find(" from=<a@example.org> "), std::string::npos);
+}
+
 }  // namespace
 }  // namespace sigil::filter

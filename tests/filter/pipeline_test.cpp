@@ -737,6 +737,42 @@ TEST(PolicyTable, WithBanksOverlaysInOrderAndIsBuiltOnce) {
   EXPECT_EQ(tf.made, made_before) << "with_banks built a stage";
 }
 
+// The cache key keeps the names apart: bank lists whose names concatenate
+// to the same string are three different policies.
+TEST(PolicyTable, WithBanksKeepsNamesThatConcatenateAlikeApart) {
+  conf::Config cfg = load(R"(
+[[listener]]
+address = "127.0.0.1:10024"
+[bank.default]
+stages = ["dkim-verify"]
+[bank.ab]
+add_header = ["X-Ab: 1"]
+[bank.c]
+add_header = ["X-C: 1"]
+[bank.a]
+add_header = ["X-A: 1"]
+[bank.bc]
+add_header = ["X-Bc: 1"]
+[bank.abc]
+add_header = ["X-Abc: 1"]
+)");
+  TestFactory tf;
+  Components comps;
+  auto t = PolicyTable::build(cfg, tf.factory, comps);
+  ASSERT_TRUE(t) << t.error().message;
+  const Policy& base = t->select("default", std::nullopt);
+  const Policy& ab_c = t->with_banks(base, {"ab", "c"});
+  const Policy& a_bc = t->with_banks(base, {"a", "bc"});
+  const Policy& abc = t->with_banks(base, {"abc"});
+  EXPECT_EQ(ab_c.banks, "default+ab+c");
+  EXPECT_EQ(join(ab_c.add_header), "X-Ab: 1,X-C: 1");
+  EXPECT_EQ(a_bc.banks, "default+a+bc");
+  EXPECT_EQ(join(a_bc.add_header), "X-A: 1,X-Bc: 1");
+  EXPECT_EQ(abc.banks, "default+abc");
+  EXPECT_EQ(join(abc.add_header), "X-Abc: 1");
+  EXPECT_EQ(&t->with_banks(base, {"a", "bc"}), &a_bc) << "the cache missed a repeated list";
+}
+
 TEST(PolicyTable, WhitelistBanksStagesAreBuiltAtLoad) {
   conf::Config cfg = load(R"(
 [[listener]]

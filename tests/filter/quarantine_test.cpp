@@ -63,6 +63,9 @@ TEST(Quarantine, RoundTripPlainAndGzip) {
     e.envelope.mail_params = {{"RET", "HDRS", true}};
     e.envelope.recipients = {{"a@example.com", {{"NOTIFY", "NEVER", true}}}, {"b@example.com", {}}};
     e.envelope.smtputf8 = true;
+    e.edits.remove = {0, 7};
+    e.edits.prepend = {"Authentication-Results: mx.example;\r\n\tdkim=fail reason=\"a\\\"b\"\r\n",
+                       "X-Second: 1\r\n"};
     ASSERT_TRUE(quarantine::store(cfg, e, *store).ok());
     struct stat st {};
     ASSERT_EQ(::stat((cfg.dir + "/" + e.id + (gz ? ".gz" : "")).c_str(), &st), 0);
@@ -84,6 +87,8 @@ TEST(Quarantine, RoundTripPlainAndGzip) {
     EXPECT_TRUE(r->envelope.recipients[1].params.empty());
     EXPECT_TRUE(r->envelope.smtputf8);
     EXPECT_EQ(r->size, msg.size());
+    EXPECT_EQ(r->edits.remove, e.edits.remove);
+    EXPECT_EQ(r->edits.prepend, e.edits.prepend);  // CR, LF, TAB and '\\' survive
     auto all = quarantine::list(cfg.dir);
     ASSERT_TRUE(all.ok());
     ASSERT_EQ(all->size(), 1u);
