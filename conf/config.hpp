@@ -339,6 +339,10 @@ struct DnsConfig {
   std::chrono::milliseconds timeout{2000};  // per attempt (`timeout_ms`)
   unsigned attempts = 2;                    // tries per query, rotating servers
   std::size_t max_concurrent = 256;         // queries in flight; more wait
+  // Queries in flight for one domain (a DKIM signing domain's selectors);
+  // more wait, so that one domain's slow selectors cannot take every slot.
+  // 0: max(1, max_concurrent / 8).
+  std::size_t max_concurrent_per_domain = 0;
   Seconds negative_ttl{300};    // NXDOMAIN/NODATA cache time when no SOA says
   Seconds max_ttl{86400};       // cap on every cached TTL
   std::size_t cache_entries = 10000;  // 0 disables the cache

@@ -360,7 +360,7 @@ void load_static_records(Loader& l, const toml::table& t, Config& c) {
 // [dns] with its [[dns.static_records]] (or static_records = [ {...}, ... ]).
 void load_dns(Loader& l, const toml::table& root, Config& c) {
   auto t = l.section(root, "dns", {"servers", "timeout_ms", "attempts", "max_concurrent",
-                                   "negative_ttl", "max_ttl", "cache_entries", "static_records"});
+                                   "max_concurrent_per_domain", "negative_ttl", "max_ttl", "cache_entries", "static_records"});
   if (!t) return;
   const char* p = "dns";
   if (auto ss = l.get_strings(*t, p, "servers")) {
@@ -375,6 +375,7 @@ void load_dns(Loader& l, const toml::table& root, Config& c) {
   c.dns.timeout = std::chrono::milliseconds(ms);
   l.get_uint(*t, p, "attempts", c.dns.attempts, 1, 10);
   l.get_uint(*t, p, "max_concurrent", c.dns.max_concurrent, 1, 65536);
+  l.get_uint(*t, p, "max_concurrent_per_domain", c.dns.max_concurrent_per_domain, 1, 65536);
   l.get_seconds(*t, p, "negative_ttl", c.dns.negative_ttl, 0, 7 * 86400);
   l.get_seconds(*t, p, "max_ttl", c.dns.max_ttl, 0, 7 * 86400);
   l.get_uint(*t, p, "cache_entries", c.dns.cache_entries, 0, 10000000);

@@ -282,6 +282,8 @@ struct Resolver::Pending {
 Resolver::Resolver(asio::any_io_executor ex, conf::DnsConfig cfg,
                    const std::string& resolv_conf)
     : ex_(ex), cfg_(std::move(cfg)), slot_freed_(ex, Clock::time_point::max()) {
+  per_domain_max_ = cfg_.max_concurrent_per_domain ? cfg_.max_concurrent_per_domain
+                                                   : std::max<std::size_t>(1, cfg_.max_concurrent / 8);
   for (const auto& s : cfg_.servers) {
     boost::system::error_code ec;
     auto a = asio::ip::make_address(s.host, ec);
@@ -299,7 +301,35 @@ Resolver::Resolver(asio::any_io_executor ex, conf::DnsConfig cfg,
 
 Resolver::~Resolver() = default;
 
-asio::awaitable<TxtAnswer> Resolver::txt(std::string name) {
+// Waits until a query of `domain` may be sent: fewer than max_concurrent
+// queries in flight, and fewer than the per-domain cap for its domain.
+asio::awaitable<void> Resolver::take_slot(const std::string& domain) {
+  bool counted = false;
+  for (;;) {
+    auto d = domain.empty() ? domain_in_flight_.end() : domain_in_flight_.find(domain);
+    bool domain_full = d != domain_in_flight_.end() && d->second >= per_domain_max_;
+    if (in_flight_ < cfg_.max_concurrent && !domain_full) break;
+    if (domain_full && !counted) {
+      ++stats_.domain_waits;
+      counted = true;
+    }
+    co_await slot_freed_.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  ++in_flight_;
+  if (!domain.empty()) ++domain_in_flight_[domain];
+}
+
+// Frees what take_slot took and wakes every waiter: the freed slot may be
+// one only a waiter of this domain can use.
+void Resolver::release_slot(const std::string& domain) {
+  --in_flight_;
+  if (auto d = domain_in_flight_.find(domain); d != domain_in_flight_.end() && --d->second == 0)
+    domain_in_flight_.erase(d);
+  slot_freed_.cancel();
+}
+
+asio::awaitable<TxtAnswer> Resolver::txt(std::string name, std::string domain) {
+  domain = ascii::lower(domain);
   auto key = normalize(name);
   if (!key) co_return answer(Status::Fail, "bad DNS name '" + name + "'");
 
@@ -338,22 +368,18 @@ asio::awaitable<TxtAnswer> Resolver::txt(std::string name) {
   struct Finish {
     Resolver& r;
     const std::string& key;
+    const std::string& domain;
     std::shared_ptr<Pending>& p;
     bool holds_slot = false;
     ~Finish() {
-      if (holds_slot) {
-        --r.in_flight_;
-        r.slot_freed_.cancel_one();
-      }
+      if (holds_slot) r.release_slot(domain);
       if (!p->result) p->result = answer(Status::Fail, key + ": lookup abandoned");
       r.pending_.erase(key);
       p->done.cancel();
     }
-  } finish{*this, *key, pending};
+  } finish{*this, *key, domain, pending};
 
-  while (in_flight_ >= cfg_.max_concurrent)
-    co_await slot_freed_.async_wait(asio::as_tuple(asio::use_awaitable));
-  ++in_flight_;
+  co_await take_slot(domain);
   finish.holds_slot = true;
 
   TxtAnswer a;

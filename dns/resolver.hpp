@@ -8,7 +8,10 @@
 // the attempt's timeout (RFC 5452 §4, §9.1).  Answers are cached for their TTL
 // (RFC 1035 §7.4), NXDOMAIN and NODATA for the SOA's negative TTL (RFC 2308
 // §5) or `negative_ttl`, all capped by `max_ttl`.  Identical concurrent
-// queries share one packet.  `static_records` answer without any network and
+// queries share one packet.  At most `max_concurrent` queries are in
+// flight, and at most `max_concurrent_per_domain` for one domain (the group
+// the caller names: a DKIM signing domain), so one domain's many slow
+// selectors cannot hold every slot while other domains' lookups wait.  `static_records` answer without any network and
 // are checked before the cache.
 //
 // Each attempt has its own `timeout`; a TCP retry after TC=1 gets a fresh
@@ -91,12 +94,14 @@ class Resolver {
   //   Fail      the name is not a valid DNS name, a reply from the queried
   //             server with our ID could not be parsed, or another rcode
   // Ok and NotFound are cached; Retry and Fail are not.
-  boost::asio::awaitable<TxtAnswer> txt(std::string name);
+  // `domain` (optional) groups the query for max_concurrent_per_domain.
+  boost::asio::awaitable<TxtAnswer> txt(std::string name, std::string domain = {});
 
   struct Stats {
     std::uint64_t queries_sent = 0;  // packets sent: UDP queries plus TCP retries
     std::uint64_t cache_hits = 0;    // answers served from the cache (not static_records)
     std::uint64_t merged = 0;        // calls that waited on an identical query in flight
+    std::uint64_t domain_waits = 0;  // queries that waited because their domain was at its cap
   };
   Stats stats() const { return stats_; }
 
@@ -110,6 +115,8 @@ class Resolver {
     std::list<std::string>::iterator order;
   };
 
+  boost::asio::awaitable<void> take_slot(const std::string& domain);
+  void release_slot(const std::string& domain);
   boost::asio::awaitable<TxtAnswer> lookup(const std::string& name);
   boost::asio::awaitable<TxtAnswer> attempt(const std::string& name, const Server& server);
   void store(const std::string& name, const TxtAnswer& a);
@@ -122,7 +129,9 @@ class Resolver {
   std::list<std::string> cache_order_;  // oldest first
   std::unordered_map<std::string, std::shared_ptr<Pending>> pending_;
   std::size_t in_flight_ = 0;
-  boost::asio::steady_timer slot_freed_;  // never expires; cancel_one() wakes a waiter
+  std::size_t per_domain_max_ = 1;  // max_concurrent_per_domain, resolved
+  std::unordered_map<std::string, std::size_t> domain_in_flight_;
+  boost::asio::steady_timer slot_freed_;  // never expires; cancel() wakes the waiters
   Stats stats_;
 };
 

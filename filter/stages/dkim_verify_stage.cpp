@@ -67,8 +67,8 @@ asio::awaitable<void> fetch_keys(asio::any_io_executor ex,
   for (std::size_t i = 0; i < wanted.size(); ++i) {
     asio::co_spawn(
         ex,
-        [st, i, res = resolver, name = wanted[i].qname()]() -> asio::awaitable<void> {
-          dns::TxtAnswer a = co_await res->txt(name);
+        [st, i, res = resolver, name = wanted[i].qname(), domain = wanted[i].domain]() -> asio::awaitable<void> {
+          dns::TxtAnswer a = co_await res->txt(name, domain);
           st->answers[i] = std::move(a);
           if (--st->left == 0) st->done.cancel();
         },

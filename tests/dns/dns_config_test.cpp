@@ -24,6 +24,7 @@ TEST(DnsConfig, DefaultsWhenAbsent) {
   EXPECT_EQ(d.timeout.count(), 2000);
   EXPECT_EQ(d.attempts, 2u);
   EXPECT_EQ(d.max_concurrent, 256u);
+  EXPECT_EQ(d.max_concurrent_per_domain, 0u);  // the resolver takes max_concurrent / 8
   EXPECT_EQ(d.negative_ttl.count(), 300);
   EXPECT_EQ(d.max_ttl.count(), 86400);
   EXPECT_EQ(d.cache_entries, 10000u);
@@ -34,7 +35,7 @@ TEST(DnsConfig, ParsesEveryKey) {
   auto r = conf::load_string(std::string(kMinimal) +
                                  "[dns]\n"
                                  "servers = [\"127.0.0.1:5353\", \"[::1]:53\", \"10.0.0.1\", \"[::2]\"]\n"
-                                 "timeout_ms = 500\nattempts = 3\nmax_concurrent = 8\n"
+                                 "timeout_ms = 500\nattempts = 3\nmax_concurrent = 8\nmax_concurrent_per_domain = 3\n"
                                  "negative_ttl = 60\nmax_ttl = 3600\ncache_entries = 100\n"
                                  "static_records = [\n"
                                  "  { name = \"Sel._domainkey.Example.COM.\", txt = \"v=DKIM1; p=\" },\n"
@@ -54,6 +55,7 @@ TEST(DnsConfig, ParsesEveryKey) {
   EXPECT_EQ(d.timeout.count(), 500);
   EXPECT_EQ(d.attempts, 3u);
   EXPECT_EQ(d.max_concurrent, 8u);
+  EXPECT_EQ(d.max_concurrent_per_domain, 3u);
   EXPECT_EQ(d.negative_ttl.count(), 60);
   EXPECT_EQ(d.max_ttl.count(), 3600);
   EXPECT_EQ(d.cache_entries, 100u);

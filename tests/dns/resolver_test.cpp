@@ -20,6 +20,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <set>
@@ -361,4 +363,85 @@ TEST(DnsResolver, AgainstDnsmasq) {
   kill(pid, SIGTERM);
   int st = 0;
   waitpid(pid, &st, 0);
+}
+
+// One domain's slow selectors cannot take every slot: against
+// bench/dns_delay.py (a real server that answers after 500 ms), 8 unique
+// selectors of one domain with max_concurrent = 8 and the per-domain cap at
+// 2 leave room for another domain, whose lookup is answered in one delay
+// instead of waiting for a slot.  Without the cap, the 8 would hold all 8
+// slots and the other lookup would wait a full delay more.
+TEST(DnsResolver, PerDomainCapLeavesSlotsForOtherDomains) {
+  char dir_tmpl[] = "/tmp/sigil-dnsdelay.XXXXXX";
+  ASSERT_NE(mkdtemp(dir_tmpl), nullptr);
+  const std::string dir = dir_tmpl, table = dir + "/dns.tsv", stats = dir + "/stats.json";
+  {
+    std::ofstream t(table);
+    for (int i = 1; i <= 8; ++i) t << "s" << i << "._domainkey.slow.example\tv=DKIM1; p=slow\n";
+    t << "k._domainkey.other.example\tv=DKIM1; p=other\n";
+  }
+  std::uint16_t port = 0;
+  {
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+    close(fd);
+  }
+  const std::string script = std::string(SIGIL_SOURCE_DIR) + "/bench/dns_delay.py";
+  std::vector<std::string> args = {"/usr/bin/python3", script, "--table", table,
+                                   "--port", std::to_string(port), "--delay-ms", "500",
+                                   "--stats", stats, "--max-seconds", "60"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  ASSERT_EQ(posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ), 0);
+  for (int i = 0; i < 100 && access(stats.c_str(), F_OK) != 0; ++i) std::this_thread::sleep_for(50ms);
+  ASSERT_EQ(access(stats.c_str(), F_OK), 0) << "dns_delay.py did not start";
+
+  boost::asio::io_context io;
+  conf::DnsConfig cfg;
+  cfg.servers.push_back(conf::parse_dns_server("127.0.0.1:" + std::to_string(port)).value());
+  cfg.timeout = 3000ms;
+  cfg.attempts = 1;
+  cfg.max_concurrent = 8;
+  cfg.max_concurrent_per_domain = 2;
+  dns::Resolver r(io.get_executor(), cfg);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::duration other_took{}, slow_took{};
+  int slow_ok = 0;
+  for (int i = 1; i <= 8; ++i)
+    boost::asio::co_spawn(io, r.txt("s" + std::to_string(i) + "._domainkey.slow.example", "Slow.Example"),
+                          [&](std::exception_ptr, dns::TxtAnswer a) {
+                            slow_ok += a.status == dns::Status::Ok;
+                            slow_took = std::chrono::steady_clock::now() - t0;
+                          });
+  dns::TxtAnswer other;
+  boost::asio::co_spawn(io, r.txt("k._domainkey.other.example", "other.example"),
+                        [&](std::exception_ptr, dns::TxtAnswer a) {
+                          other = std::move(a);
+                          other_took = std::chrono::steady_clock::now() - t0;
+                        });
+  io.run();
+  kill(pid, SIGTERM);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  std::ifstream sf(stats);
+  std::string line((std::istreambuf_iterator<char>(sf)), std::istreambuf_iterator<char>());
+  std::filesystem::remove_all(dir);
+
+  EXPECT_EQ(other.status, dns::Status::Ok) << describe(other);
+  EXPECT_EQ(slow_ok, 8);
+  // The other domain got a slot at once: one delay, not two.
+  EXPECT_LT(other_took, 950ms) << "the other domain's lookup waited for a slot";
+  // The slow domain went 2 at a time: 4 rounds of 500 ms.
+  EXPECT_GE(slow_took, 1900ms);
+  EXPECT_EQ(r.stats().domain_waits, 6u);
+  // Never more than 2 + 1 queries waited at the server at once.
+  EXPECT_NE(line.find("\"peak_in_flight\":3,"), std::string::npos) << line;
 }
