@@ -10,7 +10,8 @@
 # Peers: fake back-ends "plain" (SMTP, refuses unknown@ at RCPT with 550
 # 5.1.1), "nobounce" (the same, and refuses MAIL FROM:<> with 550 5.7.1),
 # "lmtp" (LMTP, accepts every RCPT, refuses full@ after the data with 552
-# 5.2.2); one sigild per back-end.
+# 5.2.2), "ascii" (no SMTPUTF8); one sigild per back-end, the one before
+# "ascii" bouncing bad-header (decode stage).
 #
 # Asserts:
 #   1. three recipients, unknown@ refused at RCPT: the client gets 250 "Ok for
@@ -22,13 +23,16 @@
 #   2. the same through a back-end that refuses the DSN: the client gets 451
 #      4.3.0 (it retries; nothing lost), action=tempfail-partial;
 #   3. an LMTP back-end refusing one recipient after the data, behind the
-#      SMTP front: the same DSN (Status 5.2.2).
+#      SMTP front: the same DSN (Status 5.2.2);
+#   4. a bounce (Sigil's own) for a UTF-8 sender through a back-end without
+#      SMTPUTF8: the DSN cannot go (554 5.6.7, logged as such), the recipient
+#      counts as discarded, nothing reaches the back-end.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/relay_lib.sh"
 
 PY=/usr/bin/python3
 cd "$E2E_DIR"
-take_ports P_PLAIN P_NOBNC P_LMTP S_PLAIN S_NOBNC S_LMTP
+take_ports P_PLAIN P_NOBNC P_LMTP P_ASCII S_PLAIN S_NOBNC S_LMTP S_ASCII
 
 spawn plain "$PY" "$E2E_HERE/fake_backend.py" --rcpt "unknown@example.net=550 5.1.1 <unknown@example.net>: Recipient address rejected: User unknown" \
   "$P_PLAIN" "$E2E_DIR/plain"
@@ -36,6 +40,8 @@ spawn nobounce "$PY" "$E2E_HERE/fake_backend.py" --rcpt "unknown@example.net=550
   --null-sender "550 5.7.1 No bounces accepted here" "$P_NOBNC" "$E2E_DIR/nobounce"
 spawn lmtp "$PY" "$E2E_HERE/fake_backend.py" --lmtp --data "full@example.net=552 5.2.2 <full@example.net>: Mailbox full" \
   "$P_LMTP" "$E2E_DIR/lmtp"
+spawn ascii "$PY" "$E2E_HERE/fake_backend.py" --no-smtputf8 "$P_ASCII" "$E2E_DIR/ascii"
+until_true 10 port_open "$P_ASCII" || fail "fake back-end ascii not listening"
 until_true 10 port_open "$P_PLAIN" || fail "fake back-end plain not listening"
 until_true 10 port_open "$P_NOBNC" || fail "fake back-end nobounce not listening"
 until_true 10 port_open "$P_LMTP" || fail "fake back-end lmtp not listening"
@@ -43,6 +49,10 @@ until_true 10 port_open "$P_LMTP" || fail "fake back-end lmtp not listening"
 sigil_config plain.toml "$S_PLAIN" "smtp:[127.0.0.1]:$P_PLAIN"
 sigil_config nobounce.toml "$S_NOBNC" "smtp:[127.0.0.1]:$P_NOBNC"
 sigil_config lmtp.toml "$S_LMTP" "lmtp:[127.0.0.1]:$P_LMTP"
+sigil_config ascii.toml "$S_ASCII" "smtp:[127.0.0.1]:$P_ASCII"
+sed -i 's/^stages = \[\]$/stages = ["decode"]\ndestiny = { bad-header = "bounce" }/' ascii.toml
+"$SIGIL" check-config ascii.toml >/dev/null || fail "ascii.toml refused"
+run_sigild sigild_ascii ascii.toml "$S_ASCII"
 run_sigild sigild_plain plain.toml "$S_PLAIN"
 run_sigild sigild_nobounce nobounce.toml "$S_NOBNC"
 run_sigild sigild_lmtp lmtp.toml "$S_LMTP"
@@ -122,3 +132,13 @@ has "$REPLY" '^250 2\.0\.0 [0-9A-Z]{12} Ok for 1 of 2 recipients, DSN sent for 1
 until_true 5 test -n "$(dsn_in lmtp)" || fail "no DSN at the LMTP back-end"
 check_dsn "$(dsn_in lmtp)" full@example.net 5.2.2 'smtp; 552 5\.2\.2 <full@example\.net>: Mailbox full$'
 pass "an LMTP back-end's 5xx after the data behind an SMTP front: a DSN (Status 5.2.2)"
+
+# ------------------------------------------------------------ 4. UTF-8 sender, no SMTPUTF8
+printf 'To: <a@example.net>\r\nSubject: nofrom\r\nMessage-ID: <nofrom@e2e.test>\r\n\r\nHello.\r\n' >nofrom.eml
+send --smtputf8 "$S_ASCII" nofrom.eml "sé@example.org" a@example.net
+has "$REPLY" '^250 2\.0\.0 [0-9A-Z]{12} .*the bounce was refused \(554 5\.6\.7 SMTPUTF8 is required' "four reply"
+log_has sigild_ascii.log 'the DSN to <sé@example.org> needs SMTPUTF8 \(the message came with it\), which the \[forward\] back-end does not offer' ||
+  fail "no log line saying the DSN needs SMTPUTF8: $(cat sigild_ascii.log)"
+has "$(LOG="$E2E_DIR/sigild_ascii.log" summary_of "$LAST_ID")" 'a@example.net: discarded, the DSN was refused' "four summary"
+[ "$(count_in ascii)" -eq 0 ] || fail "something reached the back-end without SMTPUTF8: $(files ascii)"
+pass "a DSN for a UTF-8 sender through a back-end without SMTPUTF8: refused (554 5.6.7), logged"

@@ -6,15 +6,16 @@ data (RFC 2033 §4.2), or the null sender refused (so a DSN cannot go).
 
 Usage:
   fake_backend.py [--lmtp] [--rcpt ADDR=REPLY]... [--data ADDR=REPLY]...
-                  [--null-sender REPLY] PORT DIR
+                  [--null-sender REPLY] [--no-smtputf8] PORT DIR
 
   --rcpt ADDR=REPLY   answer RCPT TO:<ADDR> with REPLY ("550 5.1.1 text")
   --data ADDR=REPLY   LMTP: answer ADDR's reply after the data with REPLY
   --null-sender REPLY answer MAIL FROM:<> with REPLY
+  --no-smtputf8       do not offer SMTPUTF8
 Each accepted message is written to DIR/msg.N: "X-Mail-From: <addr> params",
 one "X-Rcpt-To: <addr>" per accepted recipient, then the data as received
-(dot-unstuffed).  Offers PIPELINING, 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES
-and DSN.  Serves connections in threads until killed; one line per command
+(dot-unstuffed).  Offers PIPELINING, 8BITMIME, SMTPUTF8 (unless told not
+to), ENHANCEDSTATUSCODES and DSN.  Serves connections in threads until killed; one line per command
 and reply goes to stderr.
 """
 import itertools
@@ -23,7 +24,7 @@ import socketserver
 import sys
 import threading
 
-OPTS = {"lmtp": False, "rcpt": {}, "data": {}, "null": None, "dir": "."}
+OPTS = {"lmtp": False, "rcpt": {}, "data": {}, "null": None, "dir": ".", "utf8": True}
 COUNTER = itertools.count(1)
 LOCK = threading.Lock()
 
@@ -55,7 +56,8 @@ class Session(socketserver.StreamRequestHandler):
             if verb in ("EHLO", "LHLO"):
                 self.say("250-fake.e2e.test")
                 for ext in ("PIPELINING", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES"):
-                    self.say("250-" + ext)
+                    if ext != "SMTPUTF8" or OPTS["utf8"]:
+                        self.say("250-" + ext)
                 self.say("250 DSN")
             elif verb == "MAIL":
                 self.mail(arg)
@@ -132,6 +134,8 @@ def main(argv):
         elif opt in ("--rcpt", "--data"):
             addr, reply = args.pop(0).split("=", 1)
             OPTS[opt[2:]][addr.lower()] = reply
+        elif opt == "--no-smtputf8":
+            OPTS["utf8"] = False
         elif opt == "--null-sender":
             OPTS["null"] = args.pop(0)
         else:
