@@ -20,6 +20,7 @@
 #      Final-Recipient unknown@, Status 5.1.1, Remote-MTA, Diagnostic-Code
 #      quoting the 550); the summary says action=partial and names unknown@
 #      as bounced with the back-end's reply;
+#      the same through a proxy listener (before-queue);
 #   2. the same through a back-end that refuses the DSN: the client gets 451
 #      4.3.0 (it retries; nothing lost), action=tempfail-partial;
 #   3. an LMTP back-end refusing one recipient after the data, behind the
@@ -32,7 +33,7 @@ source "$(dirname "$0")/relay_lib.sh"
 
 PY=/usr/bin/python3
 cd "$E2E_DIR"
-take_ports P_PLAIN P_NOBNC P_LMTP P_ASCII S_PLAIN S_NOBNC S_LMTP S_ASCII
+take_ports P_PLAIN P_NOBNC P_LMTP P_ASCII S_PLAIN S_PROXY S_NOBNC S_LMTP S_ASCII
 
 spawn plain "$PY" "$E2E_HERE/fake_backend.py" --rcpt "unknown@example.net=550 5.1.1 <unknown@example.net>: Recipient address rejected: User unknown" \
   "$P_PLAIN" "$E2E_DIR/plain"
@@ -47,6 +48,14 @@ until_true 10 port_open "$P_NOBNC" || fail "fake back-end nobounce not listening
 until_true 10 port_open "$P_LMTP" || fail "fake back-end lmtp not listening"
 
 sigil_config plain.toml "$S_PLAIN" "smtp:[127.0.0.1]:$P_PLAIN"
+cat >>plain.toml <<EOF
+[[listener]]
+name = "proxy"
+address = "127.0.0.1:$S_PROXY"
+mode = "proxy"
+bank = "default"
+EOF
+"$SIGIL" check-config plain.toml >/dev/null || fail "plain.toml refused"
 sigil_config nobounce.toml "$S_NOBNC" "smtp:[127.0.0.1]:$P_NOBNC"
 sigil_config lmtp.toml "$S_LMTP" "lmtp:[127.0.0.1]:$P_LMTP"
 sigil_config ascii.toml "$S_ASCII" "smtp:[127.0.0.1]:$P_ASCII"
@@ -54,6 +63,7 @@ sed -i 's/^stages = \[\]$/stages = ["decode"]\ndestiny = { bad-header = "bounce"
 "$SIGIL" check-config ascii.toml >/dev/null || fail "ascii.toml refused"
 run_sigild sigild_ascii ascii.toml "$S_ASCII"
 run_sigild sigild_plain plain.toml "$S_PLAIN"
+until_true 10 port_open "$S_PROXY" || fail "the proxy listener is not listening"
 run_sigild sigild_nobounce nobounce.toml "$S_NOBNC"
 run_sigild sigild_lmtp lmtp.toml "$S_LMTP"
 
@@ -115,6 +125,15 @@ has "$line" 'action=partial ' "one summary"
 has "$line" 'recipients="unknown@example.net: bounced \(back-end said: 550 5\.1\.1 ' "one summary"
 has "$line" 'dsn="250 ' "one summary"
 pass "one of three refused at RCPT: 250 to the client, the message to the two others, a DSN for the third"
+
+mkmsg proxied
+send "$S_PROXY" proxied.eml sender@example.org a@example.net unknown@example.net c@example.net
+has "$REPLY" '^250 2\.0\.0 [0-9A-Z]{12} Ok for 2 of 3 recipients, DSN sent for 1, ' "proxied reply"
+[ "$(count_in plain)" -eq 4 ] || fail "proxy: want the message and a DSN more at the back-end, got: $(files plain)"
+f=$(dsn_in plain | xargs -r grep -l '^In-Reply-To: <proxied@e2e.test>' || true)
+[ -n "$f" ] || fail "proxy: no DSN for the proxied message"
+check_dsn "$f" unknown@example.net 5.1.1 'smtp; 550 5\.1\.1 '
+pass "the same through a proxy listener: 250 and a DSN"
 
 # ------------------------------------------------------------ 2. the DSN refused
 mkmsg two
