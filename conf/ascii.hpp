@@ -1,5 +1,5 @@
 // conf/ascii.hpp — the ASCII text helpers every module uses: case mapping,
-// case-insensitive comparison, trimming of white space.
+// case-insensitive comparison, trimming of white space, the ASCII test.
 //
 // Protocol tokens (SMTP verbs, header field names, DKIM tags, domain names)
 // are ASCII and compared without regard to case (RFC 5321 §2.4, RFC 5322
@@ -56,6 +56,13 @@ constexpr std::string_view trim(std::string_view s) noexcept {
   while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
   while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
   return s;
+}
+
+// True when every byte of `s` is below 0x80 (no UTF-8, RFC 6531 §3.3).
+constexpr bool is_ascii(std::string_view s) noexcept {
+  for (char c : s)
+    if (static_cast<unsigned char>(c) >= 0x80) return false;
+  return true;
 }
 
 }  // namespace sigil::ascii

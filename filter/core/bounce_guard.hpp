@@ -1,5 +1,6 @@
 // filter/core/bounce_guard.hpp — who may be sent a bounce: Amavis's
-// backscatter guards for destiny "bounce".
+// backscatter guards for destiny "bounce" and for the recipients the back-end
+// refused while others got the message (outcome.hpp).
 //
 // No DSN is sent (the recipient is treated as discarded, and the summary
 // says why) when:
@@ -20,13 +21,16 @@
 #include "conf/config.hpp"
 #include "filter/core/envelope.hpp"
 #include "filter/core/pipeline.hpp"
+#include "filter/core/smtp_text.hpp"
 
 namespace sigil::filter {
 
-// A recipient the DSN reports, and the finding that refused it.
+// A recipient the DSN reports: refused by Sigil (the finding that decided,
+// null for none) or, after the data, by the back-end (its 5xx in `refusal`).
 struct DsnRecipient {
   const Recipient* rcpt = nullptr;
   const Finding* finding = nullptr;
+  std::optional<Reply> refusal = std::nullopt;
 };
 
 // Why no DSN may go for this recipient, or nullopt when one may.

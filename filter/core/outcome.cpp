@@ -225,22 +225,86 @@ void Outcome::plan_milter(Verdict v, const Disposition* d) {
 void Outcome::delivered(std::size_t group, DeliveryResult r) {
   if (!split_) {
     merged_ = std::move(r);
-    delivered_any_ = true;
-    return;
+    merged_.rcpt.resize(n_, merged_.decisive);
+  } else {
+    const DeliveryGroup& g = groups_[group];
+    for (std::size_t k = 0; k < g.idx.size(); ++k) {
+      std::size_t i = g.idx[k];
+      res_[i] = k < r.rcpt.size() ? r.rcpt[k] : r.decisive;
+      what_[i] = res_[i].positive() ? "delivered" : "not delivered: " + res_[i].summary();
+    }
+    if (!delivered_any_ || !r.decisive.positive()) merged_.decisive = r.decisive;
+    merged_.uncertain = merged_.uncertain || r.uncertain;
   }
-  const DeliveryGroup& g = groups_[group];
-  for (std::size_t k = 0; k < g.idx.size(); ++k) {
-    std::size_t i = g.idx[k];
-    res_[i] = k < r.rcpt.size() ? r.rcpt[k] : r.decisive;
-    what_[i] = res_[i].positive() ? "delivered" : "not delivered: " + res_[i].summary();
-  }
-  if (!delivered_any_ || !r.decisive.positive()) merged_.decisive = r.decisive;
   delivered_any_ = true;
-  merged_.uncertain = merged_.uncertain || r.uncertain;
+  if (++groups_done_ == groups_.size()) plan_refusals();
+}
+
+// After the last group: the recipients the back-end refused for good (5xx at
+// RCPT, or an LMTP back-end's after the data) while others got the message.
+// An SMTP client hears one reply for all and would take them for delivered,
+// so they join the one DSN, through the backscatter guards (Amavis does the
+// same).  Not over LMTP (each recipient hears its own refusal), not when
+// every recipient was refused (the client gets the 5xx), not when some were
+// deferred or the outcome is unknown (the whole message is tempfailed and
+// retried, and would bounce them again).
+void Outcome::plan_refusals() {
+  if (front_.per_recipient_replies || !front_.split_delivery) return;
+  const std::vector<Reply>& rr = split_ ? res_ : merged_.rcpt;
+  std::vector<std::size_t> perm;
+  bool temp = merged_.uncertain;
+  auto look = [&](std::size_t i) {
+    if (rr[i].temporary()) temp = true;
+    else if (rr[i].permanent()) perm.push_back(i);
+    else backend_took_some_ = true;
+  };
+  if (split_) {
+    for (const auto& g : groups_)
+      for (auto i : g.idx) look(i);
+  } else {
+    for (std::size_t i = 0; i < n_; ++i) look(i);
+  }
+  if (perm.empty() || temp || perm.size() == n_) return;
+  what_.resize(n_);
+  const auto& rc = ctx_.envelope.recipients;
+  for (auto i : perm) {
+    log::smtp().warn("{}: back-end refused <{}>: {}", ctx_.log_id, rc[i].address, rr[i].summary());
+    refused_.push_back(i);
+    if (auto why_not = bounce_suppressed(ctx_, nullptr, rc[i], dsn_cfg_)) {
+      what_[i] = "refused, no bounce: " + *why_not;
+      log::smtp().warn("{}: no DSN for <{}>: {}", ctx_.log_id, rc[i].address, *why_not);
+    } else {
+      bounces_.push_back({&rc[i], nullptr, rr[i]});
+      bounce_idx_.push_back(i);
+      what_[i] = "refused, DSN not sent";
+    }
+  }
+}
+
+bool Outcome::refused_by_backend(std::size_t i) const {
+  return std::find(refused_.begin(), refused_.end(), i) != refused_.end();
+}
+
+// The DSN for the back-end's refusals could not be handed over: they would
+// be lost, so the whole message is tempfailed and retried (the recipients
+// that got it get it again: a duplicate, never a loss).
+void Outcome::refusal_dsn_failed(const Reply& dr) {
+  const std::string why =
+      "the DSN for the recipients the back-end refused could not be sent (" + dr.summary() + ")";
+  log::smtp().warn("{}: {}; tempfailing the whole message (the delivered copies will be "
+                   "delivered again)",
+                   ctx_.log_id, why);
+  for (auto i : bounce_idx_)
+    what_[i] = dr.temporary() ? "tempfail, the DSN was deferred" : "tempfail, the DSN was refused";
+  refuse(451, "4.3.0", "Try again later: " + why, why);
+  if (backend_took_some_) decided_->action = SummaryAction::TempFailPartial;
 }
 
 void Outcome::dsn_sent(const Reply& dr) {
   ctx_.notes.emplace_back("dsn", dr.summary());
+  if (!refused_.empty() && !dr.positive() &&
+      std::any_of(bounces_.begin(), bounces_.end(), [](const DsnRecipient& b) { return b.refusal.has_value(); }))
+    return refusal_dsn_failed(dr);
   if (!split_ && !dr.positive() && !dr.permanent()) {
     // Deleting the recipients would lose the bounce: the message is retried.
     const std::string why = "the bounce could not be sent (" + dr.summary() + ")";
@@ -251,7 +315,12 @@ void Outcome::dsn_sent(const Reply& dr) {
   if (dr.permanent())
     (split_ ? log::smtp() : log::milter()).warn("{}: the DSN to <{}> was refused: {}", ctx_.log_id, ctx_.envelope.sender,
                      dr.summary());
-  for (auto i : bounce_idx_) {
+  for (std::size_t k = 0; k < bounce_idx_.size(); ++k) {
+    const std::size_t i = bounce_idx_[k];
+    if (bounces_[k].refusal) {  // the DSN went: its reply stays the back-end's
+      what_[i] = "bounced";
+      continue;
+    }
     const std::string why = finding_reason(checked_.disp[i].decided_by());
     if (dr.positive()) {
       res_[i] = make_reply(250, "2.7.0", "Ok, bounced: " + why);
@@ -269,19 +338,30 @@ void Outcome::dsn_sent(const Reply& dr) {
   }
 }
 
+// Why recipient i got what it got: the back-end's refusal, or the finding
+// that decided its destiny.
+std::string Outcome::reason(std::size_t i) const {
+  if (refused_by_backend(i)) return "back-end said: " + (split_ ? res_[i] : merged_.rcpt[i]).summary();
+  return finding_reason(checked_.disp.empty() ? nullptr : checked_.disp[i].decided_by());
+}
+
 // recipients=: what became of each recipient treated apart, and why.  A
-// milter names only the deleted ones.
+// milter names only the deleted ones; a message delivered as one, only the
+// recipients the back-end refused.
 void Outcome::note_recipients() {
   const auto& rc = ctx_.envelope.recipients;
   std::string note;
   std::size_t listed = 0;
   auto add = [&](std::size_t i) {
     if (listed++) note += "; ";
-    note += rc[i].address + ": " + what_[i] + " (" + finding_reason(checked_.disp[i].decided_by()) + ")";
+    note += rc[i].address + ": " + what_[i] + " (" + reason(i) + ")";
   };
   if (split_) {
     for (std::size_t i = 0; i < rc.size() && i < 20; ++i) add(i);
     if (rc.size() > 20) note += "; ... (" + std::to_string(rc.size()) + " recipients)";
+  } else if (!refused_.empty()) {
+    for (std::size_t k = 0; k < refused_.size() && k < 20; ++k) add(refused_[k]);
+    if (refused_.size() > 20) note += "; ... (" + std::to_string(refused_.size()) + " refused)";
   } else {
     for (auto i : deleted_) add(i);
     if (note.empty()) return;
@@ -292,6 +372,7 @@ void Outcome::note_recipients() {
 
 Answer Outcome::answer() {
   if (decided_) {
+    if (!refused_.empty()) note_recipients();
     if (front_.per_recipient_replies) decided_->per_recipient.assign(n_, decided_->reply);
     return std::move(*decided_);  // answer() is called once
   }
@@ -309,6 +390,8 @@ Answer Outcome::answer() {
   if (split_) {
     if (!delivered_any_) merged_.decisive = res_.front();
     merged_.rcpt = res_;
+    note_recipients();
+  } else if (!refused_.empty()) {
     note_recipients();
   }
   return answer_delivery(merged_);
@@ -366,14 +449,16 @@ Answer Outcome::answer_delivery(const DeliveryResult& r) const {
                      id, good, n_, temp);
   } else {
     // Some recipients were refused for good (5xx) by the back-end while the
-    // others were delivered: the front gets 250; the refusals are logged.
+    // others were delivered: the front gets 250, the refused ones a DSN
+    // (plan_refusals, dsn_sent; a DSN that failed has tempfailed the message).
+    const auto bounced = std::count_if(refused_.begin(), refused_.end(),
+                                       [&](std::size_t i) { return what_[i] == "bounced"; });
     a.reply = make_reply(250, "2.0.0", id + " Ok for " + std::to_string(good) + " of " +
-                                           std::to_string(n_) + " recipients, back-end said: " +
-                                           r.decisive.summary());
+                                           std::to_string(n_) + " recipients, " +
+                                           (bounced ? "DSN sent for " + std::to_string(bounced)
+                                                    : std::string("no DSN")) +
+                                           ", back-end said: " + r.decisive.summary());
     a.action = SummaryAction::Partial;
-    for (std::size_t i = 0; i < n_; ++i)
-      if (!r.rcpt[i].positive())
-        log::smtp().warn("{}: back-end refused <{}>: {}", id, rc[i].address, r.rcpt[i].summary());
   }
   return a;
 }

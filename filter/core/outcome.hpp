@@ -25,6 +25,11 @@
 //   bounce    250 2.7.0 "Ok, bounced: <reason>"     once the DSN is accepted
 //   deliver   the back-end's reply (a 421 becomes 451: its channel closes,
 //             not ours); a milter continues with the edits.
+// Over SMTP (and a proxy), recipients the back-end refuses for good while
+// others get the message join the one DSN, which quotes the back-end's reply
+// (the client hears one 250 and would take them for delivered); if that DSN
+// cannot be sent, the whole message is tempfailed.  When every recipient is
+// refused, the client gets the back-end's 5xx and no DSN goes.
 // The full table (verdict × front) is in docs/ARCHITECTURE.md, "Outcomes".
 //
 // Does not: run the checks, deliver, send the DSN (delivery/dsn.hpp), or
@@ -84,7 +89,8 @@ class Outcome {
   // The transactions to make, in order (none when nobody is delivered).  A
   // milter gets at most one: the MTA's, with the edits it must apply.
   const std::vector<DeliveryGroup>& groups() const { return groups_; }
-  // The recipients the one DSN is for (none: no DSN to send).
+  // The recipients the one DSN is for (none: no DSN to send): Sigil's
+  // bounces, and once the last group is delivered, the back-end's refusals.
   const std::vector<DsnRecipient>& bounces() const { return bounces_; }
   // The recipients to delete from the MTA's transaction (milter).
   const std::vector<std::size_t>& deleted() const { return deleted_; }
@@ -106,6 +112,10 @@ class Outcome {
   void refuse(const Verdict& v);
   void refuse(int code, std::string enhanced, std::string text, std::string backend);
   Answer answer_delivery(const DeliveryResult& r) const;
+  void plan_refusals();
+  void refusal_dsn_failed(const Reply& dr);
+  bool refused_by_backend(std::size_t i) const;
+  std::string reason(std::size_t i) const;
   void note_recipients();
 
   MessageContext& ctx_;
@@ -120,6 +130,11 @@ class Outcome {
   std::vector<Reply> res_;         // split: each recipient's reply
   std::vector<std::string> what_;  // split: what became of each, for recipients=
   DeliveryResult merged_;          // the groups' replies, by recipient
+  std::size_t groups_done_ = 0;    // groups delivered so far
+  // SMTP: the recipients the back-end refused for good while others got the
+  // message (plan_refusals); what_ says what became of them.
+  std::vector<std::size_t> refused_;
+  bool backend_took_some_ = false;
   bool delivered_any_ = false;
   bool split_ = false;
   std::optional<Answer> decided_;  // answered without delivery

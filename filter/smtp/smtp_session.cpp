@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "conf/ascii.hpp"
 #include "filter/core/checks.hpp"
 #include "filter/core/recipients.hpp"
 #include "filter/delivery/backend.hpp"
@@ -209,10 +210,6 @@ void SmtpSession::do_ehlo(std::string_view arg, bool lmtp, bool extended) {
   reply_raw(r);
 }
 
-static bool is_ascii(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
-}
-
 void SmtpSession::do_mail(std::string_view arg) {
   if (!greeted_) {
     reply(503, "5.5.1", "Error: send HELO/EHLO first");
@@ -283,7 +280,7 @@ void SmtpSession::do_mail(std::string_view arg) {
       return;
     }
   }
-  if (!env.smtputf8 && !is_ascii(env.sender)) {
+  if (!env.smtputf8 && !ascii::is_ascii(env.sender)) {
     reply(553, "5.6.7", "Non-ASCII sender address requires SMTPUTF8");
     bad_command();
     return;
@@ -349,7 +346,7 @@ void SmtpSession::do_rcpt(std::string_view arg) {
       return;
     }
   }
-  if (!env_.smtputf8 && !is_ascii(p.value->address)) {
+  if (!env_.smtputf8 && !ascii::is_ascii(p.value->address)) {
     reply(553, "5.6.7", "Non-ASCII recipient address requires SMTPUTF8");
     return;
   }

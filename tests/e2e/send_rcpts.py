@@ -1,10 +1,11 @@
 """tests/e2e/send_rcpts.py — one transaction with several recipients (SMTP or LMTP).
 
-  send_rcpts.py [--lmtp] PORT FILE MAIL_FROM RCPT[ PARAM...] ...
+  send_rcpts.py [--lmtp] [--smtputf8] PORT FILE MAIL_FROM RCPT[ PARAM...] ...
 
 Each RCPT argument is the address, optionally followed by ESMTP parameters
 separated by spaces ("a@example.net NOTIFY=NEVER").  MAIL_FROM "" is the
-null sender.  Prints the DATA reply as "CODE text"; with --lmtp, one line
+null sender.  --smtputf8: MAIL FROM with SMTPUTF8 (UTF-8 addresses, RFC
+6531).  Prints the DATA reply as "CODE text"; with --lmtp, one line
 "ADDRESS CODE text" per accepted recipient (RFC 2033 §4.2).
 """
 import smtplib
@@ -13,6 +14,9 @@ import sys
 args = sys.argv[1:]
 lmtp = args and args[0] == "--lmtp"
 if lmtp:
+    args = args[1:]
+utf8 = args and args[0] == "--smtputf8"
+if utf8:
     args = args[1:]
 port, path, mail_from = int(args[0]), args[1], args[2]
 rcpts = [a.split(" ") for a in args[3:]]
@@ -26,7 +30,7 @@ if lmtp:
 else:
     s = smtplib.SMTP("127.0.0.1", port, timeout=60)
     s.ehlo("client.e2e.test")
-code, text = s.mail(mail_from)
+code, text = s.mail(mail_from, ["SMTPUTF8"] if utf8 else [])
 assert code == 250, (code, text)
 for r in rcpts:
     code, text = s.rcpt(r[0], r[1:])

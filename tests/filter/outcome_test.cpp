@@ -1,7 +1,8 @@
 // tests/filter/outcome_test.cpp — filter/core/outcome.*: every verdict and
 // every recipient destiny against every front (SMTP, LMTP, before-queue
 // proxy, milter with and without SMFIF_DELRCPT), with the back-end's and the
-// DSN's replies, table by table.  e2e.postfix_matrix_* and
+// DSN's replies, table by table, and the DSN for the recipients the back-end
+// refused while others got the message.  e2e.postfix_matrix_* and
 // e2e.milter_miltertest run the same paths through real Postfix and
 // miltertest.
 #include "filter/core/outcome.hpp"
@@ -327,6 +328,165 @@ TEST(Outcome, NoBounceFromTheNullSender) {
     EXPECT_EQ(bounces, 0u);
     EXPECT_NE(note(*m.ctx, "recipients").find("discarded, no bounce: null sender"), std::string::npos);
   }
+}
+
+namespace {
+
+// Three recipients delivered in one transaction (two for a split message),
+// the back-end answering each with be[i]; the DSN, if one is planned,
+// answered with `dsn`.
+struct Refusals {
+  Answer a;
+  std::vector<DsnRecipient> dsn;  // what the DSN was for
+};
+Refusals refusals(Msg& m, Front f, const std::vector<Reply>& be, const Reply& dsn = kQueued,
+                  const CheckResult& c = CheckResult{}) {
+  conf::DsnConfig cfg;
+  Outcome o(*m.ctx, c, abilities(f), cfg);
+  for (std::size_t g = 0; g < o.groups().size(); ++g) {
+    DeliveryResult r;
+    const DeliveryGroup& grp = o.groups()[g];
+    for (std::size_t k = 0; k < grp.envelope(*m.ctx).recipients.size(); ++k)
+      r.rcpt.push_back(be.at(grp.subset ? grp.idx[k] : k));
+    r.decisive = kQueued;
+    o.delivered(g, r);
+  }
+  Refusals out;
+  out.dsn = o.bounces();
+  if (!o.bounces().empty()) o.dsn_sent(dsn);
+  out.a = o.answer();
+  return out;
+}
+
+const Reply kUnknown = make_reply(550, "5.1.1", "<b@example.net>: Recipient address rejected");
+
+}  // namespace
+
+// Over SMTP and through a proxy, a recipient the back-end refuses for good
+// while the others get the message is not lost: the one DSN goes to the
+// sender for exactly that recipient, quoting the back-end's reply, and the
+// client gets 250 (action partial, the recipient in recipients=).  An LMTP
+// back-end's 5xx after the data looks the same to the outcome.
+TEST(Outcome, BackEndRefusalGetsTheDsn) {
+  const Reply after_data = make_reply(552, "5.2.2", "<b@example.net>: mailbox full");
+  for (Front f : {Front::Smtp, Front::Proxy})
+    for (const Reply& refusal : {kUnknown, after_data}) {
+      SCOPED_TRACE(std::string(name(f)) + " " + refusal.summary());
+      Msg m;
+      m.env.recipients.push_back({"c@example.net", {}});
+      Refusals r = refusals(m, f, {kQueued, refusal, kQueued});
+      ASSERT_EQ(r.dsn.size(), 1u);
+      EXPECT_EQ(r.dsn[0].rcpt->address, "b@example.net");
+      ASSERT_TRUE(r.dsn[0].refusal);
+      EXPECT_EQ(r.dsn[0].refusal->summary(), refusal.summary());
+      EXPECT_EQ(r.a.kind, Answer::Kind::Deliver);
+      EXPECT_EQ(r.a.reply.code, 250);
+      EXPECT_EQ(r.a.reply.enhanced, "2.0.0");
+      EXPECT_EQ(text(r.a.reply), "LOGID Ok for 2 of 3 recipients, DSN sent for 1, back-end said: " +
+                                     kQueued.summary());
+      EXPECT_EQ(r.a.action, log::SummaryAction::Partial);
+      EXPECT_EQ(note(*m.ctx, "recipients"),
+                "b@example.net: bounced (back-end said: " + refusal.summary() + ")");
+      EXPECT_EQ(note(*m.ctx, "dsn"), kQueued.summary());
+    }
+}
+
+// The DSN for the back-end's refusals cannot be handed over (refused,
+// deferred): the message is tempfailed whole, so the client retries and the
+// refused recipient is not lost (the others will get a second copy).
+TEST(Outcome, BackEndRefusalWhoseDsnFailsTempfailsTheMessage) {
+  for (const Reply& dsn : {make_reply(550, "5.7.1", "no bounces here"),
+                           make_reply(451, "4.3.0", "try later"),
+                           make_reply(554, "5.6.7", "SMTPUTF8 is required, but was not offered by the back-end")}) {
+    SCOPED_TRACE(dsn.summary());
+    Msg m;
+    m.env.recipients.push_back({"c@example.net", {}});
+    Refusals r = refusals(m, Front::Smtp, {kQueued, kUnknown, kQueued}, dsn);
+    ASSERT_EQ(r.dsn.size(), 1u);
+    EXPECT_EQ(r.a.kind, Answer::Kind::Refuse);
+    EXPECT_EQ(r.a.reply.code, 451);
+    EXPECT_EQ(r.a.reply.enhanced, "4.3.0");
+    EXPECT_EQ(text(r.a.reply),
+              "LOGID Try again later: the DSN for the recipients the back-end refused could not be sent (" +
+                  dsn.summary() + ")");
+    EXPECT_EQ(r.a.action, log::SummaryAction::TempFailPartial);
+    EXPECT_NE(note(*m.ctx, "recipients").find("b@example.net: tempfail, the DSN was"), std::string::npos)
+        << note(*m.ctx, "recipients");
+  }
+}
+
+// The backscatter guards hold for the back-end's refusals too: from <> (or
+// with NOTIFY=NEVER) no DSN, the refusal is logged and the client gets 250.
+TEST(Outcome, BackEndRefusalWithoutDsnFromTheNullSender) {
+  for (bool null_sender : {true, false}) {
+    Msg m(null_sender ? "" : "sender@example.org");
+    m.env.recipients.push_back({"c@example.net", {}});
+    if (!null_sender) m.env.recipients[1].params = {{"NOTIFY", "NEVER", true}};
+    Refusals r = refusals(m, Front::Smtp, {kQueued, kUnknown, kQueued});
+    EXPECT_TRUE(r.dsn.empty());
+    EXPECT_EQ(r.a.reply.code, 250);
+    EXPECT_EQ(text(r.a.reply),
+              "LOGID Ok for 2 of 3 recipients, no DSN, back-end said: " + kQueued.summary());
+    EXPECT_EQ(r.a.action, log::SummaryAction::Partial);
+    EXPECT_EQ(note(*m.ctx, "recipients"),
+              std::string("b@example.net: refused, no bounce: ") +
+                  (null_sender ? "null sender" : "NOTIFY=NEVER") + " (back-end said: " +
+                  kUnknown.summary() + ")");
+  }
+}
+
+// No DSN when every recipient was refused (the client gets the back-end's
+// 5xx), when one was deferred (the message is tempfailed whole and retried),
+// or over LMTP (each recipient gets its own reply).
+TEST(Outcome, NoDsnForRefusalsWhenTheClientHearsThem) {
+  const Reply deferred = make_reply(452, "4.2.2", "over quota, try later");
+  {
+    Msg m;
+    m.env.recipients.push_back({"c@example.net", {}});
+    Refusals r = refusals(m, Front::Smtp, {kUnknown, kUnknown, kUnknown});
+    EXPECT_TRUE(r.dsn.empty());
+    EXPECT_EQ(r.a.reply.code, 550);
+    EXPECT_EQ(r.a.reply.enhanced, "5.1.1");
+    EXPECT_EQ(r.a.action, log::SummaryAction::Reject);
+  }
+  {
+    Msg m;
+    m.env.recipients.push_back({"c@example.net", {}});
+    Refusals r = refusals(m, Front::Smtp, {kQueued, kUnknown, deferred});
+    EXPECT_TRUE(r.dsn.empty());
+    EXPECT_EQ(r.a.reply.code, 452);
+    EXPECT_EQ(r.a.action, log::SummaryAction::TempFailPartial);
+  }
+  {
+    Msg m;
+    m.env.recipients.push_back({"c@example.net", {}});
+    Refusals r = refusals(m, Front::Lmtp, {kQueued, kUnknown, kQueued});
+    EXPECT_TRUE(r.dsn.empty());
+    ASSERT_EQ(r.a.per_recipient.size(), 3u);
+    EXPECT_EQ(r.a.per_recipient[1].code, 550);
+    EXPECT_EQ(r.a.per_recipient[2].code, 250);
+    EXPECT_EQ(r.a.action, log::SummaryAction::Partial);
+  }
+}
+
+// Recipients treated apart: Sigil's bounce and the back-end's refusal share
+// the one DSN.
+TEST(Outcome, SigilBounceAndBackEndRefusalShareTheDsn) {
+  Msg m;
+  m.env.recipients.push_back({"c@example.net", {}});
+  CheckResult c = split_on_second(conf::Destiny::Bounce);
+  c.disp.resize(3);
+  Refusals r = refusals(m, Front::Smtp, {kQueued, kQueued, kUnknown}, kQueued, c);
+  ASSERT_EQ(r.dsn.size(), 2u);
+  EXPECT_EQ(r.dsn[0].rcpt->address, "b@example.net");
+  EXPECT_FALSE(r.dsn[0].refusal);
+  EXPECT_EQ(r.dsn[1].rcpt->address, "c@example.net");
+  EXPECT_TRUE(r.dsn[1].refusal);
+  EXPECT_EQ(r.a.reply.code, 250);
+  EXPECT_EQ(r.a.action, log::SummaryAction::Partial);
+  const std::string rc = note(*m.ctx, "recipients");
+  EXPECT_NE(rc.find("b@example.net: bounced (banned: banned name 'a.exe')"), std::string::npos) << rc;
+  EXPECT_NE(rc.find("c@example.net: bounced (back-end said: 550 5.1.1"), std::string::npos) << rc;
 }
 
 // What a milter's MTA does not let us do: hold, add or delete fields.  The

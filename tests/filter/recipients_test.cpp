@@ -163,3 +163,70 @@ TEST(Dsn, ReportFields) {
                 .message.find("<bounces@mx.example>"),
             std::string::npos);
 }
+
+// A recipient the back-end refused: Status is its enhanced code,
+// Diagnostic-Code quotes its reply, Remote-MTA names it; Sigil's own bounce
+// in the same DSN keeps its fields.
+TEST(Dsn, BackEndRefusal) {
+  conf::DsnConfig cfg;
+  Msg m({"r@x.example", "s@x.example"});
+  Finding banned{conf::Category::Banned, "banned name 'a.exe'", "decode"};
+  std::vector<DsnRecipient> rcpts;
+  rcpts.push_back({&m.env.recipients[0], nullptr,
+                   make_reply(550, "5.1.1", "<r@x.example>: Recipient address rejected")});
+  rcpts.push_back({&m.env.recipients[1], &banned});
+  const std::string t = make_dsn(*m.ctx, rcpts, "mx.example", cfg, 0, "dns; 127.0.0.1").message;
+  EXPECT_NE(t.find("Subject: Undelivered mail: refused by the next hop\r\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("Final-Recipient: rfc822; r@x.example\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+                   "Remote-MTA: dns; 127.0.0.1\r\n"
+                   "Diagnostic-Code: smtp; 550 5.1.1 <r@x.example>: Recipient address rejected\r\n"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("Final-Recipient: rfc822; s@x.example\r\nAction: failed\r\nStatus: 5.7.0\r\n"
+                   "Diagnostic-Code: smtp; 554 5.7.0 banned: banned name 'a.exe'\r\n"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("  <r@x.example>: 5.1.1 refused by the next hop: 550 5.1.1 <r@x.example>"),
+            std::string::npos);
+  // A 5xx without an enhanced code: 5.0.0.
+  rcpts.resize(1);
+  rcpts[0].refusal = make_reply(550, "", "no such user");
+  EXPECT_NE(make_dsn(*m.ctx, rcpts, "mx.example", cfg, 0).message.find(
+                "Status: 5.0.0\r\nDiagnostic-Code: smtp; 550 no such user\r\n"),
+            std::string::npos);
+}
+
+// A message that came with SMTPUTF8 gets an internationalised DSN (RFC
+// 6533): message/global-delivery-status, message/global-headers, UTF-8
+// addresses as utf-8 type, 8-bit; without SMTPUTF8, the classic types.
+TEST(Dsn, Utf8MessageGetsAGlobalDsn) {
+  conf::DsnConfig cfg;
+  Msg m({"jörg@x.example", "r@x.example"},
+        "From: s\xc3\xa9@example.org\r\nSubject: s\r\n\r\nbody\r\n");
+  m.env.sender = "sé@example.org";
+  m.env.smtputf8 = true;
+  std::vector<DsnRecipient> rcpts;
+  rcpts.push_back({&m.env.recipients[0], nullptr, make_reply(550, "5.1.1", "jörg: unknown")});
+  rcpts.push_back({&m.env.recipients[1], nullptr, make_reply(550, "5.1.1", "r: unknown")});
+  Dsn d = make_dsn(*m.ctx, rcpts, "mx.example", cfg, 0);
+  const std::string& t = d.message;
+  EXPECT_TRUE(d.eight_bit);
+  EXPECT_NE(t.find("To: <sé@example.org>\r\n"), std::string::npos);
+  EXPECT_NE(t.find("Content-Type: multipart/report; report-type=delivery-status;"), std::string::npos);
+  EXPECT_NE(t.find("Content-Type: text/plain; charset=utf-8\r\n"), std::string::npos);
+  EXPECT_NE(t.find("Content-Type: message/global-delivery-status\r\n"), std::string::npos);
+  EXPECT_EQ(t.find("message/delivery-status"), std::string::npos);
+  EXPECT_NE(t.find("Final-Recipient: utf-8; jörg@x.example\r\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("Diagnostic-Code: smtp; 550 5.1.1 jörg: unknown\r\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("Final-Recipient: rfc822; r@x.example\r\n"), std::string::npos);
+  EXPECT_NE(t.find("Content-Type: message/global-headers\r\n\r\nFrom: s\xc3\xa9@example.org\r\n"),
+            std::string::npos);
+  EXPECT_EQ(t.find("text/rfc822-headers"), std::string::npos);
+
+  m.env.smtputf8 = false;  // the same bytes, no SMTPUTF8: the classic types, no raw UTF-8 in fields
+  const std::string c = make_dsn(*m.ctx, rcpts, "mx.example", cfg, 0).message;
+  EXPECT_NE(c.find("Content-Type: message/delivery-status\r\n"), std::string::npos);
+  EXPECT_NE(c.find("Content-Type: text/rfc822-headers\r\n"), std::string::npos);
+  EXPECT_NE(c.find("Diagnostic-Code: smtp; 550 5.1.1 j??rg: unknown\r\n"), std::string::npos);
+  EXPECT_EQ(c.find("utf-8;"), std::string::npos);
+}

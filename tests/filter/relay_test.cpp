@@ -289,9 +289,18 @@ TEST(Relay, SmtpFrontSomeRecipientsRefusedFiveHundredDeliversTheRest) {
   auto r = send_txn(c, {.rcpts = {"ok@x.test", "perm@x.test", "ok2@x.test"}});
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(r[0].code, 250) << r[0].text();
-  EXPECT_NE(r[0].text().find("2 of 3"), std::string::npos) << r[0].text();
-  ASSERT_EQ(be.completed(), 1u);
-  EXPECT_EQ(be.transactions()[0].rcpts.size(), 2u);
+  EXPECT_NE(r[0].text().find("2 of 3 recipients, DSN sent for 1"), std::string::npos) << r[0].text();
+  // The message to the two others, then the DSN for the refused one, from <>
+  // to the sender, quoting the back-end's refusal (answered only after it).
+  ASSERT_EQ(be.completed(), 2u);
+  const auto txns = be.transactions();
+  EXPECT_EQ(txns[0].rcpts.size(), 2u);
+  const auto& dsn = txns[1];
+  EXPECT_NE(dsn.mail.find("MAIL FROM:<>"), std::string::npos) << dsn.mail;
+  EXPECT_NE(dsn.rcpts.back().find("RCPT TO:<a@example.org>"), std::string::npos);
+  EXPECT_NE(dsn.data.find("Final-Recipient: rfc822; perm@x.test\r\n"), std::string::npos);
+  EXPECT_NE(dsn.data.find("Diagnostic-Code: smtp; 550 5.1.1 <perm@x.test>: no such user\r\n"),
+            std::string::npos);
 }
 
 TEST(Relay, SmtpFrontAllRecipientsRefusedRelaysTheFiveHundred) {

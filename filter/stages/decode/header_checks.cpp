@@ -91,8 +91,7 @@ void header_checks(const MessageStore& message, const Envelope& env, DecodeResul
     out.findings.push_back({conf::Category::BadHeader, std::move(reason), "decode"});
   };
   if (!env.smtputf8) {
-    const std::string& b = h.block();
-    if (std::any_of(b.begin(), b.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; }))
+    if (!ascii::is_ascii(h.block()))
       bad("8-bit bytes in the header without SMTPUTF8");
   }
   std::size_t from = 0, date = 0, subject = 0;
