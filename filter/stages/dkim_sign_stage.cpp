@@ -151,11 +151,6 @@ asio::awaitable<Signatures> sign_on_pool(std::vector<KeyJob> jobs) { co_return s
 
 }  // namespace
 
-struct CryptoPoolTag;
-boost::asio::thread_pool* crypto_pool(std::size_t threads) {
-  return process_pool<CryptoPoolTag>(threads);
-}
-
 bool authenticated_proto(std::string_view proto) {
   auto p = ascii::upper(proto);
   return p == "ESMTPA" || p == "ESMTPSA" || p == "LMTPA" || p == "LMTPSA" || p == "UTF8SMTPA" ||

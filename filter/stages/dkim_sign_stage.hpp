@@ -80,12 +80,6 @@ class DkimSignStage : public Stage {
   std::size_t crypto_threads_ = 0;
 };
 
-// The process-wide pool for DKIM crypto off the event loop (signatures, and
-// the end-of-message step of verification), built on first use with the size
-// the first configuration asked for (a reload keeps it).  Never destroyed: a
-// job in flight at exit must not join its own thread.
-boost::asio::thread_pool* crypto_pool(std::size_t threads);
-
 // True when XFORWARD PROTO says the client authenticated (RFC 3848/6531).
 bool authenticated_proto(std::string_view proto);
 

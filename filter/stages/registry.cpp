@@ -47,9 +47,7 @@ const StageFactory& builtin_stages() {
                });
            for (const auto& w : table->warnings()) log::main().warn("dkim-sign: {}", w);
          }
-         std::size_t threads = cfg.daemon.crypto_threads.value_or(
-             std::max(1u, std::thread::hardware_concurrency()));
-         return std::make_shared<DkimSignStage>(std::move(table), threads);
+         return std::make_shared<DkimSignStage>(std::move(table), crypto_threads(cfg));
        }},
       {"dkim-verify",
        [](const conf::Config& cfg, Components& c) -> std::shared_ptr<Stage> {
@@ -70,7 +68,7 @@ const StageFactory& builtin_stages() {
              return std::make_shared<dns::Resolver>(*c.executor, cfg.dns);
            });
          return std::make_shared<DkimVerifyStage>(std::move(lib), std::move(resolver), cfg.verify,
-                                                  cfg.whitelist);
+                                                  cfg.whitelist, crypto_threads(cfg));
        }},
       // Like av: sockets come from the executor the stage runs on, so
       // nothing is built until a message is scanned.
