@@ -1,39 +1,45 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2154  # NAME_PID variables are set by spawn (printf -v)
-# e2e.milter_opendkim_order — Sigil as the second of two milters in a real
-# Postfix, after OpenDKIM, and the forged Authentication-Results it deletes.
+# e2e.milter_opendkim_order — Sigil among other milters in a real Postfix,
+# and the forged Authentication-Results it deletes.
 #
 #   client → smtpd :CHAIN (smtpd_milters = OpenDKIM, Sigil) → virtual(8) → Maildir
+#   client → smtpd :FIRST (smtpd_milters = Sigil, OpenDKIM) → virtual(8) → Maildir
 #   client → smtpd :ALONE (smtpd_milters = Sigil)           → virtual(8) → Maildir
 #
 # OpenDKIM (/usr/sbin/opendkim, `Mode v`, AuthservID opendkim.e2e.test,
-# AlwaysAddARHeader) inserts its Authentication-Results at the top; Sigil
+# AlwaysAddARHeader) inserts its Authentication-Results at the top, above
+# Postfix's own Received: (Debian's OpenDKIM asks for index 0); Sigil
 # (dkim-verify, authserv_id mx.e2e.test) removes every field claiming
 # mx.e2e.test and adds its own.  Both take the DKIM keys from one dnsmasq on a
 # loopback port (OpenDKIM through libunbound, forwarding there).
 #
-# Postfix (3.7, cleanup_milter.c and milter8.c) runs the milters one after the
-# other on the queue file: the second one is sent the header as the first
-# left it, minus the queue file's first field (normally Postfix's own
-# Received:), and cleanup counts a SMFIR_CHGHEADER index over the same
-# fields (it skips the first one too).  A field OpenDKIM inserted at the top
-# is that first field: hidden from Sigil and skipped by the count, so the
-# indices Sigil computes over what it was sent are the ones Postfix uses.
+# What Postfix 3.7.11 does, as measured here (E2E_CLEANUP_VERBOSE=1 makes
+# cleanup log each milter's header events and edit requests in pf/maillog):
+# it runs the milters one after the other on the queue file; on CHAIN Sigil
+# is sent OpenDKIM's field and not Postfix's Received:, and cleanup counts
+# a SMFIR_CHGHEADER index over the same fields (for message one Sigil asks
+# to delete Authentication-Results #2, the forged one, and that one goes).
+# Postfix before the change dated 20231213 in its HISTORY left the first
+# field out of that count instead, so on CHAIN it would delete the
+# other.example field and keep the forged one; FIRST is the order that is
+# right there too (README, "Among other milters").
 #
 # Messages (each carries a legit Authentication-Results of other.example):
 #   one   signed by example.com; one forged A-R of mx.e2e.test at the top
 #   two   signed; forged A-Rs at the top and in the middle of the header
 #   three unsigned; the same two forged A-Rs (OpenDKIM: dkim=none)
-#   four  signed; forged A-R at the top, with a Received: of its own below
+#   four  signed; forged A-R near the top, with a Received: of its own below
 #         it and another A-R of other.example above the forged one
-# each sent through CHAIN and through ALONE (Sigil alone proves the checks).
+# each sent through every path (ALONE, without OpenDKIM, proves the checks).
 #
 # Asserts on every delivered copy: exactly one field claims mx.e2e.test,
 # Sigil's (dkim=pass for the signed ones, dkim=none for three); OpenDKIM's
-# Authentication-Results is there once on CHAIN copies (dkim=pass / none),
-# none on ALONE copies; the other.example fields are kept; below the fields
-# the milters and Postfix added, the header section is the one sent minus
-# the forged fields, in order.  Sigil's summary line says how many it removed.
+# Authentication-Results is there once on CHAIN and FIRST copies (dkim=pass
+# / none), on CHAIN above Postfix's Received:, none on ALONE copies; the
+# other.example fields are kept; below the fields the milters and Postfix
+# added, the header section is the one sent minus the forged fields, in
+# order.  Sigil's summary line says how many it removed.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/relay_lib.sh"
 source "$(dirname "$0")/postfix_lib.sh"
