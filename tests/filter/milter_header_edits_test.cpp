@@ -2,8 +2,8 @@
 // which SMFIR_CHGHEADER index each removed field gets and in which order the
 // replies go.  The index is the 1-based rank of the field among the fields of
 // its name that the MTA sent us, the fields an earlier milter inserted
-// included: Postfix (3.7.11, cleanup_milter.c) and Sendmail count over the
-// header as the earlier milters left it, minus what they hid from us.
+// included: Postfix (3.7.11) counts over the header as the earlier milters
+// left it, minus its own Received:, which it hides from every milter.
 // e2e.milter_opendkim_order checks the same against a real Postfix with
 // OpenDKIM in front.
 #include "filter/milter/header_edits.hpp"
