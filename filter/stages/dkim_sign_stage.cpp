@@ -15,7 +15,7 @@
 #include "dkim/signer.hpp"
 #include "filter/core/message_store.hpp"
 #include "filter/core/smtp_text.hpp"
-#include "filter/net/thread_pool.hpp"
+#include "filter/stages/crypto_pool.hpp"
 
 namespace sigil::filter {
 

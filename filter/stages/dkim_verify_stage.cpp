@@ -7,15 +7,16 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "conf/ascii.hpp"
 #include "dns/resolver.hpp"
 #include "filter/core/log.hpp"
 #include "filter/core/message_store.hpp"
+#include "filter/stages/crypto_pool.hpp"
 #include "keys/signing_table.hpp"
 
 namespace sigil::filter {
@@ -79,24 +80,47 @@ asio::awaitable<void> fetch_keys(asio::any_io_executor ex,
     v.provide_key(wanted[i], key_answer(st->answers[i]));
 }
 
-// Feeds the body to `v` in chunks; a large one yields to other sessions now
-// and then.  Failure: Io (spool read).
-asio::awaitable<Status> feed_body(asio::any_io_executor ex, dkim::Verification& v,
-                                  const MessageStore& message) {
-  constexpr std::uint64_t kYieldEvery = 1 << 20;
-  ChunkReader chunks(message, message.headers().body_offset());
-  std::uint64_t since_yield = 0;
-  for (;;) {
+// Feeds up to `budget` bytes of the body to `v`; false once it is all fed.
+// Failure: Io (spool read).
+Result<bool> feed_some(ChunkReader& chunks, dkim::Verification& v, std::uint64_t budget) {
+  for (std::uint64_t fed = 0; fed < budget;) {
     auto piece = chunks.next();
-    if (!piece) co_return piece.error();
-    if (piece->empty()) break;
+    if (!piece) return piece.error();
+    if (piece->empty()) return false;
     v.body(*piece);
-    since_yield += piece->size();
-    if (since_yield >= kYieldEvery) {
-      since_yield = 0;
-      co_await asio::post(ex, asio::use_awaitable);
-    }
+    fed += piece->size();
   }
+  return true;
+}
+
+// Feeds the body to `v`.  A body up to kLoopBody is hashed on the event loop
+// (a few hashes of 256 KiB take about a millisecond).  A larger one is
+// hashed on the crypto pool, kSlice at a time: up to max_signatures hashes
+// of it (one per distinct c=/l=) would hold the loop, and every other
+// session, for tens of milliseconds per MB; a slice at a time, signing jobs
+// queued behind it wait for one slice at most.  The loop's coroutine waits
+// while a pool thread feeds, so `v` and the reader are never used by two
+// threads at once.  Failure: Io (spool read).
+asio::awaitable<Status> feed_body(asio::thread_pool* pool, dkim::Verification& v,
+                                  const MessageStore& message) {
+  constexpr std::uint64_t kLoopBody = 256 << 10, kSlice = 256 << 10;
+  ChunkReader chunks(message, message.headers().body_offset());
+  const std::uint64_t body = message.size() - message.headers().body_offset();
+  if (!pool || body <= kLoopBody) {
+    auto r = feed_some(chunks, v, UINT64_MAX);
+    if (!r) co_return r.error();
+    co_return Ok{};
+  }
+  Result<bool> more = true;
+  while (more && *more)
+    co_await asio::co_spawn(
+        pool->get_executor(),
+        [&]() -> asio::awaitable<void> {
+          more = feed_some(chunks, v, kSlice);
+          co_return;
+        },
+        asio::use_awaitable);
+  if (!more) co_return more.error();
   co_return Ok{};
 }
 
@@ -228,11 +252,13 @@ std::vector<std::string> whitelist_banks(const std::vector<conf::WhitelistRule>&
 
 DkimVerifyStage::DkimVerifyStage(std::shared_ptr<const dkim::VerifierLib> lib,
                                  std::shared_ptr<dns::Resolver> resolver, conf::VerifyConfig cfg,
-                                 std::vector<conf::WhitelistRule> whitelist)
+                                 std::vector<conf::WhitelistRule> whitelist,
+                                 std::size_t crypto_threads)
     : lib_(std::move(lib)),
       resolver_(std::move(resolver)),
       cfg_(std::move(cfg)),
-      whitelist_(std::move(whitelist)) {}
+      whitelist_(std::move(whitelist)),
+      crypto_threads_(crypto_threads) {}
 
 asio::awaitable<Verdict> DkimVerifyStage::run(MessageContext& ctx) {
   if (!resolver_ || !lib_) co_return Verdict{Action::TempFail, "dkim-verify has no resolver"};
@@ -243,7 +269,9 @@ asio::awaitable<Verdict> DkimVerifyStage::run(MessageContext& ctx) {
   for (const auto& f : idx.fields()) v.header(idx.field(f));
   if (auto wanted = v.end_of_headers(); !wanted.empty())
     co_await fetch_keys(ex, resolver_, v, wanted);
-  if (auto st = co_await feed_body(ex, v, ctx.message); !st)
+  if (auto st = co_await feed_body(crypto_threads_ ? crypto_pool(crypto_threads_) : nullptr, v,
+                                   ctx.message);
+      !st)
     co_return Verdict{Action::TempFail, "dkim-verify: " + st.error().message};
   // On the event loop, not the crypto pool: measured in bench/verify on 2
   // cores, handing this 0.2 ms step to a pool thread and back cost more CPU

@@ -57,10 +57,11 @@ dkim::KeyAnswer key_answer(const dns::TxtAnswer& a);
 class DkimVerifyStage : public Stage {
  public:
   // `resolver` may be null only for configuration checks (run() then
-  // tempfails).
+  // tempfails).  crypto_threads > 0: the body of a large message is hashed
+  // on the crypto pool (crypto_pool.hpp), off the event loop.
   DkimVerifyStage(std::shared_ptr<const dkim::VerifierLib> lib,
                   std::shared_ptr<dns::Resolver> resolver, conf::VerifyConfig cfg,
-                  std::vector<conf::WhitelistRule> whitelist);
+                  std::vector<conf::WhitelistRule> whitelist, std::size_t crypto_threads = 0);
   std::string_view name() const override { return "dkim-verify"; }
   Phase phase() const override { return Phase::Verify; }
   boost::asio::awaitable<Verdict> run(MessageContext& ctx) override;
@@ -70,6 +71,7 @@ class DkimVerifyStage : public Stage {
   std::shared_ptr<dns::Resolver> resolver_;
   conf::VerifyConfig cfg_;
   std::vector<conf::WhitelistRule> whitelist_;
+  std::size_t crypto_threads_ = 0;
 };
 
 struct WhitelistMatch {

@@ -8,6 +8,7 @@
 #include "dns/resolver.hpp"
 #include "filter/core/log.hpp"
 #include "filter/stages/av_stage.hpp"
+#include "filter/stages/crypto_pool.hpp"
 #include "filter/stages/decode/decode_stage.hpp"
 #include "filter/stages/dkim_sign_stage.hpp"
 #include "filter/stages/dkim_verify_stage.hpp"
