@@ -125,9 +125,19 @@ static bool admit(Server& server, Sock& sock, const conf::ListenerConfig& cfg,
   return true;
 }
 
+// The settings in force of the `index`-th listener, bound as `bound`: a
+// reload changes all of them but the address (a listener whose address
+// changed keeps its old settings until the restart that binds it).
+static const conf::ListenerConfig& in_force(const Server& server, std::size_t index,
+                                            const conf::ListenerConfig& bound) {
+  const auto& now = server.runtime()->config->listeners;
+  if (index < now.size() && now[index].address.text == bound.address.text) return now[index];
+  return bound;
+}
+
 template <typename Acceptor>
 static asio::awaitable<void> accept_loop(Server& server, std::shared_ptr<void> keep, Acceptor& acc,
-                                         conf::ListenerConfig cfg) {
+                                         std::size_t index, conf::ListenerConfig cfg) {
   (void)keep;
   std::chrono::steady_clock::time_point last_warn{};
   std::uint64_t suppressed = 0;
@@ -139,8 +149,9 @@ static asio::awaitable<void> accept_loop(Server& server, std::shared_ptr<void> k
       continue;
     }
     ClientInfo ci = peer_of(sock);
-    if (!admit(server, sock, cfg, ci)) continue;
-    server.wiring().start_session(server, PeerSocket(std::move(sock)), cfg, ci);
+    const conf::ListenerConfig& lc = in_force(server, index, cfg);
+    if (!admit(server, sock, lc, ci)) continue;
+    server.wiring().start_session(server, PeerSocket(std::move(sock)), lc, ci);
   }
 }
 
@@ -186,7 +197,7 @@ Status Server::start(std::shared_ptr<const conf::Config> cfg) {
         return make_error(ErrorKind::Io, "listener " + lc.name + " on " + lc.address.text +
                                               ": " + ec.message());
       ports_.push_back(l->tcp->local_endpoint().port());
-      asio::co_spawn(io_, accept_loop(*this, l, *l->tcp, lc), asio::detached);
+      asio::co_spawn(io_, accept_loop(*this, l, *l->tcp, listeners_.size(), lc), asio::detached);
     } else {
       struct stat st {};
       if (::lstat(lc.address.path.c_str(), &st) == 0) {
@@ -205,7 +216,7 @@ Status Server::start(std::shared_ptr<const conf::Config> cfg) {
                                               ": " + ec.message());
       if (lc.unix_mode) ::chmod(lc.address.path.c_str(), *lc.unix_mode);
       ports_.push_back(0);
-      asio::co_spawn(io_, accept_loop(*this, l, *l->local, lc), asio::detached);
+      asio::co_spawn(io_, accept_loop(*this, l, *l->local, listeners_.size(), lc), asio::detached);
     }
     log::main().info("listening on {} (listener {}, bank {})", lc.address.text, lc.name, lc.bank);
     listeners_.push_back(std::move(l));

@@ -7,7 +7,10 @@
 // flight sees a half-applied change.  A broken new file keeps the old
 // Runtime and logs why.  Listener addresses are bound at start only: a
 // reload that changes them is refused for that part (logged), as rebinding
-// privileged ports after dropping privileges cannot work reliably.
+// privileged ports after dropping privileges cannot work reliably.  A
+// listener's other settings (bank, mode, xforward_hosts, ...) come from the
+// Runtime in force at each accept (the listener in the same place, with the
+// same address).
 //
 // SIGTERM: listeners close at once; idle sessions get 421 and close; a session
 // inside a transaction finishes it (the front MTA gets its real reply) and

@@ -15,6 +15,8 @@
 #   2. 127.0.0.1 (the MTA): XFORWARD is offered and believed as before:
 #      ADDR=192.0.2.7 PROTO=ESMTP → the summary names 192.0.2.7, no mynets,
 #      unsigned; PROTO=ESMTPA → signed; no XFORWARD at all → mynets, signed.
+#   3. SIGHUP with xforward_hosts = []: the next connection from 127.0.0.1
+#      is not offered XFORWARD either and gets 550 5.7.0 for it.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/relay_lib.sh"
 
@@ -124,3 +126,14 @@ line=$(summary_of "$LAST_ID")
 grep -q 'bank=default+mynets' <<<"$line" || fail "real3 from 127.0.0.1: no mynets bank: $line"
 signed real3 || fail "real3 from 127.0.0.1 was not signed: $line"
 pass "127.0.0.1: XFORWARD offered and believed (ADDR, PROTO=ESMTPA signs); without it, mynets signs"
+
+# ------------------------------------------------ 3. a reload applies to new connections
+sed -i 's|^xforward_hosts = .*|xforward_hosts = []|' "$CFG"
+grep -qx 'xforward_hosts = \[\]' "$CFG" || fail "could not rewrite xforward_hosts in $CFG"
+kill -HUP "$sigild_PID"
+until_true 10 log_has "$LOG" 'configuration reloaded from' || fail "no 'configuration reloaded' after SIGHUP"
+xsend 127.0.0.1 after-hup ADDR=192.0.2.9
+grep -qx 'ehlo-xforward no' <<<"$OUT" || fail "after the reload to xforward_hosts = [], 127.0.0.1 was offered XFORWARD: $OUT"
+grep -qE '^xforward 550 5\.7\.0 ' <<<"$OUT" || fail "after the reload, XFORWARD from 127.0.0.1: $OUT"
+grep -q ' client=\[127\.0\.0\.1\]' <<<"$(summary_of "$LAST_ID")" || fail "after-hup: XFORWARD believed after the reload"
+pass "SIGHUP to xforward_hosts = []: 127.0.0.1's next connection is refused XFORWARD"
