@@ -50,8 +50,15 @@ struct SmtpConfig {
   std::size_t max_header_size = 1024 * 1024;
   unsigned max_errors = 20;
   std::size_t max_sessions = 1000;  // concurrent client connections, all listeners
+  // Concurrent connections from one client address (all listeners); 0: no
+  // limit.  Unset: max(1, max_sessions / 4).  A listener's xforward_hosts
+  // (its MTA), Unix-socket peers and milter listeners are exempt.
+  std::size_t max_sessions_per_client = 250;
   Seconds command_timeout{300};
   Seconds idle_timeout{300};
+  // The whole DATA phase of one message, from the 354 to the final dot
+  // (command_timeout still bounds each read inside it).
+  Seconds data_timeout{600};
 };
 
 struct ForwardTarget {
@@ -88,6 +95,21 @@ struct ListenAddress {
 // Parses "127.0.0.1:10024", "[::1]:10024", "unix:/path".
 Result<ListenAddress> parse_listen_address(std::string_view s);
 
+struct Cidr {
+  std::array<std::uint8_t, 16> addr{};  // IPv4 stored as v4-mapped IPv6
+  unsigned prefix = 0;                  // 0..128 (v4 prefixes + 96)
+  bool contains(const std::array<std::uint8_t, 16>& ip) const noexcept;
+};
+
+Result<Cidr> parse_cidr(std::string_view s);
+// Parses a numeric IPv4/IPv6 address into the v4-mapped form.
+std::optional<std::array<std::uint8_t, 16>> parse_ip(std::string_view s);
+// Some CIDR of `cidrs` contains `ip` (false for no address).
+bool cidrs_contain(const std::vector<Cidr>& cidrs,
+                   const std::optional<std::array<std::uint8_t, 16>>& ip) noexcept;
+// Loopback only: 127.0.0.0/8 and ::1/128.
+std::vector<Cidr> default_xforward_hosts();
+
 // How the MTA talks to a listener (README "Postfix integration"):
 // after-queue content filter (SMTP/LMTP, the default), before-queue SMTP
 // proxy (Postfix smtpd_proxy_filter: the client waits on the line), or
@@ -99,7 +121,12 @@ struct ListenerConfig {
   std::string name;
   ListenAddress address;
   std::string bank = "default";
-  bool accept_xforward = true;  // trust XFORWARD from this listener's clients
+  // Peers whose XFORWARD is believed (Postfix's
+  // smtpd_authorized_xforward_hosts): their MTA.  Others are not offered
+  // XFORWARD and get 550 5.7.0 for it.  Empty: XFORWARD is off.  A Unix-socket
+  // listener trusts every peer unless empty (its unix_mode decides who
+  // connects).  Set from xforward_hosts (or accept_xforward = false: empty).
+  std::vector<Cidr> xforward_hosts = default_xforward_hosts();
   std::optional<unsigned> unix_mode;  // permissions of a Unix socket
   ListenerMode mode = ListenerMode::AfterQueue;
   // Proxy and milter: how long the MTA waits for our verdict once the data
@@ -304,15 +331,6 @@ struct SpamConfig {
   OnError on_error = OnError::Continue;
 };
 
-struct Cidr {
-  std::array<std::uint8_t, 16> addr{};  // IPv4 stored as v4-mapped IPv6
-  unsigned prefix = 0;                  // 0..128 (v4 prefixes + 96)
-  bool contains(const std::array<std::uint8_t, 16>& ip) const noexcept;
-};
-
-Result<Cidr> parse_cidr(std::string_view s);
-// Parses a numeric IPv4/IPv6 address into the v4-mapped form.
-std::optional<std::array<std::uint8_t, 16>> parse_ip(std::string_view s);
 
 struct NetworkRule {
   std::vector<Cidr> cidrs;

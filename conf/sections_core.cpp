@@ -50,7 +50,8 @@ void load_daemon(Loader& l, const toml::table& root, Config& c) {
 void load_smtp(Loader& l, const toml::table& root, Config& c) {
   auto t = l.section(root, "smtp", {"hostname", "max_message_size", "max_recipients",
                                     "max_line_length", "max_header_size", "max_errors",
-                                    "max_sessions", "command_timeout", "idle_timeout"});
+                                    "max_sessions", "max_sessions_per_client",
+                                    "command_timeout", "idle_timeout", "data_timeout"});
   if (!t) return;
   const char* p = "smtp";
   if (l.get_string(*t, p, "hostname", c.smtp.hostname)) {
@@ -67,8 +68,12 @@ void load_smtp(Loader& l, const toml::table& root, Config& c) {
   l.get_uint(*t, p, "max_header_size", c.smtp.max_header_size, 1024, 64ull << 20);
   l.get_uint(*t, p, "max_errors", c.smtp.max_errors, 1, 1000);
   l.get_uint(*t, p, "max_sessions", c.smtp.max_sessions, 1, 1000000);
+  // Unset: a quarter of max_sessions, so one address never holds them all.
+  c.smtp.max_sessions_per_client = std::max<std::size_t>(1, c.smtp.max_sessions / 4);
+  l.get_uint(*t, p, "max_sessions_per_client", c.smtp.max_sessions_per_client, 0, 1000000);
   l.get_seconds(*t, p, "command_timeout", c.smtp.command_timeout, 1, 86400);
   l.get_seconds(*t, p, "idle_timeout", c.smtp.idle_timeout, 1, 86400);
+  l.get_seconds(*t, p, "data_timeout", c.smtp.data_timeout, 1, 86400);
 }
 
 void load_forward(Loader& l, const toml::table& root, Config& c) {
@@ -134,11 +139,35 @@ void load_listener_milter(Loader& l, const toml::table& t, const std::string& p,
   else l.error(t.get("quarantine"), p + ".quarantine", "must be \"hold\" or \"store\"");
 }
 
+// Who a [[listener]] believes XFORWARD from: xforward_hosts (CIDRs), or
+// accept_xforward = false, the older spelling of xforward_hosts = [].
+void load_listener_xforward(Loader& l, const toml::table& t, const std::string& p,
+                            ListenerConfig& out) {
+  bool accept = true;
+  l.get_bool(t, p, "accept_xforward", accept);
+  if (!accept) out.xforward_hosts.clear();
+  const toml::node* n = t.get("xforward_hosts");
+  if (!n) return;
+  if (out.mode == ListenerMode::Milter)
+    return l.error(n, p + ".xforward_hosts", "only for mode = \"after-queue\" or \"proxy\"");
+  if (!accept)
+    return l.error(n, p + ".xforward_hosts",
+                   "not with accept_xforward = false (which means xforward_hosts = [])");
+  auto cs = l.get_strings(t, p, "xforward_hosts");
+  if (!cs) return;
+  out.xforward_hosts.clear();
+  for (auto& s : *cs) {
+    auto cr = parse_cidr(s);
+    if (cr) out.xforward_hosts.push_back(cr.value());
+    else l.error(n, p + ".xforward_hosts", cr.error().message);
+  }
+}
+
 // One [[listener]], the i-th.
 ListenerConfig load_listener(Loader& l, const toml::table& t, std::size_t i) {
   std::string p = "listener[" + std::to_string(i) + "]";
-  l.check_keys(t, p, {"name", "address", "bank", "accept_xforward", "unix_mode", "mode",
-                      "peer_timeout", "budget", "auth_bank", "quarantine"});
+  l.check_keys(t, p, {"name", "address", "bank", "accept_xforward", "xforward_hosts",
+                      "unix_mode", "mode", "peer_timeout", "budget", "auth_bank", "quarantine"});
   ListenerConfig out;
   out.name = "listener" + std::to_string(i);
   l.get_string(t, p, "name", out.name);
@@ -151,7 +180,6 @@ ListenerConfig load_listener(Loader& l, const toml::table& t, std::size_t i) {
     l.error(&t, p + ".address", "missing (every listener needs an address)");
   }
   l.get_string(t, p, "bank", out.bank);
-  l.get_bool(t, p, "accept_xforward", out.accept_xforward);
   std::string mode;
   if (l.get_string(t, p, "unix_mode", mode)) {
     unsigned v = 0;
@@ -162,6 +190,7 @@ ListenerConfig load_listener(Loader& l, const toml::table& t, std::size_t i) {
   }
   load_listener_mode(l, t, p, out);
   load_listener_milter(l, t, p, out);
+  load_listener_xforward(l, t, p, out);
   return out;
 }
 

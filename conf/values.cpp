@@ -46,6 +46,15 @@ bool Cidr::contains(const std::array<std::uint8_t, 16>& ip) const noexcept {
   return (ip[full] & mask) == (addr[full] & mask);
 }
 
+bool cidrs_contain(const std::vector<Cidr>& cidrs,
+                   const std::optional<std::array<std::uint8_t, 16>>& ip) noexcept {
+  return ip && std::any_of(cidrs.begin(), cidrs.end(), [&](const Cidr& c) { return c.contains(*ip); });
+}
+
+std::vector<Cidr> default_xforward_hosts() {
+  return {parse_cidr("127.0.0.0/8").value(), parse_cidr("::1/128").value()};
+}
+
 Result<Cidr> parse_cidr(std::string_view s) {
   auto slash = s.find('/');
   std::string_view a = s.substr(0, slash);

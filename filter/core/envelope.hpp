@@ -4,7 +4,7 @@
 // the client's address, HELO and whether it spoke LMTP (RFC 2033).
 //
 // Does not: parse or check any of it (smtp/smtp_command.hpp, the milter
-// session), or decide whether a peer's XFORWARD is trusted (the fronts do).
+// session), or decide whether a peer's XFORWARD is trusted (core/peer_trust.hpp).
 #pragma once
 
 #include <array>

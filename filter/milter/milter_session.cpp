@@ -30,7 +30,7 @@ static constexpr std::uint32_t kWantProtocol = m::kNoUnknown | m::kNoData | m::k
 
 MilterSession::MilterSession(Server& server, Socket sock, conf::ListenerConfig listener,
                              ClientInfo peer)
-    : PeerConnection(server, std::move(sock)),
+    : PeerConnection(server, std::move(sock), peer.addr),
       listener_(std::move(listener)),
       peer_(std::move(peer)),
       client_(peer_),

@@ -14,8 +14,13 @@ namespace sigil::filter {
 
 namespace asio = boost::asio;
 
-PeerConnection::PeerConnection(Server& server, Socket sock)
-    : server_(server), sock_(std::move(sock)), dog_(sock_.get_executor()) {}
+PeerConnection::PeerConnection(Server& server, Socket sock, std::string client_addr)
+    : server_(server),
+      sock_(std::move(sock)),
+      dog_(sock_.get_executor()),
+      client_addr_(std::move(client_addr)) {
+  server_.count_client(client_addr_);
+}
 
 // XXX: no vptr check here (nor in the sessions' destructors): UBSan's check
 // reads memory through a pipe, and with the process out of file descriptors
@@ -54,6 +59,8 @@ asio::awaitable<void> PeerConnection::close() {
   sock_.shutdown(Socket::shutdown_both, ec);
   sock_.close(ec);
   dog_.stop();
+  if (counted_) server_.uncount_client(client_addr_);
+  counted_ = false;
   server_.detach(this);
 }
 

@@ -3,7 +3,8 @@
 // (milter_session.hpp): the socket, the output buffer, a watchdog that
 // cancels the socket's I/O when a read or a write overruns its time, the
 // server's drain (a connection waiting between transactions is cut) and its
-// forced close.
+// forced close.  It counts in the server's sessions of its client address
+// (smtp.max_sessions_per_client) from its construction, at accept, to close().
 //
 // Does not: frame or parse anything (each session reads its own protocol),
 // or keep the connection alive (the session's coroutine holds a shared_ptr
@@ -38,13 +39,14 @@ class PeerConnection : public FrontConnection {
   void force_close() override;
 
  protected:
-  PeerConnection(Server& server, Socket sock);
+  // `client_addr`: the peer's address as the server saw it at accept.
+  PeerConnection(Server& server, Socket sock, std::string client_addr);
 
   // Registers with the server and starts the watchdog; TCP_NODELAY on a TCP
   // socket.  Returns true for TCP, false for a Unix socket.
   bool open();
   // Sends what is left in out_ (10 s at most), shuts the socket down, closes
-  // it, stops the watchdog and unregisters.
+  // it, stops the watchdog and unregisters (its client address included).
   boost::asio::awaitable<void> close();
   // Writes out_ within `timeout`.  False: the write failed or timed out
   // (timed_out() says which).
@@ -64,6 +66,8 @@ class PeerConnection : public FrontConnection {
 
  private:
   Watchdog dog_;
+  std::string client_addr_;
+  bool counted_ = true;  // in the server's per-client count until close()
   bool idle_wait_ = false;
 };
 

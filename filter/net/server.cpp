@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "filter/core/log.hpp"
+#include "filter/core/peer_trust.hpp"
 
 namespace sigil::filter {
 
@@ -63,19 +64,80 @@ static asio::awaitable<void> accept_pause(asio::any_io_executor ex, const std::s
   co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
 }
 
-// Over smtp.max_sessions: a short 421 (best effort, never blocking) and close.
+// A refused connection: a short 421 (best effort, never blocking) and close.
+// A milter peer gets no SMTP text: closing makes the MTA apply its
+// milter_default_action (Postfix: tempfail).
 template <typename Sock>
-static void refuse_busy(Sock& sock, const std::string& hostname) {
-  auto msg = "421 4.3.2 " + hostname + " Too many connections, try again later\r\n";
+static void refuse(Sock& sock, const conf::ListenerConfig& cfg, const std::string& reply) {
   boost::system::error_code ec;
-  sock.non_blocking(true, ec);
-  sock.write_some(asio::buffer(msg), ec);
+  if (cfg.mode != conf::ListenerMode::Milter) {
+    auto msg = reply + "\r\n";
+    sock.non_blocking(true, ec);
+    sock.write_some(asio::buffer(msg), ec);
+  }
   sock.close(ec);
+}
+
+// The client of an accepted socket: its numeric address (v4-mapped IPv6
+// made IPv4) and port, or "unix".
+template <typename Sock>
+static ClientInfo peer_of(Sock& sock) {
+  ClientInfo ci;
+  if constexpr (std::is_same_v<typename Sock::protocol_type, asio::ip::tcp>) {
+    boost::system::error_code ec;
+    auto peer = sock.remote_endpoint(ec);
+    if (!ec) {
+      auto a = peer.address();
+      if (a.is_v6() && a.to_v6().is_v4_mapped())
+        a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+      ci.addr = a.to_string();
+      ci.port = peer.port();
+      ci.ip = conf::parse_ip(ci.addr);
+    }
+  } else {
+    ci.addr = "unix";
+  }
+  return ci;
+}
+
+// Whether the server takes a new connection from `ci`: within
+// smtp.max_sessions, and within smtp.max_sessions_per_client for its address
+// (else a 421 and a log line).
+template <typename Sock>
+static bool admit(Server& server, Sock& sock, const conf::ListenerConfig& cfg,
+                  const ClientInfo& ci) {
+  const auto& smtp = server.runtime()->config->smtp;
+  if (server.session_count() >= smtp.max_sessions) {
+    log::main().warn("listener {}: {} sessions open (smtp.max_sessions), refusing a connection",
+                     cfg.name, server.session_count());
+    refuse(sock, cfg, "421 4.3.2 " + smtp.hostname + " Too many connections, try again later");
+    return false;
+  }
+  std::size_t open = server.client_sessions(ci.addr);
+  if (over_client_limit(smtp, cfg, ci, open)) {
+    log::main().warn("listener {}: {} has {} sessions open (smtp.max_sessions_per_client), "
+                     "refusing a connection from it",
+                     cfg.name, ci.addr, open);
+    refuse(sock, cfg,
+           "421 4.7.0 " + smtp.hostname + " Error: too many connections from your address");
+    return false;
+  }
+  return true;
+}
+
+// The settings in force of the `index`-th listener, bound as `bound`: a
+// reload changes all of them but the address (a listener whose address
+// changed keeps its old settings until the restart that binds it).
+static const conf::ListenerConfig& in_force(const Server& server, std::size_t index,
+                                            const conf::ListenerConfig& bound) {
+  const auto& now = server.runtime()->config->listeners;
+  if (index < now.size() && now[index].address.text == bound.address.text) return now[index];
+  return bound;
 }
 
 template <typename Acceptor>
 static asio::awaitable<void> accept_loop(Server& server, std::shared_ptr<void> keep, Acceptor& acc,
-                                         conf::ListenerConfig cfg) {
+                                         std::size_t index, conf::ListenerConfig cfg) {
   (void)keep;
   std::chrono::steady_clock::time_point last_warn{};
   std::uint64_t suppressed = 0;
@@ -86,32 +148,10 @@ static asio::awaitable<void> accept_loop(Server& server, std::shared_ptr<void> k
       co_await accept_pause(acc.get_executor(), cfg.address.text, ec, last_warn, suppressed);
       continue;
     }
-    const auto& smtp = server.runtime()->config->smtp;
-    if (server.session_count() >= smtp.max_sessions) {
-      log::main().warn("listener {}: {} sessions open (smtp.max_sessions), refusing a connection",
-                       cfg.name, server.session_count());
-      // A milter peer gets no SMTP text: closing makes the MTA apply its
-      // milter_default_action (Postfix: tempfail).
-      if (cfg.mode == conf::ListenerMode::Milter) sock.close();
-      else refuse_busy(sock, smtp.hostname);
-      continue;
-    }
-    ClientInfo ci;
-    if constexpr (std::is_same_v<Acceptor, asio::ip::tcp::acceptor>) {
-      boost::system::error_code e2;
-      auto peer = sock.remote_endpoint(e2);
-      if (!e2) {
-        auto a = peer.address();
-        if (a.is_v6() && a.to_v6().is_v4_mapped())
-          a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
-        ci.addr = a.to_string();
-        ci.port = peer.port();
-        ci.ip = conf::parse_ip(ci.addr);
-      }
-    } else {
-      ci.addr = "unix";
-    }
-    server.wiring().start_session(server, PeerSocket(std::move(sock)), cfg, ci);
+    ClientInfo ci = peer_of(sock);
+    const conf::ListenerConfig& lc = in_force(server, index, cfg);
+    if (!admit(server, sock, lc, ci)) continue;
+    server.wiring().start_session(server, PeerSocket(std::move(sock)), lc, ci);
   }
 }
 
@@ -157,7 +197,7 @@ Status Server::start(std::shared_ptr<const conf::Config> cfg) {
         return make_error(ErrorKind::Io, "listener " + lc.name + " on " + lc.address.text +
                                               ": " + ec.message());
       ports_.push_back(l->tcp->local_endpoint().port());
-      asio::co_spawn(io_, accept_loop(*this, l, *l->tcp, lc), asio::detached);
+      asio::co_spawn(io_, accept_loop(*this, l, *l->tcp, listeners_.size(), lc), asio::detached);
     } else {
       struct stat st {};
       if (::lstat(lc.address.path.c_str(), &st) == 0) {
@@ -176,7 +216,7 @@ Status Server::start(std::shared_ptr<const conf::Config> cfg) {
                                               ": " + ec.message());
       if (lc.unix_mode) ::chmod(lc.address.path.c_str(), *lc.unix_mode);
       ports_.push_back(0);
-      asio::co_spawn(io_, accept_loop(*this, l, *l->local, lc), asio::detached);
+      asio::co_spawn(io_, accept_loop(*this, l, *l->local, listeners_.size(), lc), asio::detached);
     }
     log::main().info("listening on {} (listener {}, bank {})", lc.address.text, lc.name, lc.bank);
     listeners_.push_back(std::move(l));
@@ -237,6 +277,17 @@ void Server::drain() {
     io_.stop();
   });
   finish_if_drained();
+}
+
+void Server::uncount_client(const std::string& addr) {
+  auto it = per_client_.find(addr);
+  if (it == per_client_.end()) return;
+  if (--it->second == 0) per_client_.erase(it);
+}
+
+std::size_t Server::client_sessions(const std::string& addr) const {
+  auto it = per_client_.find(addr);
+  return it == per_client_.end() ? 0 : it->second;
 }
 
 void Server::detach(FrontConnection* s) {

@@ -7,21 +7,30 @@
 // flight sees a half-applied change.  A broken new file keeps the old
 // Runtime and logs why.  Listener addresses are bound at start only: a
 // reload that changes them is refused for that part (logged), as rebinding
-// privileged ports after dropping privileges cannot work reliably.
+// privileged ports after dropping privileges cannot work reliably.  A
+// listener's other settings (bank, mode, xforward_hosts, ...) come from the
+// Runtime in force at each accept (the listener in the same place, with the
+// same address).
 //
 // SIGTERM: listeners close at once; idle sessions get 421 and close; a session
 // inside a transaction finishes it (the front MTA gets its real reply) and
 // then closes; after daemon.drain_timeout the rest are cut off (their front
 // MTA retries: nothing was acknowledged).  Then the process exits.
 //
+// Limits: smtp.max_sessions connections in all, and
+// smtp.max_sessions_per_client from one address (core/peer_trust.hpp says who
+// is exempt); a connection over either gets a 421 at once and is closed (a
+// milter peer is just closed), with a log line.
+//
 // Does not: know the fronts or the stages (ServerWiring, from app/wiring.cpp,
 // starts sessions and builds Runtimes), speak any protocol beyond the 421 of
-// an over-full listener, or drop privileges.
+// a refused connection, or drop privileges.
 #pragma once
 
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -84,6 +93,11 @@ class Server {
   void attach(FrontConnection* s) { sessions_.insert(s); }
   void detach(FrontConnection* s);
   std::size_t session_count() const { return sessions_.size(); }
+  // Connections open per client address (as accept saw it), for
+  // smtp.max_sessions_per_client.
+  void count_client(const std::string& addr) { ++per_client_[addr]; }
+  void uncount_client(const std::string& addr);
+  std::size_t client_sessions(const std::string& addr) const;
 
  private:
   struct Listener;
@@ -96,6 +110,7 @@ class Server {
   std::vector<std::shared_ptr<Listener>> listeners_;
   std::vector<std::uint16_t> ports_;
   std::unordered_set<FrontConnection*> sessions_;
+  std::unordered_map<std::string, std::size_t> per_client_;
   bool draining_ = false;
   std::unique_ptr<boost::asio::steady_timer> drain_timer_;
 };

@@ -9,6 +9,7 @@
 
 #include "conf/ascii.hpp"
 #include "filter/core/checks.hpp"
+#include "filter/core/peer_trust.hpp"
 #include "filter/core/recipients.hpp"
 #include "filter/delivery/backend.hpp"
 #include "filter/delivery/dsn.hpp"
@@ -20,7 +21,7 @@ namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
 SmtpSession::SmtpSession(Server& server, Socket sock, conf::ListenerConfig listener, ClientInfo client)
-    : PeerConnection(server, std::move(sock)),
+    : PeerConnection(server, std::move(sock), client.addr),
       listener_(std::move(listener)),
       client_(std::move(client)),
       socket_client_(client_),
@@ -45,12 +46,12 @@ void SmtpSession::reply(const Reply& r) {
   reply(r.code, r.enhanced, r.lines.empty() ? std::string_view{} : std::string_view(r.lines.front()));
 }
 
-asio::awaitable<bool> SmtpSession::fill() {
+asio::awaitable<bool> SmtpSession::fill(std::optional<Duration> limit) {
   std::size_t avail = 0;
   char* p = in_.prepare(4096, avail);
-  std::size_t n = co_await read_some(p, avail, smtp_->command_timeout,
-                                     in_mail_ ? smtp_->command_timeout : smtp_->idle_timeout,
-                                     !in_mail_);
+  Duration wait = in_mail_ ? smtp_->command_timeout : smtp_->idle_timeout;
+  if (limit) wait = std::min(wait, *limit);
+  std::size_t n = co_await read_some(p, avail, smtp_->command_timeout, wait, !in_mail_);
   if (n == 0) co_return false;
   in_.commit(n);
   co_return true;
@@ -205,7 +206,8 @@ void SmtpSession::do_ehlo(std::string_view arg, bool lmtp, bool extended) {
   r += "250-PIPELINING\r\n";
   r += fmt::format("250-SIZE {}\r\n", smtp_->max_message_size);
   r += "250-8BITMIME\r\n250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n";
-  if (listener_.accept_xforward) r += "250-XFORWARD NAME ADDR PORT PROTO HELO IDENT SOURCE\r\n";
+  if (xforward_trusted(listener_, socket_client_))
+    r += "250-XFORWARD NAME ADDR PORT PROTO HELO IDENT SOURCE\r\n";
   r += "250 DSN\r\n";
   reply_raw(r);
 }
@@ -355,8 +357,11 @@ void SmtpSession::do_rcpt(std::string_view arg) {
 }
 
 void SmtpSession::do_xforward(std::string_view arg) {
-  if (!listener_.accept_xforward) {
-    reply(502, "5.5.1", "Command not implemented");
+  if (!xforward_trusted(listener_, socket_client_)) {
+    // Only the listener's own MTA may speak for another client.
+    log::smtp().warn("{}: XFORWARD refused: not in listener {}'s xforward_hosts",
+                     socket_client_.addr, listener_.name);
+    reply(550, "5.7.0", "XFORWARD not allowed from your address");
     bad_command();
     return;
   }
@@ -414,25 +419,9 @@ asio::awaitable<bool> SmtpSession::do_data() {
   store_->reset();
   DataReader reader(smtp_->max_message_size);
   Status io = Ok{};
-  for (;;) {
-    auto d = in_.data();
-    if (!d.empty()) {
-      scratch_.clear();
-      auto step = reader.feed(d.data(), d.size(), scratch_);
-      in_.consume(step.consumed);
-      if (io && !scratch_.empty()) io = store_->append(scratch_);
-      if (step.done) break;
-    }
-    if (!co_await fill()) {
-      log::smtp().info("{}: client {} {} during DATA after {} bytes; nothing forwarded", log_id_,
-                       client_.addr, timed_out() ? "timed out" : "disconnected",
-                       reader.size());
-      log::Summary s = log::start_summary(log_id_, client_, env_, reader.size());
-      s.action = timed_out() ? log::SummaryAction::TimeoutInData : log::SummaryAction::Aborted;
-      log_summary(s);
-      if (timed_out()) reply(421, "4.4.2", smtp_->hostname + " Timeout in DATA");
-      co_return false;
-    }
+  if (auto cut = co_await receive_data(reader, io)) {
+    data_cut(*cut, reader.size());
+    co_return false;
   }
   if (io) io = store_->finish();
   data_size_ = reader.size();
@@ -457,6 +446,47 @@ asio::awaitable<bool> SmtpSession::do_data() {
   log_summary(s);
   reset_transaction();
   co_return true;
+}
+
+// Reads until the final dot, each read within smtp.command_timeout and all of
+// them within smtp.data_timeout from the 354.
+asio::awaitable<std::optional<SmtpSession::DataCut>> SmtpSession::receive_data(DataReader& reader,
+                                                                              Status& io) {
+  const auto data_end = Clock::now() + smtp_->data_timeout;
+  for (;;) {
+    auto d = in_.data();
+    if (!d.empty()) {
+      scratch_.clear();
+      auto step = reader.feed(d.data(), d.size(), scratch_);
+      in_.consume(step.consumed);
+      if (io && !scratch_.empty()) io = store_->append(scratch_);
+      if (step.done) co_return std::nullopt;
+    }
+    auto left = data_end - Clock::now();
+    if (left <= Duration::zero()) co_return DataCut::Deadline;
+    if (!co_await fill(left)) {
+      if (!timed_out()) co_return DataCut::Closed;
+      co_return Clock::now() >= data_end ? DataCut::Deadline : DataCut::ReadTimeout;
+    }
+  }
+}
+
+// DATA ended without its dot: nothing is forwarded; one summary line, and a
+// 421 when we are the ones who end it.
+void SmtpSession::data_cut(DataCut why, std::uint64_t bytes) {
+  static constexpr const char* kWhat[] = {"disconnected", "timed out (smtp.command_timeout)",
+                                          "overran smtp.data_timeout"};
+  log::smtp().info("{}: client {} {} during DATA after {} bytes; nothing forwarded", log_id_,
+                   client_.addr, kWhat[static_cast<int>(why)], bytes);
+  log::Summary s = log::start_summary(log_id_, client_, env_, bytes);
+  s.action = why == DataCut::Closed ? log::SummaryAction::Aborted
+                                    : log::SummaryAction::TimeoutInData;
+  log_summary(s);
+  if (why == DataCut::ReadTimeout) reply(421, "4.4.2", smtp_->hostname + " Timeout in DATA");
+  if (why == DataCut::Deadline)
+    reply(421, "4.4.2",
+          fmt::format("{} Error: data timeout ({} s for the whole message), closing connection",
+                      smtp_->hostname, smtp_->data_timeout.count()));
 }
 
 void SmtpSession::reply_all(int code, std::string_view enhanced, const std::string& text) {

@@ -5,12 +5,19 @@
 // go out in one write, flushed only when no further complete command is
 // buffered), RFC 1870 (SIZE, enforced while reading), RFC 6152 (8BITMIME),
 // RFC 6531 (SMTPUTF8), RFC 2034 (ENHANCEDSTATUSCODES), RFC 3461 (DSN
-// parameters, passed through), and Postfix's XFORWARD.
+// parameters, passed through), and Postfix's XFORWARD: offered to, and
+// believed from, only the listener's xforward_hosts (core/peer_trust.hpp);
+// anyone else gets 550 5.7.0 for it, with a log line.
 //
 // Command lines must end in CRLF: a bare LF gets 500 5.5.2 and the line is
 // ignored.  A line longer than smtp.max_line_length is discarded through its
 // end and gets 500 5.5.2.  After smtp.max_errors bad commands the session
-// ends with 421.  See data_reader.hpp for the DATA smuggling rules.
+// ends with 421.  See data_reader.hpp for the DATA smuggling rules.  Each
+// read waits smtp.idle_timeout between transactions and smtp.command_timeout
+// inside one; the whole DATA phase, from the 354 to the dot, has
+// smtp.data_timeout, past which the client gets 421 4.4.2 and the session
+// ends (timeout-in-data; nothing forwarded), so no client holds a session
+// by trickling one byte per read timeout.
 //
 // The reply to end-of-DATA is given only after the back-end's final reply;
 // what it says is core/outcome.hpp's (this session encodes it).
@@ -58,9 +65,13 @@ class SmtpSession : public PeerConnection, public std::enable_shared_from_this<S
     bool too_long = false;
   };
   enum class ReadEnd { Ok, Closed, Timeout, Drain };
+  // Why DATA ended without its dot (data_cut's words index by it).
+  enum class DataCut { Closed, ReadTimeout, Deadline };
 
   boost::asio::awaitable<ReadEnd> read_line(Line& out);
-  boost::asio::awaitable<bool> fill();  // one read into the buffer (replies written first)
+  // One read into the buffer (replies written first), within the idle or
+  // command timeout, or `limit` when shorter.
+  boost::asio::awaitable<bool> fill(std::optional<Duration> limit = std::nullopt);
   void reply(int code, std::string_view enhanced, std::string_view text);
   void reply(const Reply& r);
   void reply_raw(std::string_view s) { out_ += s; }
@@ -69,7 +80,11 @@ class SmtpSession : public PeerConnection, public std::enable_shared_from_this<S
   void do_mail(std::string_view arg);
   void do_rcpt(std::string_view arg);
   void do_xforward(std::string_view arg);
-  boost::asio::awaitable<bool> do_data();  // false: connection lost
+  boost::asio::awaitable<bool> do_data();  // false: connection lost or cut
+  // The data up to the final dot into store_ (io: the store's status);
+  // nullopt when the dot came.
+  boost::asio::awaitable<std::optional<DataCut>> receive_data(DataReader& reader, Status& io);
+  void data_cut(DataCut why, std::uint64_t bytes);
   // The checks, the deliveries and DSN the outcome asks for, the answer.
   boost::asio::awaitable<void> process_message();
   boost::asio::awaitable<void> deliver(MessageContext& ctx, Outcome& outcome);

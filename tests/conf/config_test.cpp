@@ -1150,3 +1150,73 @@ TEST(ConfigListener, ModesBudgetsAndErrors) {
                                                    << "\nwant substring: " << c.want;
   }
 }
+
+// ------------------------------- XFORWARD trust, per-client and DATA limits
+
+TEST(ConfigListener, XforwardHostsDefaultToLoopbackAndParse) {
+  auto ip = [](const char* s) { return parse_ip(s); };
+  auto d = load_string(kMinimal, "t.toml");
+  ASSERT_TRUE(d) << d.error().message;
+  const auto& def = d->listeners[0].xforward_hosts;
+  EXPECT_TRUE(cidrs_contain(def, ip("127.0.0.1")));
+  EXPECT_TRUE(cidrs_contain(def, ip("127.0.0.2")));
+  EXPECT_TRUE(cidrs_contain(def, ip("::1")));
+  EXPECT_FALSE(cidrs_contain(def, ip("192.0.2.7")));
+  EXPECT_FALSE(cidrs_contain(def, ip("::2")));
+  EXPECT_FALSE(cidrs_contain(def, std::nullopt)) << "no address is never trusted";
+
+  auto r = load_string(std::string(kMinimal) + "xforward_hosts = [\"10.1.2.3/24\", \"2001:db8::/32\"]\n"
+                       "[[listener]]\naddress = \"127.0.0.1:10025\"\naccept_xforward = false\n"
+                       "[[listener]]\naddress = \"127.0.0.1:10026\"\nxforward_hosts = []\n",
+                       "t.toml");
+  ASSERT_TRUE(r) << r.error().message;
+  const auto& l = r->listeners;
+  EXPECT_TRUE(cidrs_contain(l[0].xforward_hosts, ip("10.1.2.200")));
+  EXPECT_TRUE(cidrs_contain(l[0].xforward_hosts, ip("2001:db8:1::5")));
+  EXPECT_FALSE(cidrs_contain(l[0].xforward_hosts, ip("127.0.0.1"))) << "the list replaces the default";
+  EXPECT_TRUE(l[1].xforward_hosts.empty()) << "accept_xforward = false is xforward_hosts = []";
+  EXPECT_TRUE(l[2].xforward_hosts.empty());
+
+  const std::string a = kMinimal;
+  struct Case {
+    std::string text, want;
+  } cases[] = {
+      {a + "xforward_hosts = [\"localhost\"]\n",
+       "t.toml:3:listener[0].xforward_hosts: not an IP address: 'localhost'"},
+      {a + "xforward_hosts = [\"10.0.0.0/33\"]\n", "t.toml:3:listener[0].xforward_hosts: bad prefix"},
+      {a + "accept_xforward = false\nxforward_hosts = [\"127.0.0.1\"]\n",
+       "t.toml:4:listener[0].xforward_hosts: not with accept_xforward = false"},
+      {a + "mode = \"milter\"\nxforward_hosts = [\"127.0.0.1\"]\n",
+       "t.toml:4:listener[0].xforward_hosts: only for mode = \"after-queue\" or \"proxy\""},
+  };
+  for (auto& c : cases) {
+    std::string got = load_error(c.text);
+    EXPECT_NE(got.find(c.want), std::string::npos) << "config:\n" << c.text << "\ngot: " << got
+                                                   << "\nwant substring: " << c.want;
+  }
+}
+
+TEST(ConfigSmtp, SessionsPerClientAndDataTimeout) {
+  auto d = load_string(kMinimal, "t.toml");
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_EQ(d->smtp.max_sessions_per_client, 250u) << "a quarter of max_sessions (1000)";
+  EXPECT_EQ(d->smtp.data_timeout, Seconds{600});
+  auto q = load_string("[smtp]\nmax_sessions = 40\n" + std::string(kMinimal), "t.toml");
+  ASSERT_TRUE(q) << q.error().message;
+  EXPECT_EQ(q->smtp.max_sessions_per_client, 10u) << "follows max_sessions when unset";
+  auto one = load_string("[smtp]\nmax_sessions = 3\n" + std::string(kMinimal), "t.toml");
+  ASSERT_TRUE(one) << one.error().message;
+  EXPECT_EQ(one->smtp.max_sessions_per_client, 1u) << "never below 1";
+  auto s = load_string("[smtp]\nmax_sessions_per_client = 0\ndata_timeout = 2\n" +
+                           std::string(kMinimal),
+                       "t.toml");
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(s->smtp.max_sessions_per_client, 0u) << "0: no per-client limit";
+  EXPECT_EQ(s->smtp.data_timeout, Seconds{2});
+  EXPECT_NE(load_error("[smtp]\ndata_timeout = 0\n" + std::string(kMinimal))
+                .find("t.toml:2:smtp.data_timeout: out of range (1..86400)"),
+            std::string::npos);
+  EXPECT_NE(load_error("[smtp]\nmax_sessions_per_client = -1\n" + std::string(kMinimal))
+                .find("t.toml:2:smtp.max_sessions_per_client: out of range"),
+            std::string::npos);
+}
