@@ -127,6 +127,11 @@ struct ListenerConfig {
   // listener trusts every peer unless empty (its unix_mode decides who
   // connects).  Set from xforward_hosts (or accept_xforward = false: empty).
   std::vector<Cidr> xforward_hosts = default_xforward_hosts();
+  // mode = "milter" on TCP: the MTAs that may connect (their macros, the
+  // client address and {auth_authen} among them, are believed).  Others are
+  // disconnected at once.  Loopback by default; a Unix socket's unix_mode
+  // decides instead.
+  std::vector<Cidr> milter_hosts = default_xforward_hosts();
   std::optional<unsigned> unix_mode;  // permissions of a Unix socket
   ListenerMode mode = ListenerMode::AfterQueue;
   // Proxy and milter: how long the MTA waits for our verdict once the data

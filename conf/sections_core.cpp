@@ -163,10 +163,27 @@ void load_listener_xforward(Loader& l, const toml::table& t, const std::string& 
   }
 }
 
+// Which MTAs a milter listener serves: milter_hosts (CIDRs).
+void load_listener_milter_hosts(Loader& l, const toml::table& t, const std::string& p,
+                                ListenerConfig& out) {
+  const toml::node* n = t.get("milter_hosts");
+  if (!n) return;
+  if (out.mode != ListenerMode::Milter)
+    return l.error(n, p + ".milter_hosts", "only for mode = \"milter\"");
+  auto cs = l.get_strings(t, p, "milter_hosts");
+  if (!cs) return;
+  out.milter_hosts.clear();
+  for (auto& s : *cs) {
+    auto cr = parse_cidr(s);
+    if (cr) out.milter_hosts.push_back(cr.value());
+    else l.error(n, p + ".milter_hosts", cr.error().message);
+  }
+}
+
 // One [[listener]], the i-th.
 ListenerConfig load_listener(Loader& l, const toml::table& t, std::size_t i) {
   std::string p = "listener[" + std::to_string(i) + "]";
-  l.check_keys(t, p, {"name", "address", "bank", "accept_xforward", "xforward_hosts",
+  l.check_keys(t, p, {"name", "address", "bank", "accept_xforward", "xforward_hosts", "milter_hosts",
                       "unix_mode", "mode", "peer_timeout", "budget", "auth_bank", "quarantine"});
   ListenerConfig out;
   out.name = "listener" + std::to_string(i);
@@ -191,6 +208,7 @@ ListenerConfig load_listener(Loader& l, const toml::table& t, std::size_t i) {
   load_listener_mode(l, t, p, out);
   load_listener_milter(l, t, p, out);
   load_listener_xforward(l, t, p, out);
+  load_listener_milter_hosts(l, t, p, out);
   return out;
 }
 

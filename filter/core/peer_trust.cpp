@@ -9,6 +9,12 @@ bool xforward_trusted(const conf::ListenerConfig& listener, const ClientInfo& pe
   return conf::cidrs_contain(listener.xforward_hosts, peer.ip);
 }
 
+bool milter_peer_allowed(const conf::ListenerConfig& listener, const ClientInfo& peer) {
+  if (listener.mode != conf::ListenerMode::Milter) return true;
+  if (listener.address.kind == conf::ListenAddress::Kind::Unix) return true;
+  return conf::cidrs_contain(listener.milter_hosts, peer.ip);
+}
+
 bool over_client_limit(const conf::SmtpConfig& smtp, const conf::ListenerConfig& listener,
                        const ClientInfo& peer, std::size_t open) {
   if (smtp.max_sessions_per_client == 0) return false;

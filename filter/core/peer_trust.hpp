@@ -11,8 +11,9 @@
 // Postfix every connection comes from Postfix's own address, and its process
 // limit already bounds them.  A Unix-socket peer has no address (the socket's
 // unix_mode decides who connects): trusted unless xforward_hosts is empty,
-// and never counted per client.  A milter listener's peers are MTAs: never
-// limited per client.
+// and never counted per client.  A milter listener's peers are MTAs, whose
+// macros (client address, {auth_authen}) it believes: on TCP only those in
+// its milter_hosts may connect; they are never limited per client.
 //
 // Does not: parse XFORWARD (smtp/smtp_command.hpp), count sessions
 // (net/server.hpp) or answer the peer (the fronts).
@@ -28,6 +29,10 @@ namespace sigil::filter {
 // The listener believes XFORWARD from `peer` (the socket's client, before any
 // XFORWARD) and offers it in its EHLO reply.
 bool xforward_trusted(const conf::ListenerConfig& listener, const ClientInfo& peer);
+
+// The milter listener serves `peer` (always, for a listener of another mode
+// or on a Unix socket).
+bool milter_peer_allowed(const conf::ListenerConfig& listener, const ClientInfo& peer);
 
 // A new connection from `peer` would be over smtp.max_sessions_per_client,
 // `open` being the sessions that peer's address already has.

@@ -113,6 +113,12 @@ static bool admit(Server& server, Sock& sock, const conf::ListenerConfig& cfg,
     refuse(sock, cfg, "421 4.3.2 " + smtp.hostname + " Too many connections, try again later");
     return false;
   }
+  if (!milter_peer_allowed(cfg, ci)) {
+    log::main().warn("listener {}: milter connection from {} refused: not in its milter_hosts",
+                     cfg.name, ci.addr);
+    refuse(sock, cfg, "");
+    return false;
+  }
   std::size_t open = server.client_sessions(ci.addr);
   if (over_client_limit(smtp, cfg, ci, open)) {
     log::main().warn("listener {}: {} has {} sessions open (smtp.max_sessions_per_client), "

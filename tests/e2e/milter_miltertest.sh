@@ -41,7 +41,9 @@
 #      deleted (index 2), the foreign one kept; a changed body: dkim=fail;
 #   6. limits.lua: 552 5.3.4 at EOM above max_message_size, a reply code on
 #      the 4th RCPT, {auth_authen} → bank plain+authed (signed);
-#   7. milter_raw.py: zero length, length above the limit, a command before
+#   7. milter_raw.py: a connection from 127.0.0.2, not in the sign
+#      listener's milter_hosts (127.0.0.1/32), closed and logged before any
+#      packet is read; zero length, length above the limit, a command before
 #      OPTNEG, short OPTNEG, version 1, truncated CONNECT, bad family,
 #      garbage, an unknown command, HEADER without a name, a connection
 #      dropped mid-message: each closed and logged; a packet of exactly the
@@ -177,7 +179,7 @@ EOF
   ban_bank ban_discard discard
   ban_bank ban_bounce bounce
   ban_bank ban_quarantine pass 'quarantine = ["banned"]'
-  listener sign "$P_SIGN" out
+  listener sign "$P_SIGN" out 'milter_hosts = ["127.0.0.1/32"]'
   listener auth "$P_AUTH" plain 'auth_bank = "authed"'
   listener verify "$P_VERIFY" in
   listener ban-reject "$P_REJ" ban_reject

@@ -10,7 +10,8 @@ from LOG, only lines written after the case started); the other cases check
 the replies byte for byte.  Prints "ok: CASE" per case; the first failure
 exits 1 with "FAIL: CASE: got X, want Y".
 
-The configuration is e2e.milter_miltertest's: smtp.max_header_size = 16384
+The configuration is e2e.milter_miltertest's (the sign listener's
+milter_hosts = ["127.0.0.1/32"]): smtp.max_header_size = 16384
 (so the packet limit is libmilter's 64 KiB chunk + 16: 65552 bytes),
 smtp.max_message_size = 20000, smtp.max_recipients = 3.
 """
@@ -37,8 +38,9 @@ class Fail(Exception):
 
 
 class Conn:
-    def __init__(self, port):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    def __init__(self, port, source="127.0.0.1"):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=5,
+                                          source_address=(source, 0))
         self.buf = b""
 
     def send(self, b):
@@ -222,7 +224,17 @@ def dropped_mid_message():
     return c
 
 
+def from_unlisted_mta():
+    """The sign listener's milter_hosts is 127.0.0.1/32: 127.0.0.2 is no MTA
+    of ours, however well it speaks the protocol."""
+    c = Conn(SIGN_PORT, source="127.0.0.2")
+    c.send(OPTNEG)
+    return c
+
+
 BAD = [
+    bad("an MTA not in milter_hosts", "milter connection from 127.0.0.2 refused: not in its milter_hosts",
+        from_unlisted_mta),
     bad("zero-length packet", "milter packet of length 0; closing", zero_length),
     bad("length above the limit", "milter packet of %d bytes (limit %d); closing" % (LIMIT + 1, LIMIT),
         above_limit),

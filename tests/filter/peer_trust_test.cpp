@@ -1,5 +1,6 @@
 // Unit tests of filter/core/peer_trust.* : who a listener believes XFORWARD
-// from, and who smtp.max_sessions_per_client counts.  e2e.xforward_trust and
+// from, which MTAs a milter listener serves, and who
+// smtp.max_sessions_per_client counts.  e2e.xforward_trust and
 // e2e.client_limits run the same decisions in sigild.
 #include "filter/core/peer_trust.hpp"
 
@@ -71,4 +72,30 @@ TEST(PeerTrust, PerClientLimitSparesTheMtaAndMilterPeers) {
   unix_peer.addr = "unix";
   auto ux = config("max_sessions_per_client = 1", "address = \"unix:/run/sigil/s.sock\"");
   EXPECT_FALSE(over_client_limit(ux.smtp, ux.listeners[0], unix_peer, 9));
+}
+
+TEST(PeerTrust, MilterListenerServesOnlyItsMilterHosts) {
+  auto dflt = config("", "address = \"0.0.0.0:10030\"\nmode = \"milter\"");
+  const auto& l = dflt.listeners[0];
+  EXPECT_TRUE(milter_peer_allowed(l, peer("127.0.0.1")));
+  EXPECT_TRUE(milter_peer_allowed(l, peer("::1")));
+  EXPECT_FALSE(milter_peer_allowed(l, peer("192.0.2.7"))) << "default: loopback only";
+
+  auto one = config("", "address = \"0.0.0.0:10030\"\nmode = \"milter\"\n"
+                        "milter_hosts = [\"127.0.0.1/32\", \"10.0.0.0/24\"]");
+  EXPECT_TRUE(milter_peer_allowed(one.listeners[0], peer("10.0.0.9")));
+  EXPECT_FALSE(milter_peer_allowed(one.listeners[0], peer("127.0.0.2")));
+
+  ClientInfo unix_peer;
+  unix_peer.addr = "unix";
+  auto ux = config("", "address = \"unix:/run/sigil/m.sock\"\nmode = \"milter\"\nmilter_hosts = []");
+  EXPECT_TRUE(milter_peer_allowed(ux.listeners[0], unix_peer)) << "unix_mode decides";
+
+  // Other modes are not filtered here (XFORWARD trust is), and reject the key.
+  auto smtp = config("", "address = \"127.0.0.1:10024\"");
+  EXPECT_TRUE(milter_peer_allowed(smtp.listeners[0], peer("192.0.2.7")));
+  auto bad = conf::load_string("[[listener]]\naddress = \"127.0.0.1:10024\"\nmilter_hosts = []\n", "t.toml");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("milter_hosts: only for mode = \"milter\""), std::string::npos)
+      << bad.error().message;
 }
