@@ -24,6 +24,15 @@
 #                    dead back-end are not reused); then restarted again
 #                    between two bursts, while sigild holds several cached
 #                    connections to it: the next burst sees no 4xx at all.
+#   sighup           20 SIGHUPs (each a real change) while 8 sessions send
+#                    5,000 messages: every reply 250, 20 reloads logged.
+#   spool-full       the spool (daemon.spool_dir, memory_threshold 4096) on
+#                    a 2 MiB tmpfs in sigild's own mount namespace, filled
+#                    to 512 KiB free (RLIMIT_FSIZE where mounting is not
+#                    allowed): a 1 MB message gets 451 4.3.0 and nothing
+#                    reaches the sink, 200 messages of 20 KB pass meanwhile;
+#                    once the space is back the same message is delivered
+#                    once, whole.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/relay_lib.sh"
 
@@ -137,7 +146,118 @@ case_backend_restart() {
   pass "back-end restarted while $cached cached connections idled: no 4xx after; $CHECK_LINE"
 }
 
+# ---------------------------------------------------------------- sighup
+case_sighup() {
+  local N=${FAULTS_SIGHUP_N:-5000} HUPS=20 k
+  take_ports PS PK
+  run_sink sink "$PK"
+  sigil_config "$E2E_DIR/sigil.toml" "$PS" "smtp:[127.0.0.1]:$PK"
+  run_sigild sigild "$E2E_DIR/sigil.toml" "$PS"
+  local log="$E2E_DIR/sigild.log" t0
+  t0=$(now_ms)
+  load_bg load "$PS" hup "$N" 8
+  for ((k = 1; k <= HUPS; k++)); do
+    dumps_reach sink $((k * N / (HUPS + 2))) 60 || fail "[$CASE] load stalled at $(dumps sink) before reload $k"
+    is_alive "$load_PID" || fail "[$CASE] the load ended before reload $k"
+    # Each reload changes the configuration for real (idle time 5 s / 6 s).
+    sed -i "s/^idle_connection_time = .*/idle_connection_time = $((5 + k % 2))/" "$E2E_DIR/sigil.toml"
+    kill -HUP "$sigild_PID"
+    until_true 10 at_least "$k" grep -c 'configuration reloaded from' "$log" ||
+      fail "[$CASE] reload $k not logged"
+  done
+  is_alive "$load_PID" || fail "[$CASE] the load ended before the last reload (the reloads did not overlap it)"
+  load_wait load 300
+  echo "$N messages, $HUPS reloads in $(($(now_ms) - t0)) ms"
+  [ "$(grep -c 'configuration reloaded from' "$log")" -eq "$HUPS" ] || fail "[$CASE] want $HUPS reloads logged"
+  ! log_has "$log" 'reload refused' || fail "[$CASE] a reload was refused: $(grep 'reload refused' "$log")"
+  [ "$(ev_count load '$5 != 250')" -eq 0 ] ||
+    fail "[$CASE] the reloads cost $(ev_count load '$5 != 250') non-250 replies: $(awk '$5 != 250' "$E2E_DIR/load.ev" | head -n 5)"
+  check_sink sink hup "$N" load
+  [ "$DUPS" -eq 0 ] || fail "[$CASE] $DUPS duplicate(s)"
+  figures sighup
+  pass "SIGHUP x $HUPS while 8 sessions sent $N messages: every reply 250; $CHECK_LINE"
+}
+
+# ---------------------------------------------------------------- spool-full
+# spool_setup DIR: runs sigild (config $E2E_DIR/spool.toml, listener $PS)
+# with a spool of SPOOL_KB KiB: a tmpfs of that size in sigild's own mount
+# namespace when the test may mount one, else the spool on disk and
+# RLIMIT_FSIZE at that size.  SPOOL_HOW says which; spool_fill/spool_free
+# take the space and give it back.
+SPOOL_KB=2048
+spool_setup() {
+  SPOOL=$E2E_DIR/spool
+  mkdir -p "$SPOOL"
+  sed -i "s|^spool_dir = .*|spool_dir = \"$SPOOL\"\nmemory_threshold = 4096|" "$E2E_DIR/spool.toml"
+  "$SIGIL" check-config "$E2E_DIR/spool.toml" >/dev/null || fail "[$CASE] spool config refused"
+  if [ -z "${FAULTS_NO_TMPFS:-}" ] && unshare -m --propagation private \
+    sh -c "mount -t tmpfs -o size=${SPOOL_KB}k tmpfs '$SPOOL'" 2>/dev/null; then
+    SPOOL_HOW=tmpfs
+    spawn sigild unshare -m --propagation private sh -c \
+      "mount -t tmpfs -o size=${SPOOL_KB}k,mode=0700 tmpfs '$SPOOL' && exec '$SIGILD' -c '$E2E_DIR/spool.toml'"
+  else
+    SPOOL_HOW=rlimit
+    spawn sigild prlimit --fsize=$((SPOOL_KB * 1024)): "$SIGILD" -c "$E2E_DIR/spool.toml"
+  fi
+  until_true 10 sigild_listening "$sigild_PID" "$E2E_DIR/sigild.log" 0 "$PS" ||
+    fail "[$CASE] sigild ($SPOOL_HOW spool) is not listening on $PS"
+}
+# spool_fill KB: leaves about KB KiB of the spool free (tmpfs: a filler file
+# seen through /proc/PID/root; rlimit: the limit itself).
+spool_fill() {
+  if [ "$SPOOL_HOW" = tmpfs ]; then
+    local root="/proc/$sigild_PID/root$SPOOL"
+    dd if=/dev/zero of="$root/filler" bs=1k count=$((SPOOL_KB - $1)) status=none 2>/dev/null || true
+    [ -s "$root/filler" ] || fail "[$CASE] cannot fill the spool tmpfs"
+  else
+    prlimit --pid "$sigild_PID" --fsize=$(($1 * 1024)): || fail "[$CASE] prlimit refused"
+  fi
+}
+spool_free() {
+  if [ "$SPOOL_HOW" = tmpfs ]; then rm -f "/proc/$sigild_PID/root$SPOOL/filler"
+  else prlimit --pid "$sigild_PID" --fsize=unlimited: || fail "[$CASE] prlimit refused"; fi
+}
+
+case_spool_full() {
+  take_ports PS PK
+  run_sink sink "$PK"
+  sigil_config "$E2E_DIR/spool.toml" "$PS" "smtp:[127.0.0.1]:$PK"
+  spool_setup
+  echo "spool: $SPOOL_HOW, ${SPOOL_KB} KiB"
+  spool_fill 512
+  # A message bigger than what is left: 451, nothing delivered, not even cut.
+  "${LOADMAIL[@]}" send "$PS" big 1 1 --size 1000000 --once 1 --events "$E2E_DIR/big1.ev" >"$E2E_DIR/big1.log" ||
+    fail "[$CASE] client failed: $(cat "$E2E_DIR/big1.log")"
+  grep -qE ' big-1 1 451 4\.3\.0 ' "$E2E_DIR/big1.ev" ||
+    fail "[$CASE] 1 MB into 512 KB of spool: got '$(cat "$E2E_DIR/big1.ev")', want 451 4.3.0"
+  is_alive "$sigild_PID" || fail "[$CASE] sigild died when the spool filled up"
+  log_has "$E2E_DIR/sigild.log" 'spool write failed' || fail "[$CASE] no 'spool write failed' logged"
+  # Smaller ones still pass meanwhile (8 sessions, 20 KB each, spooled).
+  load_bg small "$PS" small 200 8 --size 20000
+  load_wait small 120
+  LOAD_LINE_SMALL=$LOAD_LINE
+  [ "$(ev_count small '$5 != 250')" -eq 0 ] || fail "[$CASE] small messages refused: $(awk '$5 != 250' "$E2E_DIR/small.ev" | head -n 3)"
+  check_sink sink small 200 small 20000
+  local small_check=$CHECK_LINE
+  [ -z "$("${LOADMAIL[@]}" check "$E2E_DIR/sink" big 1 1000000 | grep -v '^delivered 0 ' | grep -v '^lost big-1$')" ] ||
+    fail "[$CASE] something of the refused big message reached the sink"
+  # Space back: the same message passes, whole, once.
+  spool_free
+  "${LOADMAIL[@]}" send "$PS" big 1 1 --size 1000000 --once 1 --events "$E2E_DIR/big2.ev" >"$E2E_DIR/big2.log" ||
+    fail "[$CASE] client failed: $(cat "$E2E_DIR/big2.log")"
+  grep -qE ' big-1 1 250 ' "$E2E_DIR/big2.ev" || fail "[$CASE] after the space came back: $(cat "$E2E_DIR/big2.ev")"
+  LOAD_LINE=$(tail -n 1 "$E2E_DIR/big2.log")
+  check_sink sink big 1 big2 1000000
+  [ "$DUPS" -eq 0 ] || fail "[$CASE] the big message was delivered twice"
+  [ -z "$(ls -A "/proc/$sigild_PID/root$SPOOL" 2>/dev/null)" ] || [ "$SPOOL_HOW" != tmpfs ] ||
+    fail "[$CASE] spool files left behind: $(ls -A "/proc/$sigild_PID/root$SPOOL")"
+  echo "FIGURES spool-full: big 1 MB: 451 with 512 KB free, 250 after; small: $LOAD_LINE_SMALL; sink: $small_check"
+  pass "spool out of space ($SPOOL_HOW): 451 4.3.0 and nothing delivered; 200 smaller ones passed; after: delivered once, whole"
+}
+
 case $CASE in
   backend-restart) case_backend_restart ;;
+  sighup) case_sighup ;;
+  spool-full) case_spool_full ;;
   *) fail "unknown case $CASE" ;;
 esac
