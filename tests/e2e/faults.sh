@@ -33,6 +33,14 @@
 #                    reaches the sink, 200 messages of 20 KB pass meanwhile;
 #                    once the space is back the same message is delivered
 #                    once, whole.
+#   scanners         clamd (SIGKILL) and spamd (SIGTERM: its children go
+#                    too) stopped while two sigilds scan a load through
+#                    them (av + spam), restarted about 1 s later: with
+#                    on_error = tempfail the client gets 4xx while they are
+#                    down and none once they answer again, nothing is
+#                    relayed unscanned; with on_error = continue the client
+#                    never sees a 4xx and the messages in the gap pass
+#                    unchecked.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/relay_lib.sh"
 
@@ -255,8 +263,143 @@ case_spool_full() {
   pass "spool out of space ($SPOOL_HOW): 451 4.3.0 and nothing delivered; 200 smaller ones passed; after: delivered once, whole"
 }
 
+# ---------------------------------------------------------------- scanners
+# scanners_setup: clamd (a database of one signature of our own, built with
+# sigtool as in av_clamd.sh) on $E2E_DIR/clamd.sock and spamd on $P_SPAMD
+# (as in spam_spamd.sh); PIDs in clamd_PID, spamd_PID.
+SIG_OWN='SIGIL-FAULTS-TEST-5d1c-not-a-virus'
+clamd_start() {
+  spawn clamd "$(command -v clamd || echo /usr/sbin/clamd)" -c "$E2E_DIR/clamd.conf"
+}
+spamd_start() {
+  local user=()
+  [ "$(id -u)" -ne 0 ] || user=(-u nobody)  # spamd refuses to check mail as root
+  spawn spamd "$(command -v spamd || echo /usr/sbin/spamd)" "${user[@]}" -L -x -H "$E2E_DIR/sa-home" \
+    --siteconfigpath="$E2E_DIR/sa-site" -i "127.0.0.1:$P_SPAMD" -A 127.0.0.1 \
+    -m 2 --min-children=2 --syslog=stderr -r "$E2E_DIR/spamd.pid"
+}
+clamd_pong() {
+  python3 - "$E2E_DIR/clamd.sock" <<'PYEOF' 2>/dev/null
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(1); s.connect(sys.argv[1])
+s.sendall(b"zPING\0")
+sys.exit(0 if s.recv(64).startswith(b"PONG") else 1)
+PYEOF
+}
+spamd_pong() {
+  python3 - "$P_SPAMD" <<'PYEOF' 2>/dev/null
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2)
+s.sendall(b"PING SPAMC/1.5\r\n\r\n")
+sys.exit(0 if b"PONG" in s.recv(256) else 1)
+PYEOF
+}
+scanners_setup() {
+  command -v clamd >/dev/null || [ -x /usr/sbin/clamd ] || fail "clamd not installed (package clamav-daemon)"
+  command -v sigtool >/dev/null || fail "sigtool not installed (package clamav)"
+  command -v spamd >/dev/null || [ -x /usr/sbin/spamd ] || fail "spamd not installed (package spamd)"
+  mkdir -p "$E2E_DIR/db" "$E2E_DIR/sa-site" "$E2E_DIR/sa-home"
+  printf 'Sigil-Faults-Signature:0:*:%s\n' "$(printf '%s' "$SIG_OWN" | sigtool --hex-dump | tr -d '\n')" \
+    >"$E2E_DIR/db/sigil.ndb"
+  printf '%s\n' "LocalSocket $E2E_DIR/clamd.sock" "DatabaseDirectory $E2E_DIR/db" \
+    "TemporaryDirectory $E2E_DIR" "Foreground yes" "LogFile $E2E_DIR/clamd-own.log" >"$E2E_DIR/clamd.conf"
+  cp /etc/spamassassin/*.pre "$E2E_DIR/sa-site/" || fail "no /etc/spamassassin/*.pre (package spamassassin)"
+  printf 'use_bayes 0\nbayes_auto_learn 0\n' >"$E2E_DIR/sa-site/local.cf"
+  [ "$(id -u)" -ne 0 ] || chown nobody "$E2E_DIR/sa-home"
+  clamd_start
+  spamd_start
+  until_true 60 clamd_pong || fail "[$CASE] clamd does not answer"
+  until_true 90 spamd_pong || fail "[$CASE] spamd does not answer"
+}
+# scan_config FILE PORT ON_ERROR: stages av + spam, both scanners, on_error
+# for both (tempfail | continue).
+scan_config() {
+  sigil_config "$1" "$2" "smtp:[127.0.0.1]:$PK"
+  sed -i 's/^stages = \[\]$/stages = ["av", "spam"]/' "$1"
+  cat >>"$1" <<CONF
+
+[av]
+scanners = [ { name = "clamd", address = "unix:$E2E_DIR/clamd.sock", timeout = 30 } ]
+on_error = "$3"
+
+[spam]
+scanners = [ { name = "spamd", address = "127.0.0.1:$P_SPAMD", timeout = 30 } ]
+on_error = "$3"
+CONF
+  "$SIGIL" check-config "$1" >"$E2E_DIR/check-config.out" 2>&1 || fail "[$CASE] $1: $(cat "$E2E_DIR/check-config.out")"
+}
+sink_has() { at_least "$2" "${LOADMAIL[@]}" count "$E2E_DIR/sink" "$1"; }
+
+case_scanners() {
+  local N=${FAULTS_SCAN_N:-80}
+  take_ports PS PC PK P_SPAMD
+  scanners_setup
+  run_sink sink "$PK"
+  scan_config "$E2E_DIR/tf.toml" "$PS" tempfail
+  scan_config "$E2E_DIR/cont.toml" "$PC" continue
+  run_sigild sigtf "$E2E_DIR/tf.toml" "$PS"
+  run_sigild sigcont "$E2E_DIR/cont.toml" "$PC"
+  load_bg tf "$PS" sctf "$N" 4 --deadline 240
+  load_bg cont "$PC" scco "$N" 4 --deadline 240
+  until_true 120 sink_has sctf $((N / 4)) || fail "[$CASE] load did not get going: $(dumps sink) delivered"
+  local t_down t_up at_kill
+  at_kill=$(dumps sink)
+  t_down=$(now_ms)
+  forget "$clamd_PID" KILL
+  forget "$spamd_PID" TERM
+  sleep 1
+  clamd_start
+  spamd_start
+  until_true 60 clamd_pong || fail "[$CASE] clamd did not come back"
+  until_true 90 spamd_pong || fail "[$CASE] spamd did not come back"
+  t_up=$(now_ms)
+  echo "scanners killed after $at_kill deliveries, answering again $((t_up - t_down)) ms later"
+  # spamd's scans take tens of ms: with 8 sessions some are cut mid-scan
+  # (clamd's take well under 1 ms: its gap shows as refused connections).
+  local cut
+  cut=$(cat "$E2E_DIR/sigtf.log" "$E2E_DIR/sigcont.log" | grep -cE 'spam="spamd unavailable: spamd: (receive|send|spamd closed)' || true)  # grep -c exits 1 on 0; the count is checked
+  [ "$cut" -ge 1 ] || fail "[$CASE] no spamd scan was cut mid-scan by the kill"
+  echo "$cut spamd scans cut mid-scan"
+  is_alive "$tf_PID" || fail "[$CASE] the tempfail load ended before the scanners were back: test too short"
+  load_wait tf 240
+  local tf_line=$LOAD_LINE
+  load_wait cont 240
+  local cont_line=$LOAD_LINE
+  # on_error = tempfail: 4xx while they were down, none once back; nothing
+  # relayed unscanned.
+  local during after
+  during=$(ev_count tf "\$5 != 250 && \$2 >= $t_down && \$1 <= $t_up")
+  after=$(ev_count tf "\$5 != 250 && \$1 > $t_up")
+  [ "$during" -ge 1 ] || fail "[$CASE] tempfail: no 4xx while the scanners were down"
+  [ "$(ev_count tf '$5 != 250 && $5 !~ /^4/')" -eq 0 ] ||
+    fail "[$CASE] tempfail: other than 250/4xx: $(awk '$5 != 250 && $5 !~ /^4/' "$E2E_DIR/tf.ev" | head -n 3)"
+  [ "$after" -eq 0 ] || fail "[$CASE] tempfail: $after 4xx after the scanners were back: $(
+    awk "\$5 != 250 && \$1 > $t_up" "$E2E_DIR/tf.ev" | head -n 3)"
+  [ "$(summaries "$E2E_DIR/sigtf.log" 'action=relayed .*(unchecked|unavailable)')" -eq 0 ] ||
+    fail "[$CASE] tempfail: relayed unscanned: $(grep -E 'action=relayed .*(unchecked|unavailable)' "$E2E_DIR/sigtf.log" | head -n 2)"
+  [ "$(summaries "$E2E_DIR/sigtf.log" 'action=relayed')" -eq "$N" ] || fail "[$CASE] tempfail: want $N relayed"
+  LOAD_LINE=$tf_line
+  check_sink sink sctf "$N" tf
+  [ "$DUPS" -eq 0 ] || fail "[$CASE] tempfail: $DUPS duplicate(s)"
+  figures scanners-tempfail
+  local tf_check=$CHECK_LINE
+  # on_error = continue: never a 4xx; the messages scanned while the
+  # scanners were down pass unchecked.
+  [ "$(ev_count cont '$5 != 250')" -eq 0 ] ||
+    fail "[$CASE] continue: the client saw non-250: $(awk '$5 != 250' "$E2E_DIR/cont.ev" | head -n 3)"
+  local unchecked
+  unchecked=$(summaries "$E2E_DIR/sigcont.log" 'action=relayed .*(unchecked|unavailable)')
+  [ "$unchecked" -ge 1 ] || fail "[$CASE] continue: no message passed unchecked (the kill hit nothing)"
+  LOAD_LINE=$cont_line
+  check_sink sink scco "$N" cont
+  [ "$DUPS" -eq 0 ] || fail "[$CASE] continue: $DUPS duplicate(s)"
+  figures scanners-continue
+  pass "clamd and spamd killed mid-scan, restarted: tempfail: $during 4xx while down, none after, $tf_check; continue: $unchecked passed unchecked, $CHECK_LINE"
+}
+
 case $CASE in
   backend-restart) case_backend_restart ;;
+  scanners) case_scanners ;;
   sighup) case_sighup ;;
   spool-full) case_spool_full ;;
   *) fail "unknown case $CASE" ;;

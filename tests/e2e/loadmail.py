@@ -4,6 +4,7 @@ what arrived, for the fault tests (tests/e2e/faults.sh).
 
   loadmail.py send PORT PREFIX COUNT SESSIONS [options]
   loadmail.py check DIR PREFIX COUNT [SIZE]
+  loadmail.py count DIR PREFIX
 
 send: COUNT messages, Message-ID <PREFIX-k@load.e2e.test> (k = 1..COUNT),
 over SESSIONS concurrent SMTP sessions to 127.0.0.1:PORT.  A message
@@ -302,6 +303,17 @@ def check(argv):
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "send":
         send(sys.argv[2:])
+    elif len(sys.argv) > 1 and sys.argv[1] == "count":
+        # count DIR PREFIX: dump files holding a PREFIX-k message so far.
+        pat = re.compile(r"^Message-ID: <%s-\d+@" % re.escape(sys.argv[3]), re.I | re.M)
+        n = 0
+        for name in os.listdir(sys.argv[2]):
+            try:
+                with open(os.path.join(sys.argv[2], name), "rb") as f:
+                    n += bool(pat.search(f.read(4096).decode("utf-8", "replace")))
+            except OSError:
+                pass
+        print(n)
     elif len(sys.argv) > 1 and sys.argv[1] == "check":
         check(sys.argv[2:])
     else:
