@@ -41,6 +41,14 @@
 #                    relayed unscanned; with on_error = continue the client
 #                    never sees a 4xx and the messages in the gap pass
 #                    unchecked.
+#   dns              the DNS server (dnsmasq, the Ed25519 key the load is
+#                    signed with by dkimpy) stopped for 2 s under a
+#                    verification load (stages = ["dkim-verify"]) and
+#                    restarted: messages verified meanwhile get
+#                    dkim=temperror and pass (DNS trouble is a verdict, not
+#                    a stage error: the client sees 250 throughout), dkim=pass
+#                    before and once the server is back (no temperror
+#                    cached).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/relay_lib.sh"
 
@@ -397,8 +405,81 @@ case_scanners() {
   pass "clamd and spamd killed mid-scan, restarted: tempfail: $during 4xx while down, none after, $tf_check; continue: $unchecked passed unchecked, $CHECK_LINE"
 }
 
+# ---------------------------------------------------------------- dns
+dnsmasq_start() {
+  spawn dnsmasq "$(command -v dnsmasq || echo /usr/sbin/dnsmasq)" --keep-in-foreground \
+    --conf-file=/dev/null --port="$DNS" --listen-address=127.0.0.1 --bind-interfaces --no-resolv \
+    --no-hosts --local=/#/ --local-ttl=0 --user=root --pid-file="$E2E_DIR/dnsmasq.pid" \
+    "--txt-record=s1._domainkey.example.com,v=DKIM1; k=ed25519; p=$DKIM_P"
+}
+dns_up() { dns_answers "$DNS" s1._domainkey.example.com; }
+
+case_dns() {
+  local N=${FAULTS_DNS_N:-200} PY=/usr/bin/python3
+  "$PY" -c 'import dkim, nacl' 2>/dev/null || fail "$PY cannot import dkim and nacl (packages python3-dkim, python3-nacl)"
+  command -v dnsmasq >/dev/null || [ -x /usr/sbin/dnsmasq ] || fail "dnsmasq not installed (package dnsmasq-base)"
+  source "$E2E_HERE/signing_lib.sh"  # txt_p
+  take_ports PS PK DNS
+  openssl genpkey -algorithm ED25519 -out "$E2E_DIR/ed.pem" 2>/dev/null || fail "openssl genpkey"
+  DKIM_P=$(txt_p "$E2E_DIR/ed.pem")
+  dnsmasq_start
+  until_true 10 dns_up || fail "[$CASE] dnsmasq does not answer on $DNS"
+  run_sink sink "$PK"
+  sigil_config "$E2E_DIR/sigil.toml" "$PS" "smtp:[127.0.0.1]:$PK"
+  sed -i 's/^stages = \[\]$/stages = ["dkim-verify"]/' "$E2E_DIR/sigil.toml"
+  cat >>"$E2E_DIR/sigil.toml" <<CONF
+
+[dns]
+servers = ["127.0.0.1:$DNS"]
+timeout_ms = 300
+attempts = 2
+
+[dkim_verify]
+authserv_id = "mx.e2e.test"
+CONF
+  "$SIGIL" check-config "$E2E_DIR/sigil.toml" >"$E2E_DIR/check-config.out" 2>&1 ||
+    fail "[$CASE] config: $(cat "$E2E_DIR/check-config.out")"
+  run_sigild sigild "$E2E_DIR/sigil.toml" "$PS"
+  LOADMAIL=("$PY" "$E2E_HERE/loadmail.py")
+  load_bg load "$PS" dns "$N" 4 --dkim "$E2E_DIR/ed.pem:example.com:s1" --pace 0.02 --deadline 240
+  until_true 120 sink_has dns $((N / 4)) || fail "[$CASE] load did not get going: $(dumps sink) delivered"
+  local t_down t_up
+  t_down=$(now_ms)
+  forget "$dnsmasq_PID" TERM
+  sleep 2
+  dnsmasq_start
+  until_true 10 dns_up || fail "[$CASE] dnsmasq did not come back"
+  t_up=$(now_ms)
+  is_alive "$load_PID" || fail "[$CASE] the load ended before DNS was back: test too short"
+  load_wait load 240
+  [ "$(ev_count load '$5 != 250')" -eq 0 ] ||
+    fail "[$CASE] DNS trouble cost non-250 replies: $(awk '$5 != 250' "$E2E_DIR/load.ev" | head -n 3)"
+  check_sink sink dns "$N" load
+  [ "$DUPS" -eq 0 ] || fail "[$CASE] $DUPS duplicate(s)"
+  # Each copy's verdict, beside the start of its (only) attempt.
+  "${LOADMAIL[@]}" results "$E2E_DIR/sink" dns 'dkim=[a-z]+' >"$E2E_DIR/results"
+  awk 'NR == FNR { start[$3] = $1; next } { print start[$1], $1, $2 }' "$E2E_DIR/load.ev" "$E2E_DIR/results" \
+    >"$E2E_DIR/verdicts"
+  local temp pass other late early
+  temp=$(awk '$3 == "dkim=temperror"' "$E2E_DIR/verdicts" | wc -l)
+  pass=$(awk '$3 == "dkim=pass"' "$E2E_DIR/verdicts" | wc -l)
+  other=$(awk '$3 != "dkim=pass" && $3 != "dkim=temperror"' "$E2E_DIR/verdicts")
+  late=$(awk -v t="$t_up" '$1 > t && $3 != "dkim=pass"' "$E2E_DIR/verdicts")
+  early=$(awk -v t="$t_down" '$1 < t - 1000 && $3 != "dkim=pass"' "$E2E_DIR/verdicts")
+  [ -z "$other" ] || fail "[$CASE] verdicts other than pass/temperror: $(head -n 3 <<<"$other")"
+  [ "$temp" -ge 1 ] || fail "[$CASE] no dkim=temperror while DNS was down (cached, or the outage hit nothing)"
+  [ -z "$early" ] || fail "[$CASE] not pass before DNS went down: $(head -n 3 <<<"$early")"
+  [ -z "$late" ] || fail "[$CASE] not pass after DNS was back: $(head -n 3 <<<"$late")"
+  [ "$(summaries "$E2E_DIR/sigild.log" 'dkim_verify="temperror')" -eq "$temp" ] ||
+    fail "[$CASE] summary lines do not count $temp temperror verdicts"
+  echo "DNS down $((t_up - t_down)) ms: $temp dkim=temperror, $pass dkim=pass"
+  figures dns
+  pass "DNS server stopped and restarted under verification load: $temp temperror while down, pass before and after, every reply 250; $CHECK_LINE"
+}
+
 case $CASE in
   backend-restart) case_backend_restart ;;
+  dns) case_dns ;;
   scanners) case_scanners ;;
   sighup) case_sighup ;;
   spool-full) case_spool_full ;;

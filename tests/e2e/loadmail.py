@@ -5,6 +5,7 @@ what arrived, for the fault tests (tests/e2e/faults.sh).
   loadmail.py send PORT PREFIX COUNT SESSIONS [options]
   loadmail.py check DIR PREFIX COUNT [SIZE]
   loadmail.py count DIR PREFIX
+  loadmail.py results DIR PREFIX REGEX
 
 send: COUNT messages, Message-ID <PREFIX-k@load.e2e.test> (k = 1..COUNT),
 over SESSIONS concurrent SMTP sessions to 127.0.0.1:PORT.  A message
@@ -23,6 +24,8 @@ seconds with whatever is still queued counted as "undelivered".
   --pace SECS          pause between a session's messages (default 0)
   --go-file PATH       created once every session has sent its first message
   --once 1             never send again: a 4xx leaves the message undelivered
+  --dkim KEY:D:S       sign each message with dkimpy (Ed25519 PEM key KEY,
+                       d=D, s=S; needs python3-dkim and python3-nacl)
 Prints one line: "sent N delivered D refused R undelivered U attempts A
 tempfails T errors E" and exits 0 (the caller judges the figures).
 
@@ -116,6 +119,24 @@ class Conn:
         return self.reply()
 
 
+def dkim_signer(spec):
+    """KEYFILE:DOMAIN:SELECTOR, an Ed25519 PEM key: a function that signs a
+    message with dkimpy (relaxed/relaxed), as tests/e2e/dkim_verify.sh."""
+    import base64
+    import subprocess
+    import dkim
+    keyfile, d, sel = spec.split(":")
+    der = subprocess.run(["openssl", "pkey", "-in", keyfile, "-outform", "DER"],
+                         capture_output=True, check=True).stdout
+    key = base64.b64encode(der[-32:])  # dkimpy wants the raw seed, base64
+
+    def sign(msg):
+        return dkim.sign(msg, sel.encode(), d.encode(), key, canonicalize=(b"relaxed", b"relaxed"),
+                         include_headers=[b"From", b"To", b"Subject", b"Date", b"Message-ID"],
+                         signature_algorithm=b"ed25519-sha256") + msg
+    return sign
+
+
 def now_ms():
     return int(time.time() * 1000)
 
@@ -123,7 +144,7 @@ def now_ms():
 def send(argv):
     port, prefix, count, sessions = int(argv[0]), argv[1], int(argv[2]), int(argv[3])
     opts = {"--size": "600", "--retry-delay": "0.3", "--deadline": "120", "--timeout": "60",
-            "--events": "", "--pace": "0", "--go-file": "", "--once": "0"}
+            "--events": "", "--pace": "0", "--go-file": "", "--once": "0", "--dkim": ""}
     i = 4
     while i < len(argv):
         if argv[i] not in opts:
@@ -136,6 +157,7 @@ def send(argv):
     timeout = float(opts["--timeout"])
     pace = float(opts["--pace"])
     once = opts["--once"] == "1"
+    signer = dkim_signer(opts["--dkim"]) if opts["--dkim"] else None
     events = open(opts["--events"], "w") if opts["--events"] else None
 
     lock = threading.Lock()
@@ -202,6 +224,8 @@ def send(argv):
                     code, text = conn.cmd("DATA")
                     if code == "354":
                         data = message_bytes(mid, size)
+                        if signer:
+                            data = signer(data)
                         try:
                             conn.sock.sendall(data + b".\r\n")
                         except OSError as e:
@@ -303,6 +327,18 @@ def check(argv):
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "send":
         send(sys.argv[2:])
+    elif len(sys.argv) > 1 and sys.argv[1] == "results":
+        # results DIR PREFIX REGEX: "ID MATCH" per dump file holding a
+        # PREFIX-k message (MATCH: the regex's first match, or "-").
+        pat = re.compile(r"^Message-ID: <(%s-\d+)@" % re.escape(sys.argv[3]), re.I | re.M)
+        want = re.compile(sys.argv[4])
+        for name in sorted(os.listdir(sys.argv[2])):
+            with open(os.path.join(sys.argv[2], name), "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+            m = pat.search(text)
+            if m:
+                w = want.search(text)
+                print(m.group(1), w.group(0) if w else "-")
     elif len(sys.argv) > 1 and sys.argv[1] == "count":
         # count DIR PREFIX: dump files holding a PREFIX-k message so far.
         pat = re.compile(r"^Message-ID: <%s-\d+@" % re.escape(sys.argv[3]), re.I | re.M)
