@@ -22,7 +22,6 @@ seconds with whatever is still queued counted as "undelivered".
                        CODE TEXT" (CODE 250/4xx/5xx, or ERR with the error);
                        times are epoch milliseconds, START is MAIL FROM
   --pace SECS          pause between a session's messages (default 0)
-  --go-file PATH       created once every session has sent its first message
   --once 1             never send again: a 4xx leaves the message undelivered
   --dkim KEY:D:S       sign each message with dkimpy (Ed25519 PEM key KEY,
                        d=D, s=S; needs python3-dkim and python3-nacl)
@@ -144,7 +143,7 @@ def now_ms():
 def send(argv):
     port, prefix, count, sessions = int(argv[0]), argv[1], int(argv[2]), int(argv[3])
     opts = {"--size": "600", "--retry-delay": "0.3", "--deadline": "120", "--timeout": "60",
-            "--events": "", "--pace": "0", "--go-file": "", "--once": "0", "--dkim": ""}
+            "--events": "", "--pace": "0", "--once": "0", "--dkim": ""}
     i = 4
     while i < len(argv):
         if argv[i] not in opts:
@@ -164,8 +163,6 @@ def send(argv):
     queue = collections.deque((k, 1, 0.0) for k in range(1, count + 1))  # (k, attempt, not_before)
     inflight = [0]
     stats = collections.Counter()
-    started = [0]
-    go_file = opts["--go-file"]
 
     def log(start, mid, attempt, code, text):
         if events:
@@ -195,7 +192,6 @@ def send(argv):
 
     def worker():
         conn = None
-        first = True
         while time.monotonic() < deadline:
             item = take()
             if item is None:
@@ -254,12 +250,6 @@ def send(argv):
                 conn = None
             stats["attempts"] += 1
             done(item, again)
-            if first:
-                first = False
-                with lock:
-                    started[0] += 1
-                    if go_file and started[0] == sessions:
-                        open(go_file, "w").close()
             if pace:
                 time.sleep(pace)
         if conn:
