@@ -43,6 +43,9 @@ int main(int argc, char** argv) {
   }
   filter::log::init(cfg->daemon.log_level);
   std::signal(SIGPIPE, SIG_IGN);
+  // A file size limit (RLIMIT_FSIZE) reached by a spool file must fail that
+  // write (EFBIG, the message gets 451), not kill the daemon.
+  std::signal(SIGXFSZ, SIG_IGN);
 
   boost::asio::io_context io(1);
   filter::Server server(io, path, filter::sigild_wiring(filter::builtin_stages()));

@@ -396,7 +396,10 @@ asio::awaitable<Result<ConnPtr>> SmtpBackend::connect(const DeliveryRequest& req
 asio::awaitable<DeliveryResult> SmtpBackend::deliver(const DeliveryRequest& req) {
   const std::size_t n = req.envelope.recipients.size();
   for (int round = 0; round < 2; ++round) {
-    ConnPtr c = take_idle();
+    // The second round connects afresh: the first found a cached connection
+    // dead, which is what a back-end restart does to every connection cached
+    // before it (all dropped below), so another cached one would fail alike.
+    ConnPtr c = round == 0 ? take_idle() : nullptr;
     bool reused = c != nullptr;
     if (!c) {
       auto r = co_await connect(req);
@@ -407,7 +410,9 @@ asio::awaitable<DeliveryResult> SmtpBackend::deliver(const DeliveryRequest& req)
     DeliveryResult res = co_await attempt(*c, req, reused, retry);
     give_back(std::move(c));
     if (retry && round == 0) {
-      log::backend().debug("{}: cached back-end connection was dead; reconnecting", req.log_id);
+      log::backend().debug("{}: cached back-end connection was dead; dropping {} more, reconnecting",
+                           req.log_id, idle_.size());
+      close_idle();
       continue;
     }
     co_return res;

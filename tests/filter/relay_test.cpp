@@ -4,9 +4,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <memory>
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
@@ -462,6 +464,40 @@ TEST(Relay, BackendConnectionsAreReused) {
   }
   EXPECT_EQ(be.completed(), 5u);
   EXPECT_EQ(be.connections(), 1);
+}
+
+// A back-end restarted while sigild holds several connections to it cached:
+// every one is dead.  The first found dead drops them all and the message
+// goes on a new connection; the client never sees the restart.
+TEST(Relay, BackendRestartDeadCachedConnectionsAreNotReused) {
+  ScriptedBackend::Script sc;
+  sc.port = sigil::test::free_port();
+  sc.reply_delay = 300ms;  // the three transactions overlap: three connections
+  auto be = std::make_unique<ScriptedBackend>(sc);
+  Relay relay(make_config({.target = smtp_target(*be)}));
+  std::vector<std::thread> ts;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 3; ++i)
+    ts.emplace_back([&] {
+      SmtpClient c(relay.port());
+      greet(c);
+      auto r = send_txn(c, {});
+      if (r.size() == 1 && r[0].code == 250) ++ok;
+      c.cmd("QUIT");
+    });
+  for (auto& t : ts) t.join();
+  ASSERT_EQ(ok.load(), 3);
+  ASSERT_EQ(be->connections(), 3) << "want three cached back-end connections";
+  be.reset();  // the back-end goes: its end of every cached connection closes
+  sc.reply_delay = 0ms;
+  ScriptedBackend again(sc);
+  SmtpClient c(relay.port());
+  greet(c);
+  auto r = send_txn(c, {});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].code, 250) << r[0].text();
+  EXPECT_EQ(again.completed(), 1u);
+  EXPECT_EQ(again.connections(), 1);
 }
 
 TEST(Relay, XforwardAndDsnParametersArePassedThrough) {

@@ -60,6 +60,7 @@ ScriptedBackend::ScriptedBackend(Script s) : script_(std::move(s)) {
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sa.sin_port = htons(script_.port);
   if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 ||
       ::listen(listen_fd_, 64) != 0)
     throw std::runtime_error("ScriptedBackend: bind/listen failed");

@@ -48,6 +48,7 @@ class ScriptedBackend {
     std::function<std::string(const std::string&)> lmtp_reply{};
     AfterDot after_dot = AfterDot::Reply;
     std::chrono::milliseconds reply_delay{0};  // before the final reply
+    std::uint16_t port = 0;  // 0: any free port; else this one (a restart)
   };
 
   explicit ScriptedBackend(Script s);
