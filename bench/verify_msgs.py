@@ -6,6 +6,7 @@ Ed25519), an implementation independent of Sigil's signer.
     verify_msgs.py --message msg5k.eml --rsa-key RSA.pem --ed25519-key ED.pem
                    --out DIR [--domain example.com] [--rsa-selector s1]
                    [--ed25519-selector s2] [--cold N] [--cold-suffix cold.example]
+                   [--big MB]
 
 Writes into DIR (c=relaxed/simple, dkimpy's default header set, no x=):
   rsa.eml        the message signed once, RSA-2048, d=DOMAIN s=RSA-SELECTOR
@@ -14,6 +15,10 @@ Writes into DIR (c=relaxed/simple, dkimpy's default header set, no x=):
                  d= (s=RSA-SELECTOR, the same RSA key: one key published under
                  N names; the point is N distinct DNS names)
   cold.list      their paths, one per line (sigil-loadgen --message-list)
+  big.eml        with --big MB: the message with a body of MB megabytes,
+                 signed 8 times with the RSA key, each signature a distinct
+                 body hash (c= body simple or relaxed, with and without l=,
+                 rsa-sha256 and rsa-sha1): the worst a verifier hashes
   dns.tsv        NAME<TAB>TXT for every key name (bench/dns_delay.py --table)
   dnsmasq.args   --txt-record=NAME,chunk,chunk lines for DOMAIN's two keys
                  (dnsmasq takes 255-octet strings comma-separated on its
@@ -41,6 +46,20 @@ def der(pem, public):
     return subprocess.run(args, check=True, capture_output=True).stdout
 
 
+def big_message(msg, mb, sel, dom, key):
+    """msg's header with a body of mb megabytes, signed 8 times (see above)."""
+    head = msg.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
+    line = b"A line of the large body, for the hashing cost of verification.  0123456789\r\n"
+    body = line * (mb * 1024 * 1024 // len(line) + 1)
+    m = head + body
+    for body_canon in (b"simple", b"relaxed"):
+        for length in (False, True):
+            for alg in (b"rsa-sha256", b"rsa-sha1"):
+                m = dkim.DKIM(m).sign(sel, dom, key, signature_algorithm=alg, length=length,
+                                      canonicalize=(b"relaxed", body_canon)) + m
+    return m
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--message", required=True)
@@ -52,6 +71,7 @@ def main():
     ap.add_argument("--ed25519-selector", default="s2")
     ap.add_argument("--cold", type=int, default=1000)
     ap.add_argument("--cold-suffix", default="cold.example")
+    ap.add_argument("--big", type=int, default=0)
     a = ap.parse_args()
     if not 0 <= a.cold <= 100000:
         sys.exit("verify_msgs: --cold 0..100000")
@@ -84,6 +104,11 @@ def main():
     open(os.path.join(a.out, "rsa.eml"), "wb").write(rsa_msg)
     open(os.path.join(a.out, "dual.eml"), "wb").write(dual_msg)
 
+    big_msg = None
+    if a.big > 0:
+        big_msg = big_message(msg, a.big, s_rsa, dom, rsa_pem)
+        open(os.path.join(a.out, "big.eml"), "wb").write(big_msg)
+
     paths = []
     cold_msgs = []
     width = max(4, len(str(a.cold)))
@@ -115,6 +140,8 @@ def main():
         return table.get(name.rstrip(b".").lower())
 
     checks = [("rsa.eml", rsa_msg, 1), ("dual.eml", dual_msg, 2)]
+    if big_msg is not None:
+        checks.append(("big.eml", big_msg, 1))  # the last one made; each takes seconds
     for j in sorted({0, len(cold_msgs) // 2, len(cold_msgs) - 1}):
         if 0 <= j < len(cold_msgs):
             checks.append(("cold/%0*d.eml" % (width, j + 1), cold_msgs[j], 1))
