@@ -81,6 +81,7 @@ $1"; }
 # files DIR: the fake back-end's messages in DIR.
 files() { find "$1" -maxdepth 1 -name 'msg.*' -type f | sort; }
 dsn_in() { files "$1" | xargs -r grep -l '^Content-Type: multipart/report' || true; }
+has_dsn_in() { [ -n "$(dsn_in "$1")" ]; }  # a function: until_true evaluates it each time
 count_in() { files "$1" | wc -l; }
 # check_dsn FILE RCPT STATUS DIAG_ERE: the DSN is from <> to the sender, one
 # failed recipient RCPT with STATUS, Remote-MTA and a Diagnostic-Code
@@ -148,7 +149,7 @@ pass "a DSN the forward refuses: 451 4.3.0 for the message (the client retries, 
 mkmsg three
 send "$S_LMTP" three.eml sender@example.org a@example.net full@example.net
 has "$REPLY" '^250 2\.0\.0 [0-9A-Z]{12} Ok for 1 of 2 recipients, DSN sent for 1, ' "three reply"
-until_true 5 test -n "$(dsn_in lmtp)" || fail "no DSN at the LMTP back-end"
+until_true 5 has_dsn_in lmtp || fail "no DSN at the LMTP back-end"
 check_dsn "$(dsn_in lmtp)" full@example.net 5.2.2 'smtp; 552 5\.2\.2 <full@example\.net>: Mailbox full$'
 pass "an LMTP back-end's 5xx after the data behind an SMTP front: a DSN (Status 5.2.2)"
 

@@ -62,8 +62,9 @@ has() { grep -qE -- "$2" <<<"$1" || fail "$3: no match for '$2' in:
 $1"; }
 # dsn_of NAME, dsn_for NAME (waits): the mailbox's DSN whose returned header names NAME (10 s).
 dsn_of() { grep -l "^Message-ID: <$1@e2e.test>" "$MBOX"/* 2>/dev/null | xargs -r grep -l '^Content-Type: multipart/report' || true; }
+has_dsn() { [ -n "$(dsn_of "$1")" ]; }  # a function: until_true evaluates it each time
 dsn_for() {
-  until_true 10 test -n "$(dsn_of "$1")" || fail "no DSN for $1 in the mailbox: $(ls "$MBOX" 2>&1); $(tail -n 20 "$PF/maillog")"
+  until_true 10 has_dsn "$1" || fail "no DSN for $1 in the mailbox: $(ls "$MBOX" 2>&1); $(tail -n 20 "$PF/maillog")"
   dsn_of "$1"
 }
 # check_dsn FILE TO STATUS_TYPE: the DSN delivered to TO, its status part of
