@@ -44,24 +44,9 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "conf/config.hpp"
+#include "dns/wire.hpp"
 
 namespace sigil::dns {
-
-enum class Status {
-  Ok,        // TXT records found
-  NotFound,  // NXDOMAIN, or the name exists without TXT data (NODATA)
-  Retry,     // temporary: timeout, SERVFAIL, REFUSED, truncated and TCP failed, no server
-  Fail,      // permanent: malformed reply, bad name, other rcodes (FORMERR, NOTIMP...)
-};
-const char* to_string(Status s) noexcept;
-
-struct TxtAnswer {
-  Status status = Status::Fail;
-  std::vector<std::string> records;  // Ok: one per TXT RR, its character-strings concatenated
-  std::string reason;                // human-readable, for logs and A-R comments
-  std::uint32_t ttl = 0;             // seconds the answer stays valid (remaining, if cached)
-  bool from_cache = false;           // served from the cache or static_records (no packet)
-};
 
 struct Server {
   boost::asio::ip::address address;

@@ -1,4 +1,4 @@
-# scripts/lib.sh — shared by scripts/run, scripts/test and bench/run.
+# scripts/lib.sh — shared by scripts/run, scripts/test, scripts/fuzz and bench/run.
 # Installs missing Debian packages (idempotent: a second run checks with
 # dpkg-query and installs nothing) and builds with CMake + Ninja.
 set -euo pipefail
@@ -34,7 +34,8 @@ ensure_packages() {
   fi
 }
 
-# build DIR TYPE [cmake args...]: configures once, then builds incrementally.
+# build DIR TYPE [cmake args...]: configures once, then builds incrementally;
+# every target, or only $SIGIL_BUILD_TARGET when set.
 build() {
   local dir=$1 type=$2
   shift 2
@@ -43,5 +44,5 @@ build() {
   else
     cmake "$dir" -DCMAKE_BUILD_TYPE="$type" "$@" >/dev/null
   fi
-  cmake --build "$dir" -j "$(nproc)"
+  cmake --build "$dir" -j "$(nproc)" ${SIGIL_BUILD_TARGET:+--target "$SIGIL_BUILD_TARGET"}
 }

@@ -41,22 +41,9 @@
 #include "conf/config.hpp"
 #include "filter/core/message_store.hpp"
 #include "filter/core/pipeline.hpp"
+#include "filter/stages/clamd_reply.hpp"
 
 namespace sigil::filter {
-
-// clamd's answer to one INSTREAM scan.
-struct ClamdReply {
-  enum class Kind { Clean, Infected, Error, Garbage };
-  Kind kind = Kind::Garbage;
-  // Infected: the signature name.  Error/Garbage: the reply, control bytes
-  // replaced by '?' and cut to 200 bytes, for logs.
-  std::string text;
-};
-
-// Parses a reply without its terminating NUL (a trailing newline is
-// ignored).  Garbage: anything else, such as an empty reply, a reply for
-// another stream, a FOUND without a name, or a name with control bytes.
-ClamdReply parse_clamd_reply(std::string_view reply);
 
 // The outcome of one scanner.
 struct ScanOutcome {
