@@ -73,6 +73,20 @@ std::vector<std::string> split255(const std::string& v) {
   return out;
 }
 
+// A free UDP port on 127.0.0.1 for a server the test starts: bind to port 0
+// and let go.
+std::uint16_t free_loopback_port() {
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
 }  // namespace
 
 TEST(DnsResolver, AnswersByKind) {
@@ -308,19 +322,7 @@ TEST(DnsResolver, AgainstDnsmasq) {
   // scripts/test installs dnsmasq-base (scripts/packages-test.txt): its
   // absence is a broken setup, not a reason to skip.
   ASSERT_EQ(access(dnsmasq, X_OK), 0) << dnsmasq << " missing: apt-get install dnsmasq-base";
-  // A free port: bind UDP and TCP to port 0 and let go.
-  std::uint16_t port = 0;
-  {
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    port = ntohs(a.sin_port);
-    close(fd);
-  }
+  const std::uint16_t port = free_loopback_port();
   const std::string big = big_value();
   std::vector<std::string> args = {
       dnsmasq, "--keep-in-foreground", "--conf-file=/dev/null", "--port=" + std::to_string(port),
@@ -380,18 +382,7 @@ TEST(DnsResolver, PerDomainCapLeavesSlotsForOtherDomains) {
     for (int i = 1; i <= 8; ++i) t << "s" << i << "._domainkey.slow.example\tv=DKIM1; p=slow\n";
     t << "k._domainkey.other.example\tv=DKIM1; p=other\n";
   }
-  std::uint16_t port = 0;
-  {
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    port = ntohs(a.sin_port);
-    close(fd);
-  }
+  const std::uint16_t port = free_loopback_port();
   const std::string script = std::string(SIGIL_SOURCE_DIR) + "/bench/dns_delay.py";
   std::vector<std::string> args = {"/usr/bin/python3", script, "--table", table,
                                    "--port", std::to_string(port), "--delay-ms", "500",

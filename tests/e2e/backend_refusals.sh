@@ -80,6 +80,8 @@ has() { grep -qE -- "$2" <<<"$1" || fail "$3: no match for '$2' in:
 $1"; }
 # files DIR: the fake back-end's messages in DIR.
 files() { find "$1" -maxdepth 1 -name 'msg.*' -type f | sort; }
+# grep -l exits 1 when no file matches: "no DSN yet" is an empty answer, which
+# the callers check (has_dsn_in, check_dsn, [ -n "$f" ]).
 dsn_in() { files "$1" | xargs -r grep -l '^Content-Type: multipart/report' || true; }
 has_dsn_in() { [ -n "$(dsn_in "$1")" ]; }  # a function: until_true evaluates it each time
 count_in() { files "$1" | wc -l; }
@@ -131,7 +133,7 @@ mkmsg proxied
 send "$S_PROXY" proxied.eml sender@example.org a@example.net unknown@example.net c@example.net
 has "$REPLY" '^250 2\.0\.0 [0-9A-Z]{12} Ok for 2 of 3 recipients, DSN sent for 1, ' "proxied reply"
 [ "$(count_in plain)" -eq 4 ] || fail "proxy: want the message and a DSN more at the back-end, got: $(files plain)"
-f=$(dsn_in plain | xargs -r grep -l '^In-Reply-To: <proxied@e2e.test>' || true)
+f=$(dsn_in plain | xargs -r grep -l '^In-Reply-To: <proxied@e2e.test>' || true)  # none: empty, failed on the next line
 [ -n "$f" ] || fail "proxy: no DSN for the proxied message"
 check_dsn "$f" unknown@example.net 5.1.1 'smtp; 550 5\.1\.1 '
 pass "the same through a proxy listener: 250 and a DSN"

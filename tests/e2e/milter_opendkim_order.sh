@@ -213,7 +213,7 @@ copies() {  # copies ID: the delivered files of message ID
   done
   return 0
 }
-ncopies() { copies "$1" | grep -c . || true; }  # grep -c exits 1 when it counts 0
+ncopies() { copies "$1" | grep -c . || true; }  # grep -c exits 1 when it counts 0; callers compare the count
 has_copy() { [ "$(ncopies "$1")" -ge 1 ]; }
 delivered_once() {  # delivered_once ID: waits (30 s); exactly one copy; prints it
   until_true 30 has_copy "$1" || fail "$1 never reached the mailbox"
@@ -223,6 +223,7 @@ delivered_once() {  # delivered_once ID: waits (30 s); exactly one copy; prints 
 # claiming FILE AUTHSERV: the Authentication-Results fields of FILE whose
 # authserv-id is AUTHSERV (one a line, unfolded).
 claiming() {
+  # No such field is an answer (empty), not an error: the callers count the lines.
   headers_of "$1" | { grep -iE "^Authentication-Results: *$(sed 's/\./\\./g' <<<"$2") *;" || true; }
 }
 
@@ -260,7 +261,7 @@ check_copy() {  # check_copy NAME PORT SIGNED(yes|no) CHAINED(yes|no)
     [ -n "$at_received" ] && [ "$at_theirs" -lt "$at_received" ] ||
       fail "$id: OpenDKIM's field (line $at_theirs) is not above Postfix's Received: (line $at_received)"
   fi
-  n=$(grep -c '(legit' "$id.fields" || true)
+  n=$(grep -c '(legit' "$id.fields" || true)  # grep -c exits 1 when it counts 0; the count is checked below
   want=1
   [ "$name" != four ] || want=2
   [ "$n" -eq "$want" ] || fail "$id: want $want Authentication-Results of other.example, got $n"
