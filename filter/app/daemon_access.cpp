@@ -21,7 +21,7 @@ std::string dir_problem(const std::string& dir) {
   struct stat st {};
   auto where = [&] { return at == dir ? std::string() : "its parent " + at + " "; };
   while (::stat(at.c_str(), &st) != 0) {
-    if (errno != ENOENT) return where() + std::strerror(errno);
+    if (errno != ENOENT && errno != ENOTDIR) return where() + std::strerror(errno);
     auto slash = at.find_last_of('/');
     if (slash == std::string::npos) return "no existing parent";
     at = slash == 0 ? "/" : at.substr(0, slash);
