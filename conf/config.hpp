@@ -33,6 +33,13 @@ inline constexpr std::array<std::string_view, 5> kStageNames = {
 struct DaemonConfig {
   std::string log_level = "info";
   bool log_json = false;
+  // Started as root: the user (and group; empty: the user's primary group)
+  // sigild drops to after binding its listeners and loading its keys.  As
+  // root with no user it refuses to run unless allow_root
+  // (filter/app/privileges.hpp).  A key file may be owned by root or this user.
+  std::string user;
+  std::string group;
+  bool allow_root = false;
   Seconds drain_timeout{30};
   std::string spool_dir = "/var/tmp";
   std::size_t memory_threshold = 256 * 1024;

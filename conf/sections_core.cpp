@@ -23,8 +23,9 @@ constexpr std::string_view kKnownCategories =
     "(known: virus, banned, unchecked, spam, spammy, bad-header, clean)";
 
 void load_daemon(Loader& l, const toml::table& root, Config& c) {
-  auto t = l.section(root, "daemon", {"log_level", "log_json", "drain_timeout", "spool_dir",
-                                      "memory_threshold", "crypto_threads"});
+  auto t = l.section(root, "daemon", {"log_level", "log_json", "user", "group", "allow_root",
+                                      "drain_timeout", "spool_dir", "memory_threshold",
+                                      "crypto_threads"});
   if (!t) return;
   const char* p = "daemon";
   if (l.get_string(*t, p, "log_level", c.daemon.log_level)) {
@@ -35,6 +36,15 @@ void load_daemon(Loader& l, const toml::table& root, Config& c) {
               "must be one of trace, debug, info, warn, error");
   }
   l.get_bool(*t, p, "log_json", c.daemon.log_json);
+  if (l.get_string(*t, p, "user", c.daemon.user) && c.daemon.user.empty())
+    l.error(t->get("user"), "daemon.user", "must not be empty (leave it out to run as started)");
+  if (l.get_string(*t, p, "group", c.daemon.group)) {
+    if (c.daemon.group.empty())
+      l.error(t->get("group"), "daemon.group", "must not be empty (leave it out: the user's group)");
+    else if (c.daemon.user.empty())
+      l.error(t->get("group"), "daemon.group", "needs daemon.user");
+  }
+  l.get_bool(*t, p, "allow_root", c.daemon.allow_root);
   l.get_seconds(*t, p, "drain_timeout", c.daemon.drain_timeout, 0, 3600);
   if (l.get_string(*t, p, "spool_dir", c.daemon.spool_dir) &&
       (c.daemon.spool_dir.empty() || c.daemon.spool_dir.front() != '/'))

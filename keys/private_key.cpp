@@ -6,6 +6,8 @@
 // do DNS.
 #include "keys/private_key.hpp"
 
+#include "keys/key_owner.hpp"
+
 #include <openssl/rsa.h>
 
 #include <mutex>
@@ -136,6 +138,10 @@ Result<KeyPtr> parse_private_key(std::string_view pem, const std::string& source
 }
 
 Result<KeyPtr> load_private_key(const std::string& path) {
+  return load_private_key(path, ::geteuid());
+}
+
+Result<KeyPtr> load_private_key(const std::string& path, uid_t daemon_uid) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return make_error(ErrorKind::Config, path + ": " + std::strerror(errno));
   struct stat st {};
@@ -151,6 +157,12 @@ Result<KeyPtr> load_private_key(const std::string& path) {
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
     return make_error(ErrorKind::Config, path + ": private key is accessible by group or others"
                                                 " (mode " + mode + "); run: chmod 600 " + path);
+  }
+  if (ok) {
+    if (auto owner = check_key_owner(path, st.st_uid, daemon_uid); !owner) {
+      ::close(fd);
+      return owner.error();
+    }
   }
   if (ok && st.st_size > 64 * 1024) {
     ::close(fd);

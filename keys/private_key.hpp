@@ -12,6 +12,8 @@
 // Does not: read the signing table, sign, or do DNS (dkim/, dns/).
 #pragma once
 
+#include <sys/types.h>
+
 #include <memory>
 #include <string>
 #include <string_view>
@@ -72,7 +74,10 @@ Result<KeyPtr> parse_private_key(std::string_view pem, const std::string& source
 
 // Reads and parses a key file.  Failure (Config): the file is missing or
 // unreadable, is not a regular file, is readable or writable by group or
-// others ("chmod 600 FILE"), or any parse_private_key failure.
+// others ("chmod 600 FILE"), is owned by neither root nor `daemon_uid`
+// (key_owner.hpp: "chown USER FILE"), or any parse_private_key failure.
+Result<KeyPtr> load_private_key(const std::string& path, uid_t daemon_uid);
+// The same with the effective uid as the daemon user.
 Result<KeyPtr> load_private_key(const std::string& path);
 
 // Generates a new key as PEM (PKCS#8).  RSA: `bits` from 1024 to 8192.

@@ -10,6 +10,7 @@
 #include <map>
 
 #include "conf/ascii.hpp"
+#include "keys/key_owner.hpp"
 
 namespace sigil::keys {
 
@@ -280,7 +281,7 @@ const SigningRuleView* SigningTable::match(std::string_view author, std::string_
 }
 
 std::map<std::string, std::size_t> SigningTable::load_keys(
-    const std::vector<conf::KeyConfig>& keys, std::vector<std::string>& errors) {
+    const std::vector<conf::KeyConfig>& keys, uid_t daemon_uid, std::vector<std::string>& errors) {
   // Each file is read once, whatever number of [[key]] names it.
   std::map<std::string, Result<KeyPtr>> files;
   std::map<std::string, std::size_t> by_name;
@@ -291,7 +292,7 @@ std::map<std::string, std::size_t> SigningTable::load_keys(
       continue;
     }
     auto it = files.find(k.file);
-    if (it == files.end()) it = files.emplace(k.file, load_private_key(k.file)).first;
+    if (it == files.end()) it = files.emplace(k.file, load_private_key(k.file, daemon_uid)).first;
     const auto& r = it->second;
     if (!r) {
       // load_private_key's messages start with the file name: say it once.
@@ -361,7 +362,10 @@ void SigningTable::add_rule(std::size_t ri, const conf::SigningRule& rule,
 Result<std::shared_ptr<const SigningTable>> SigningTable::load(const conf::Config& cfg) {
   std::shared_ptr<SigningTable> t(new SigningTable());
   std::vector<std::string> errors;
-  const auto key_index = t->load_keys(cfg.keys, errors);
+  // A key file may be owned by root or the daemon user (key_owner.hpp).
+  auto uid = daemon_uid(cfg.daemon.user);
+  if (!uid && !cfg.keys.empty()) return uid.error();
+  const auto key_index = t->load_keys(cfg.keys, uid ? uid.value() : 0, errors);
   // Rules: one view per (rule, pattern), all sharing the rule's signatures.
   for (std::size_t ri = 0; ri < cfg.signing.size(); ++ri)
     t->add_rule(ri, cfg.signing[ri], key_index, errors);

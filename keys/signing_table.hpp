@@ -104,8 +104,9 @@ class SigningTable {
   void index(std::size_t view);
   // load(): the [[key]]s into keys_ (weak ones noted in warnings_); returns
   // each key's position in keys_ by name.
+  // Key files may be owned by root or `daemon_uid`.
   std::map<std::string, std::size_t> load_keys(const std::vector<conf::KeyConfig>& keys,
-                                               std::vector<std::string>& errors);
+                                               uid_t daemon_uid, std::vector<std::string>& errors);
   // load(): one [[signing]] rule (signing[ri]), its signatures resolved and
   // its patterns checked, added as one view per pattern, unless it has errors.
   void add_rule(std::size_t ri, const conf::SigningRule& rule,

@@ -1,6 +1,7 @@
 // filter/app/sigil_main.cpp — the `sigil` command line.
 //
-//   sigil check-config FILE   validate a configuration without starting anything
+//   sigil check-config [--no-keys] [FILE]   validate a configuration without starting
+//       anything (no FILE: the one sigild reads without -c); check_config_cli.hpp
 //   sigil show-default        print the embedded default configuration
 //   sigil version
 //   sigil keys generate --selector S --domain D [--type rsa|ed25519] [--bits N] --out FILE
@@ -19,6 +20,7 @@
 #include <string>
 
 #include "conf/config.hpp"
+#include "filter/app/check_config_cli.hpp"
 #include "filter/app/keys_cli.hpp"
 #include "filter/core/policy.hpp"
 #include "filter/stages/registry.hpp"
@@ -31,12 +33,11 @@ int quarantine_cli(int argc, char** argv);
 using namespace sigil;
 
 static int usage() {
-  std::cerr << "usage: sigil check-config FILE | show-default | version\n"
+  std::cerr << "usage: sigil check-config [--no-keys] [FILE] | show-default | version\n"
                "       sigil keys generate --selector S --domain D [--type rsa|ed25519]\n"
                "                           [--bits N] --out FILE\n"
                "       sigil keys show FILE\n"
                "       sigil keys test FILE [--dns IP[:PORT]]\n"
-               "       sigil check-config [--no-keys] FILE\n"
                "       sigil quarantine list CONFIG | show CONFIG ID [--message]\n"
                "       sigil quarantine release CONFIG ID [--to ADDR ...]\n";
   return 2;
@@ -118,28 +119,8 @@ int main(int argc, char** argv) {
     return filter::keys_test(argc, argv);
   if (cmd == "quarantine") return filter::quarantine_cli(argc, argv);
   if (cmd == "check-config") {
-    // --no-keys: check a configuration on a machine without its key files.
-    bool no_keys = argc == 4 && std::string(argv[2]) == "--no-keys";
-    if (argc != 3 && !no_keys) return usage();
-    const char* file = argv[argc - 1];
-    auto cfg = conf::load_file(file);
-    if (!cfg) {
-      std::cerr << cfg.error().message << "\n";
-      return 1;
-    }
-    // Build the policy table too: it refuses stages this build lacks and
-    // loads the DKIM keys (unless --no-keys).  This constructs no sockets,
-    // resolvers or scanner connections.
-    filter::Components components;
-    components.load_keys = !no_keys;
-    auto table = filter::PolicyTable::build(cfg.value(), filter::builtin_stages(), components);
-    if (!table) {
-      std::cerr << table.error().message << "\n";
-      return 1;
-    }
-    std::cout << file << ": OK (" << cfg->listeners.size() << " listener(s), "
-              << cfg->banks.size() << " bank(s), forward " << cfg->forward.target.text << ")\n";
-    return 0;
+    int rc = filter::check_config_cli(argc, argv);
+    return rc == 2 ? usage() : rc;
   }
   return usage();
 }

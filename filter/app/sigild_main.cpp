@@ -1,8 +1,11 @@
 // filter/app/sigild_main.cpp — the daemon.
 //
 //   sigild [-c FILE]     run in the foreground; logs on stderr
-//   no -c: the embedded default configuration (conf/sigil.toml)
-// SIGTERM/SIGINT drain and exit; SIGHUP reloads the configuration.
+//   no -c: the default path (/etc/sigil/sigil.toml) when it exists, else the
+//   embedded default configuration (conf/sigil.toml); see config_path.hpp.
+// Started as root it drops to [daemon] user after binding and loading keys
+// (privileges.hpp).  SIGTERM/SIGINT drain and exit; SIGHUP reloads the
+// configuration.  Tells systemd where it is (systemd_notify.hpp).
 #include <csignal>
 #include <cstring>
 #include <iostream>
@@ -13,6 +16,9 @@
 #include <spdlog/spdlog.h>
 
 #include "conf/config.hpp"
+#include "filter/app/config_path.hpp"
+#include "filter/app/privileges.hpp"
+#include "filter/app/systemd_notify.hpp"
 #include "filter/app/wiring.hpp"
 #include "filter/core/log.hpp"
 #include "filter/net/server.hpp"
@@ -35,6 +41,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  auto chosen = filter::choose_config(path);
+  path = chosen.path;
   auto cfg = path.empty() ? conf::load_string(conf::embedded_default(), "<embedded>")
                           : conf::load_file(path);
   if (!cfg) {
@@ -42,6 +50,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   filter::log::init(cfg->daemon.log_level);
+  filter::log::main().info("configuration: {}", chosen.why);
+  auto run_as = filter::resolve_run_as(cfg->daemon);
+  if (!run_as) {
+    filter::log::main().critical("{}; not starting", run_as.error().message);
+    return 1;
+  }
   std::signal(SIGPIPE, SIG_IGN);
   // A file size limit (RLIMIT_FSIZE) reached by a spool file must fail that
   // write (EFBIG, the message gets 451), not kill the daemon.
@@ -54,21 +68,32 @@ int main(int argc, char** argv) {
     filter::log::main().critical("{}", s.error().message);
     return 1;
   }
+  if (auto s = filter::become_daemon_user(*run_as, *shared); !s) {
+    filter::log::main().critical("{}; not starting", s.error().message);
+    return 1;
+  }
+  filter::SystemdNotifier notify;
   boost::asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
   std::function<void(const boost::system::error_code&, int)> on_signal =
       [&](const boost::system::error_code& ec, int sig) {
         if (ec) return;
         if (sig == SIGHUP) {
           filter::log::main().info("SIGHUP: reloading");
-          server.reload();
+          notify.reloading();
+          auto r = server.reload();
+          notify.reloaded(r ? "configuration reloaded from " + server.runtime()->config->source
+                            : "reload refused, running configuration kept: " + r.error().message);
         } else {
           filter::log::main().info("{}: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+          notify.stopping("draining");
           server.drain();
         }
         signals.async_wait(on_signal);
       };
   signals.async_wait(on_signal);
   filter::log::main().info("sigild {} started (pid {})", "0.1.0", ::getpid());
+  notify.start_watchdog(io);
+  notify.ready("serving");
   io.run();
   filter::log::main().info("sigild stopped");
   return 0;

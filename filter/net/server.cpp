@@ -239,14 +239,14 @@ static bool same_listeners(const conf::Config& a, const conf::Config& b) {
   return true;
 }
 
-void Server::reload() {
+Status Server::reload() {
   Result<conf::Config> c = config_path_.empty()
                                ? conf::load_string(conf::embedded_default(), "<embedded>")
                                : conf::load_file(config_path_);
   if (!c) {
     log::main().error("reload refused, keeping the running configuration:\n{}",
                       c.error().message);
-    return;
+    return c.error();
   }
   auto cfg = std::make_shared<const conf::Config>(std::move(c.value()));
   if (!same_listeners(*cfg, *runtime_->config))
@@ -255,7 +255,7 @@ void Server::reload() {
   if (!rt) {
     log::main().error("reload refused, keeping the running configuration: {}",
                       rt.error().message);
-    return;
+    return rt.error();
   }
   // Listener settings other than the address (bank, xforward) apply to new
   // connections through the new snapshot's listener list.
@@ -263,6 +263,7 @@ void Server::reload() {
   runtime_ = rt.value();
   log::init(cfg->daemon.log_level);
   log::main().info("configuration reloaded from {}", cfg->source);
+  return Ok{};
 }
 
 void Server::drain() {

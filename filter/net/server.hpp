@@ -81,7 +81,10 @@ class Server {
 
   // Binds every listener and starts accepting.  Failure: Config or Io.
   Status start(std::shared_ptr<const conf::Config> cfg);
-  void reload();
+  // Re-reads the configuration and swaps in the new Runtime.  Failure
+  // (Config): the file or a stage was refused; the running configuration is
+  // kept, and the error's message says why (also logged).
+  Status reload();
   void drain();
 
   std::shared_ptr<Runtime> runtime() const { return runtime_; }

@@ -123,6 +123,7 @@ start_sigild() {
   if [ -n "${sigild_PID:-}" ]; then forget "$sigild_PID"; fi
   cat >"$CFG" <<EOF
 [daemon]
+allow_root = true              # the tests run as root (CI)
 log_level = "info"
 drain_timeout = 5
 spool_dir = "$E2E_DIR"

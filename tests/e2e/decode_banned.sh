@@ -26,6 +26,7 @@ mkdir spool
 
 cat >sigil.toml <<EOF
 [daemon]
+allow_root = true              # the tests run as root (CI)
 log_level = "info"
 drain_timeout = 5
 spool_dir = "$E2E_DIR/spool"

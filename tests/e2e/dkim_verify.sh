@@ -76,6 +76,7 @@ run_sink sink "$P_SINK"
 CFG="$E2E_DIR/sigil.toml"
 cat >"$CFG" <<EOF
 [daemon]
+allow_root = true              # the tests run as root (CI)
 log_level = "info"
 drain_timeout = 5
 spool_dir = "$E2E_DIR"

@@ -119,6 +119,7 @@ sink_count() { find "$E2E_DIR/$1" -type f | wc -l; }
 write_sigil_config() {
   cat >"$1" <<CONF
 [daemon]
+allow_root = true              # the tests run as root (CI)
 log_level = "info"
 drain_timeout = 5
 spool_dir = "$E2E_DIR"

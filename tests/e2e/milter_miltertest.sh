@@ -109,6 +109,7 @@ ban_bank() {  # ban_bank NAME DESTINY [EXTRA]
 {
   cat <<EOF
 [daemon]
+allow_root = true              # the tests run as root (CI)
 log_level = "info"
 drain_timeout = 5
 spool_dir = "$E2E_DIR/spool"

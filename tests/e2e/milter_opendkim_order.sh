@@ -103,6 +103,7 @@ until_true 10 port_open "$OD" || fail "opendkim is not listening on $OD: $(cat o
 CFG="$E2E_DIR/sigil.toml"
 cat >"$CFG" <<EOF
 [daemon]
+allow_root = true              # the tests run as root (CI)
 log_level = "${E2E_SIGIL_LOG_LEVEL:-info}"
 drain_timeout = 5
 spool_dir = "$E2E_DIR"

@@ -336,6 +336,7 @@ pf_start "$PF" "$SIGN_IN" "$VER_IN" "$SCAN_IN" "$R"
 CFG="$E2E_DIR/sigil.toml"
 cat >"$CFG" <<EOF
 [daemon]
+allow_root = true              # the tests run as root (CI)
 log_level = "info"
 drain_timeout = 10
 spool_dir = "$E2E_DIR"

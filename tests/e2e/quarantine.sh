@@ -44,6 +44,7 @@ run_sink sink "$P_SINK"
 conf() {  # conf FILE QDIR COMPRESS LISTENERS
   cat >"$1" <<EOF
 [daemon]
+allow_root = true              # the tests run as root (CI)
 log_level = "info"
 drain_timeout = 5
 spool_dir = "$E2E_DIR"

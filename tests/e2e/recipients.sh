@@ -43,6 +43,7 @@ run_sink soft "$P_SOFT" -r rcpt
 conf() {  # conf FILE SINKPORT LISTENERS
   cat >"$1" <<EOF
 [daemon]
+allow_root = true              # the tests run as root (CI)
 log_level = "info"
 drain_timeout = 5
 spool_dir = "$E2E_DIR"

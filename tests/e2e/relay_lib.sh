@@ -112,6 +112,7 @@ sigil_config() {
   local file=$1 port=$2 target=$3 drain=${4:-5}
   cat >"$file" <<EOF
 [daemon]
+allow_root = true              # the tests run as root (CI)
 log_level = "info"
 drain_timeout = $drain
 spool_dir = "$E2E_DIR"

@@ -16,6 +16,7 @@ bank = \"in\""
   fi
   cat >"$1" <<EOF
 [daemon]
+allow_root = true              # the tests run as root (CI)
 log_level = "info"
 drain_timeout = 5
 spool_dir = "$E2E_DIR"

@@ -110,6 +110,7 @@ run_sink sink "$P_SINK"
 conf() {  # conf FILE ON_ERROR SCANNERS LISTENERS_AND_BANKS
   cat >"$1" <<EOF
 [daemon]
+allow_root = true              # the tests run as root (CI)
 log_level = "info"
 drain_timeout = 5
 spool_dir = "$E2E_DIR"

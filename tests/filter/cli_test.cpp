@@ -160,7 +160,8 @@ TEST(Cli, CheckConfigLoadsSigningKeys) {
                 " --out " + key + " 2>/dev/null")
                 .status,
             0);
-  auto cfg = temp_file("sign.toml", "[[listener]]\nname = \"a\"\naddress = \"127.0.0.1:10024\"\n"
+  auto cfg = temp_file("sign.toml", "[daemon]\nallow_root = true\n"
+                                    "[[listener]]\nname = \"a\"\naddress = \"127.0.0.1:10024\"\n"
                                     "bank = \"out\"\n[bank.out]\nstages = [\"dkim-sign\"]\n"
                                     "originating = true\n[[key]]\nname = \"k\"\nfile = \"" +
                                         key +
@@ -208,7 +209,7 @@ int connect_to(std::uint16_t port) {
 // nor flood the log, and must recover when descriptors free up.
 TEST(Cli, SigildSurvivesRunningOutOfFileDescriptors) {
   auto port = test::free_port();
-  auto cfg = temp_file("fd.toml", "[[listener]]\nname = \"a\"\naddress = \"127.0.0.1:" +
+  auto cfg = temp_file("fd.toml", "[daemon]\nallow_root = true\n[[listener]]\nname = \"a\"\naddress = \"127.0.0.1:" +
                                       std::to_string(port) +
                                       "\"\n[forward]\ntarget = \"smtp:[127.0.0.1]:9\"\n");
   auto log = temp_file("fd.log", "");

@@ -984,7 +984,7 @@ TEST(Relay, ReloadSwitchesAtomicallyAndKeepsSessions) {
   // A transaction open across the reload finishes under the old snapshot.
   EXPECT_EQ(c.cmd("MAIL FROM:<a@x.test>").code, 250);
   write(make_config({.target = smtp_target(b)}));
-  relay.on_server([](Server& s) { s.reload(); });
+  relay.on_server([](Server& s) { EXPECT_TRUE(s.reload()); });
   EXPECT_EQ(c.cmd("RCPT TO:<b@x.test>").code, 250);
   ASSERT_EQ(c.cmd("DATA").code, 354);
   c.send(kMessage + ".\r\n");
@@ -995,7 +995,11 @@ TEST(Relay, ReloadSwitchesAtomicallyAndKeepsSessions) {
   EXPECT_EQ(b.completed(), 1u);
   // A broken file is refused; the running configuration stays.
   write("[forward]\ntarget = \"smtp:[127.0.0.1]:1\"\nbogus = 1\n");
-  relay.on_server([](Server& s) { s.reload(); });
+  relay.on_server([](Server& s) {
+    auto st = s.reload();
+    ASSERT_FALSE(st);
+    EXPECT_NE(st.error().message.find("bogus"), std::string::npos) << st.error().message;
+  });
   EXPECT_EQ(send_txn(c, {}).at(0).code, 250);
   EXPECT_EQ(b.completed(), 2u);
   std::filesystem::remove(path);

@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include "keys/key_owner.hpp"
 #include "keys/private_key.hpp"
 
 namespace sigil::keys {
@@ -100,6 +101,34 @@ TEST_F(KeyFiles, RefusesKeysOthersCanRead) {
     EXPECT_NE(key.error().message.find("chmod 600"), std::string::npos) << key.error().message;
   }
   EXPECT_TRUE(load_private_key(write("ok.pem", *pem, 0400)));
+}
+
+// A key file owned by neither root nor the daemon user is refused, with the
+// chown that fixes it.  As root the file is given to another uid; otherwise
+// the file is ours and another uid plays the daemon user.
+TEST_F(KeyFiles, RefusesKeysOwnedByAnotherUser) {
+  auto pem = generate_private_key(KeyType::Ed25519);
+  ASSERT_TRUE(pem);
+  auto path = write("owned.pem", *pem);
+  uid_t owner = ::geteuid(), stranger = owner + 4242;
+  if (owner == 0) {
+    owner = 65534;
+    ASSERT_EQ(::chown(path.c_str(), owner, static_cast<gid_t>(-1)), 0);
+    stranger = 4242;
+  }
+  auto refused = load_private_key(path, stranger);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("owned by"), std::string::npos)
+      << refused.error().message;
+  EXPECT_NE(refused.error().message.find("chown "), std::string::npos) << refused.error().message;
+  EXPECT_TRUE(load_private_key(path, owner));
+  EXPECT_TRUE(check_key_owner(path, 0, stranger));  // root may own any key
+  EXPECT_TRUE(check_key_owner(path, stranger, stranger));
+  EXPECT_FALSE(check_key_owner(path, owner, stranger));
+  auto unknown = daemon_uid("no-such-user-sigil-test");
+  ASSERT_FALSE(unknown);
+  EXPECT_NE(unknown.error().message.find("no such user"), std::string::npos);
+  EXPECT_EQ(daemon_uid("").value(), ::geteuid());
 }
 
 TEST_F(KeyFiles, RefusesWhatIsNotAUsableKey) {
