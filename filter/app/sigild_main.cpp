@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
     std::cerr << cfg.error().message << "\nsigild: configuration refused, not starting\n";
     return 1;
   }
-  filter::log::init(cfg->daemon.log_level);
+  filter::log::init(cfg->daemon);
   std::signal(SIGPIPE, SIG_IGN);
   // A file size limit (RLIMIT_FSIZE) reached by a spool file must fail that
   // write (EFBIG, the message gets 451), not kill the daemon.
