@@ -123,6 +123,9 @@ class SyslogSink final : public spdlog::sinks::base_sink<std::mutex> {
   std::string datagram_;
 };
 
+// Where libsystemd sends (sd_journal_sendv returns 0 when it is missing).
+constexpr const char* kJournalSocket = "/run/systemd/journal/socket";
+
 class JournalSink final : public spdlog::sinks::base_sink<std::mutex> {
  public:
   JournalSink(int facility, std::string ident) : facility_(facility), ident_(std::move(ident)) {}
@@ -142,7 +145,10 @@ class JournalSink final : public spdlog::sinks::base_sink<std::mutex> {
     iovec iov[std::size(fields)];
     for (std::size_t i = 0; i < std::size(fields); ++i)
       iov[i] = iovec{fields[i].data(), fields[i].size()};
-    if (::sd_journal_sendv(iov, static_cast<int>(std::size(fields))) < 0) to_stderr(ident_, text);
+    // libsystemd drops a line silently when there is no journal socket.
+    if (::access(kJournalSocket, W_OK) != 0 ||
+        ::sd_journal_sendv(iov, static_cast<int>(std::size(fields))) < 0)
+      to_stderr(ident_, text);
   }
   void flush_() override {}
 

@@ -14,7 +14,8 @@
 // privilege drop or chroot); a send that fails (the daemon restarted) makes
 // one reconnect and one more try.  A line that still cannot be delivered,
 // to either receiver, is written to stderr instead, so nothing is lost
-// silently.  Sends block, as glibc's syslog() and sd_journal_send() do.
+// silently (libsystemd itself drops a line when the journal socket is
+// missing: the sink checks for /run/systemd/journal/socket first).  Sends block, as glibc's syslog() and sd_journal_send() do.
 //
 // Does not: speak syslog over the network (RFC 5424/5426; the local daemon
 // forwards), stream sockets (rsyslog's and journald's /dev/log are
