@@ -30,6 +30,11 @@ using Seconds = std::chrono::seconds;
 inline constexpr std::array<std::string_view, 5> kStageNames = {
     "dkim-verify", "decode", "av", "spam", "dkim-sign"};
 
+// Where the loggers write (filter/core/log_sinks.hpp).  Fixed at start: a
+// reload that changes log_target, log_facility or syslog_socket is logged
+// and takes effect on restart.
+enum class LogTarget { Stderr, Syslog, Journal };
+
 struct DaemonConfig {
   std::string log_level = "info";
   bool log_json = false;
@@ -40,6 +45,9 @@ struct DaemonConfig {
   std::string user;
   std::string group;
   bool allow_root = false;
+  LogTarget log_target = LogTarget::Stderr;
+  int log_facility = 2;  // syslog facility number (RFC 5424 §6.2.1): 2 = mail
+  std::string syslog_socket = "/dev/log";  // log_target = syslog: the local datagram socket
   Seconds drain_timeout{30};
   std::string spool_dir = "/var/tmp";
   std::size_t memory_threshold = 256 * 1024;

@@ -22,8 +22,29 @@ namespace {
 constexpr std::string_view kKnownCategories =
     "(known: virus, banned, unchecked, spam, spammy, bad-header, clean)";
 
+// log_target, log_facility (RFC 5424 §6.2.1 numbers) and syslog_socket.
+void load_log_target(Loader& l, const toml::table& t, DaemonConfig& d) {
+  const char* p = "daemon";
+  l.get_keyword<LogTarget>(t, p, "log_target", d.log_target,
+                           {{"stderr", LogTarget::Stderr},
+                            {"syslog", LogTarget::Syslog},
+                            {"journal", LogTarget::Journal}},
+                           "must be one of stderr, syslog, journal");
+  l.get_keyword<int>(t, p, "log_facility", d.log_facility,
+                     {{"mail", 2}, {"daemon", 3}, {"user", 1}, {"local0", 16}, {"local1", 17},
+                      {"local2", 18}, {"local3", 19}, {"local4", 20}, {"local5", 21},
+                      {"local6", 22}, {"local7", 23}},
+                     "must be one of mail, daemon, user, local0 .. local7");
+  if (l.get_string(t, p, "syslog_socket", d.syslog_socket) &&
+      (d.syslog_socket.empty() || d.syslog_socket.front() != '/' ||
+       d.syslog_socket.size() >= 108))
+    l.error(t.get("syslog_socket"), "daemon.syslog_socket",
+            "must be an absolute path shorter than 108 bytes");
+}
+
 void load_daemon(Loader& l, const toml::table& root, Config& c) {
-  auto t = l.section(root, "daemon", {"log_level", "log_json", "user", "group", "allow_root",
+  auto t = l.section(root, "daemon", {"log_level", "log_json", "log_target", "log_facility",
+                                      "syslog_socket", "user", "group", "allow_root",
                                       "drain_timeout", "spool_dir", "memory_threshold",
                                       "crypto_threads"});
   if (!t) return;
@@ -36,6 +57,7 @@ void load_daemon(Loader& l, const toml::table& root, Config& c) {
               "must be one of trace, debug, info, warn, error");
   }
   l.get_bool(*t, p, "log_json", c.daemon.log_json);
+  load_log_target(l, *t, c.daemon);
   if (l.get_string(*t, p, "user", c.daemon.user) && c.daemon.user.empty())
     l.error(t->get("user"), "daemon.user", "must not be empty (leave it out to run as started)");
   if (l.get_string(*t, p, "group", c.daemon.group)) {

@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
     std::cerr << cfg.error().message << "\nsigild: configuration refused, not starting\n";
     return 1;
   }
-  filter::log::init(cfg->daemon.log_level);
+  filter::log::init(cfg->daemon);
   filter::log::main().info("configuration: {}", chosen.why);
   auto run_as = filter::resolve_run_as(cfg->daemon);
   if (!run_as) {

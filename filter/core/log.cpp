@@ -1,4 +1,6 @@
-// filter/core/log.cpp — see log.hpp.
+// filter/core/log.cpp — see log.hpp: the loggers, their target and
+// patterns, and log ids.  The summary line's text is log_summary.cpp's; the
+// syslog and journal sinks are log_sinks.cpp's.
 #include "filter/core/log.hpp"
 
 #include <random>
@@ -6,6 +8,8 @@
 #include <fmt/format.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+
+#include "filter/core/log_sinks.hpp"
 
 namespace sigil::filter {
 
@@ -29,29 +33,94 @@ std::string new_log_id() {
 namespace sigil::filter::log {
 
 namespace {
-std::shared_ptr<spdlog::logger> make(const char* name) {
+
+constexpr const char* kStderrPattern = "%Y-%m-%dT%H:%M:%S.%e %^%l%$ %n: %v";
+// syslog and the journal stamp the line themselves: only the logger's name.
+constexpr const char* kBarePattern = "%n: %v";
+constexpr const char* kSyslogIdent = "sigild";
+
+struct Target {
+  conf::LogTarget kind = conf::LogTarget::Stderr;
+  int facility = 2;
+  std::string socket;
+  bool operator==(const Target&) const = default;
+};
+
+// One sink for the four loggers and one for "msg", so the summary line can
+// have a pattern of its own (the bare JSON object with log_json).
+std::shared_ptr<spdlog::sinks::sink> g_sink, g_summary_sink;
+std::shared_ptr<spdlog::logger> g_main, g_smtp, g_milter, g_backend, g_summary;
+Target g_target;
+bool g_target_chosen = false;  // by init(DaemonConfig); a plain init keeps stderr
+
+std::shared_ptr<spdlog::sinks::sink> make_sink(const Target& t) {
+  switch (t.kind) {
+    case conf::LogTarget::Syslog: return make_syslog_sink(t.socket, t.facility, kSyslogIdent);
+    case conf::LogTarget::Journal: return make_journal_sink(t.facility, kSyslogIdent);
+    case conf::LogTarget::Stderr: break;
+  }
+  return std::make_shared<spdlog::sinks::stderr_sink_mt>();
+}
+
+std::shared_ptr<spdlog::logger> make(const char* name,
+                                     const std::shared_ptr<spdlog::sinks::sink>& sink) {
   auto l = spdlog::get(name);
-  if (l) return l;
-  static auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-  l = std::make_shared<spdlog::logger>(name, sink);
-  l->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %n: %v");
-  spdlog::register_logger(l);
+  if (!l) {
+    l = std::make_shared<spdlog::logger>(name, sink);
+    spdlog::register_logger(l);
+  } else {
+    l->sinks().assign(1, sink);  // at start only, before any other thread logs
+  }
   return l;
 }
-std::shared_ptr<spdlog::logger> g_main, g_smtp, g_milter, g_backend, g_summary;
-}  // namespace
 
-void init(const std::string& level) {
-  g_main = make("sigild");
-  g_smtp = make("smtp");
-  g_milter = make("milter");
-  g_backend = make("backend");
-  g_summary = make("msg");
+// Opens `t` and points every logger at it.
+void open_target(const Target& t) {
+  g_target = t;
+  g_sink = make_sink(t);
+  g_summary_sink = make_sink(t);
+  g_main = make("sigild", g_sink);
+  g_smtp = make("smtp", g_sink);
+  g_milter = make("milter", g_sink);
+  g_backend = make("backend", g_sink);
+  g_summary = make("msg", g_summary_sink);
+}
+
+void set_level_and_form(const std::string& level, bool json) {
+  const bool bare = g_target.kind != conf::LogTarget::Stderr;
+  g_sink->set_pattern(bare ? kBarePattern : kStderrPattern);
+  g_summary_sink->set_pattern(json ? "%v" : bare ? kBarePattern : kStderrPattern);
   auto lv = spdlog::level::from_str(level);
   for (auto& l : {g_main, g_smtp, g_milter, g_backend, g_summary}) {
     l->set_level(lv);
     l->flush_on(spdlog::level::trace);
   }
+}
+
+}  // namespace
+
+void init(const std::string& level) {
+  if (!g_sink) open_target(Target{});
+  set_level_and_form(level, false);
+}
+
+void init(const conf::DaemonConfig& d) {
+  Target t{d.log_target, d.log_facility, d.syslog_socket};
+  if (!g_target_chosen || !g_sink) {
+    g_target_chosen = true;
+    open_target(t);
+  } else if (!(t == g_target)) {
+    g_main->warn("reload: log_target, log_facility and syslog_socket take effect only on restart");
+  }
+  set_level_and_form(d.log_level, d.log_json);
+}
+
+void close() {
+  for (auto* name : {"sigild", "smtp", "milter", "backend", "msg"}) spdlog::drop(name);
+  for (auto* l : {&g_main, &g_smtp, &g_milter, &g_backend, &g_summary}) l->reset();
+  g_sink.reset();
+  g_summary_sink.reset();
+  g_target_chosen = false;
 }
 
 static spdlog::logger& ensure(std::shared_ptr<spdlog::logger>& l) {
@@ -63,131 +132,5 @@ spdlog::logger& smtp() { return ensure(g_smtp); }
 spdlog::logger& milter() { return ensure(g_milter); }
 spdlog::logger& backend() { return ensure(g_backend); }
 spdlog::logger& summary_logger() { return ensure(g_summary); }
-
-static void json_escape(std::string& out, std::string_view s) {
-  out.push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) out += fmt::format("\\u{:04x}", c);
-        else out.push_back(static_cast<char>(c));
-    }
-  }
-  out.push_back('"');
-}
-
-// Text values: quoted when they contain spaces or quotes; control bytes escaped.
-static void text_value(std::string& out, std::string_view s) {
-  bool quote = s.empty() || s.find_first_of(" \"=") != std::string_view::npos;
-  if (!quote) {
-    for (unsigned char c : s) out += (c < 0x20 || c == 0x7f) ? '?' : static_cast<char>(c);
-    return;
-  }
-  out.push_back('"');
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') out.push_back('\\');
-    out += (c < 0x20 || c == 0x7f) ? '?' : static_cast<char>(c);
-  }
-  out.push_back('"');
-}
-
-static std::string ms(std::chrono::microseconds t) {
-  return fmt::format("{:.3f}", static_cast<double>(t.count()) / 1000.0);
-}
-
-std::string_view to_string(SummaryAction a) noexcept {
-  switch (a) {
-    case SummaryAction::Relayed: return "relayed";
-    case SummaryAction::Partial: return "partial";
-    case SummaryAction::Hold: return "hold";
-    case SummaryAction::Discard: return "discard";
-    case SummaryAction::Reject: return "reject";
-    case SummaryAction::TempFail: return "tempfail";
-    case SummaryAction::TempFailPartial: return "tempfail-partial";
-    case SummaryAction::Refused: return "refused";
-    case SummaryAction::Aborted: return "aborted";
-    case SummaryAction::TimeoutInData: return "timeout-in-data";
-  }
-  return "?";
-}
-
-Summary start_summary(const std::string& id, const ClientInfo& client, const Envelope& env,
-                      std::uint64_t size) {
-  Summary s;
-  s.id = id;
-  s.client = "[" + client.addr + "]:" + std::to_string(client.port);
-  s.helo = client.helo;
-  s.from = env.sender;
-  s.rcpts = env.recipients.size();
-  s.size = size;
-  return s;
-}
-
-std::string format_summary(const Summary& s, bool json) {
-  std::string out;
-  out.reserve(256);
-  if (json) {
-    out += "{\"id\":";
-    json_escape(out, s.id);
-    out += ",\"client\":";
-    json_escape(out, s.client);
-    out += ",\"helo\":";
-    json_escape(out, s.helo);
-    out += ",\"from\":";
-    json_escape(out, s.from);
-    out += fmt::format(",\"rcpts\":{},\"size\":{},\"bank\":", s.rcpts, s.size);
-    json_escape(out, s.bank);
-    out += ",\"stages\":[";
-    for (std::size_t i = 0; i < s.stages.size(); ++i) {
-      if (i) out += ',';
-      out += "{\"name\":";
-      json_escape(out, s.stages[i].name);
-      out += ",\"outcome\":";
-      json_escape(out, s.stages[i].outcome);
-      out += ",\"ms\":" + ms(s.stages[i].time) + "}";
-    }
-    out += "],\"action\":";
-    json_escape(out, to_string(s.action));
-    out += ",\"backend\":";
-    json_escape(out, s.backend);
-    for (const auto& [k, v] : s.notes) {
-      out += ',';
-      json_escape(out, k);
-      out += ':';
-      json_escape(out, v);
-    }
-    out += ",\"ms\":" + ms(s.time) + "}";
-    return out;
-  }
-  out += "id=" + s.id + " client=";
-  text_value(out, s.client);
-  out += " helo=";
-  text_value(out, s.helo);
-  out += " from=";
-  text_value(out, "<" + s.from + ">");  // quoted when it holds a space: no forged fields
-  out += fmt::format(" rcpts={} size={} bank=", s.rcpts, s.size);
-  text_value(out, s.bank);
-  out += " stages=";
-  if (s.stages.empty()) out += "none";
-  for (std::size_t i = 0; i < s.stages.size(); ++i) {
-    if (i) out += ',';
-    out += s.stages[i].name + ":" + s.stages[i].outcome + ":" + ms(s.stages[i].time) + "ms";
-  }
-  out += " action=";
-  out += to_string(s.action);
-  out += " backend=";
-  text_value(out, s.backend);
-  for (const auto& [k, v] : s.notes) {
-    out += " " + k + "=";
-    text_value(out, v);
-  }
-  out += " time=" + ms(s.time) + "ms";
-  return out;
-}
 
 }  // namespace sigil::filter::log

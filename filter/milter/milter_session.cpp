@@ -370,7 +370,10 @@ MilterSession::Step MilterSession::handle(const m::Packet& p) {
 }
 
 log::Summary MilterSession::summary() const {
-  return log::start_summary(log_id_, client_, env_, store_ ? store_->size() : 0);
+  log::Summary s = log::start_summary(log_id_, client_, env_, store_ ? store_->size() : 0,
+                                      store_ ? &store_->headers() : nullptr);
+  log::set_queue_id(s, queue_id_);  // the MTA's macro i (XFORWARD is not spoken here)
+  return s;
 }
 
 // Closes the message in the store; when it cannot be checked, sends the
@@ -463,7 +466,7 @@ asio::awaitable<void> MilterSession::end_of_message(std::string last_chunk) {
 }
 
 void MilterSession::log_summary(log::Summary& s) {
-  if (!queue_id_.empty()) s.notes.emplace_back("queue_id", queue_id_);
+  if (!queue_id_.empty()) log::set_queue_id(s, queue_id_);  // macro i at end of message
   s.size = store_ ? store_->size() : 0;
   s.time = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t_mail_);
   log::summary_logger().info("{}", log::format_summary(s, rt_->config->daemon.log_json));

@@ -261,7 +261,7 @@ Status Server::reload() {
   // connections through the new snapshot's listener list.
   runtime_->backend->close_idle();
   runtime_ = rt.value();
-  log::init(cfg->daemon.log_level);
+  log::init(cfg->daemon);
   log::main().info("configuration reloaded from {}", cfg->source);
   return Ok{};
 }

@@ -440,7 +440,7 @@ asio::awaitable<bool> SmtpSession::do_data() {
     co_return true;
   }
   // Refused before the pipeline: still one summary line.
-  log::Summary s = log::start_summary(log_id_, client_, env_, data_size_);
+  log::Summary s = log::start_summary(log_id_, client_, env_, data_size_, headers());
   s.action = log::SummaryAction::Refused;
   s.backend = out_.substr(0, out_.find('\r'));
   log_summary(s);
@@ -478,7 +478,7 @@ void SmtpSession::data_cut(DataCut why, std::uint64_t bytes) {
                                           "overran smtp.data_timeout"};
   log::smtp().info("{}: client {} {} during DATA after {} bytes; nothing forwarded", log_id_,
                    client_.addr, kWhat[static_cast<int>(why)], bytes);
-  log::Summary s = log::start_summary(log_id_, client_, env_, bytes);
+  log::Summary s = log::start_summary(log_id_, client_, env_, bytes, headers());
   s.action = why == DataCut::Closed ? log::SummaryAction::Aborted
                                     : log::SummaryAction::TimeoutInData;
   log_summary(s);
@@ -538,7 +538,7 @@ void SmtpSession::send_answer(const Answer& a, CheckResult& c, MessageContext& c
   } else {
     reply(a.reply);
   }
-  log::Summary s = log::start_summary(log_id_, client_, env_, data_size_);
+  log::Summary s = log::start_summary(log_id_, client_, env_, data_size_, headers());
   s.bank = c.policy->banks;
   s.action = a.action;
   s.backend = a.backend;

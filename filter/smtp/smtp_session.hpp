@@ -90,6 +90,8 @@ class SmtpSession : public PeerConnection, public std::enable_shared_from_this<S
   boost::asio::awaitable<void> deliver(MessageContext& ctx, Outcome& outcome);
   void send_answer(const Answer& a, CheckResult& c, MessageContext& ctx);
   void log_summary(log::Summary& s);  // with the time since MAIL
+  // The message's header fields for the summary (Message-ID); null before DATA.
+  const HeaderIndex* headers() const { return store_ ? &store_->headers() : nullptr; }
   // The same reply for every recipient (one over SMTP, one each over LMTP).
   void reply_all(int code, std::string_view enhanced, const std::string& text);
   void reset_transaction();
