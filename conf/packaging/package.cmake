@@ -7,9 +7,9 @@
 # when a line it edits is gone, so the two never drift); installs it as a
 # conffile, the three example configurations, the systemd unit, the
 # sysusers.d and tmpfiles.d entries, the copyright file and the Debian
-# changelog, and the man pages when the build has them.  It does not create
-# the sigil user or its directories: the maintainer scripts do that
-# (postinst), as the package's files are all owned by root.
+# changelog (docs/ installs the man pages).  It does not create the sigil
+# user or its directories: the maintainer scripts do (postinst), as the
+# package's files are all owned by root.
 include(GNUInstallDirs)
 
 set(SIGIL_PACKAGE_MAINTAINER "Sigil maintainers <maintainers@sigil.example>"
@@ -71,13 +71,9 @@ install(FILES ${_pkg}/sigil.service DESTINATION ${_unitdir})
 install(FILES ${_pkg}/sysusers.conf DESTINATION ${_sysusersdir} RENAME sigil.conf)
 install(FILES ${_pkg}/tmpfiles.conf DESTINATION ${_tmpfilesdir} RENAME sigil.conf)
 
-# The man pages (sigild.8, sigil.1, sigil.toml.5), when the build makes them:
-# the docs' CMake rules install them with rules of their own; until those
-# exist, any page already generated under the build's man/ is picked up.
-if(NOT SIGIL_MAN_PAGES_INSTALLED)
-  install(DIRECTORY ${CMAKE_BINARY_DIR}/man/ DESTINATION ${CMAKE_INSTALL_MANDIR}
-          OPTIONAL FILES_MATCHING REGEX "/[a-z.]+\\.[158](\\.gz)?$")
-endif()
+# The man pages (sigild.8, sigil.1, sigil.toml.5) are installed by
+# docs/CMakeLists.txt's own rules; CPack packages whatever is installed, so
+# they are in the package as soon as the build makes them.
 
 # --- CPack: one .deb, sigil_<version>_<arch>.deb ---------------------------
 set(CPACK_GENERATOR DEB)
