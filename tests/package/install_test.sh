@@ -82,9 +82,8 @@ dpkg-query -W -f='${Conffiles}\n' sigil | grep -q '^ /etc/sigil/sigil.toml [0-9a
 for want in '^user = "sigil"' '^group = "sigil"' '^log_target = "syslog"' '^spool_dir = "/var/spool/sigil"'; do
   grep -q "$want" /etc/sigil/sigil.toml || fail "/etc/sigil/sigil.toml has no line $want"
 done
-/usr/bin/sigil check-config >"$E2E_DIR/check-config.log" 2>&1 ||
-  { cat "$E2E_DIR/check-config.log"; fail "sigil check-config refuses the installed /etc/sigil/sigil.toml"; }
 pass "files, owners, modes, conffile, user and group"
+[ ! -e /etc/systemd/system/multi-user.target.wants/sigil.service ] || fail "a first install enabled the service"
 
 # --- the unit -------------------------------------------------------------
 man_opt=()
@@ -130,7 +129,13 @@ mail=$(find /var/lib/sigil/Maildir/new -type f | head -n 1)
 grep -q '^Message-ID: <pkg-test@example.org>' "$mail" || fail "$mail is not the message sent"
 expect_owner_mode /var/lib/sigil/Maildir "sigil:sigil 700"
 [ "$(stat -c %U:%G "$mail")" = sigil:sigil ] || fail "$mail is owned by $(stat -c %U:%G "$mail")"
-pass "relayed a message into /var/lib/sigil/Maildir ($reply)"
+# check-config (no FILE: /etc/sigil/sigil.toml, checked as the daemon user)
+# once the maildir exists: sigild makes it on the first delivery.
+/usr/bin/sigil check-config >"$E2E_DIR/check-config.log" 2>&1 ||
+  { cat "$E2E_DIR/check-config.log"; fail "sigil check-config refuses the installed /etc/sigil/sigil.toml"; }
+left=$(find /var/lib/sigil /var/spool/sigil /run/sigil ! -user sigil -print)
+[ -z "$left" ] || fail "not owned by sigil: $left"
+pass "relayed a message into /var/lib/sigil/Maildir ($reply); everything sigil's dirs hold is sigil's"
 
 stop_pid "$sigild_PID" TERM || fail "sigild did not stop on SIGTERM"
 rc=0
@@ -142,6 +147,7 @@ pass "sigild stopped on SIGTERM"
 dpkg --purge sigil >"$E2E_DIR/purge.log" 2>&1 || { cat "$E2E_DIR/purge.log"; fail "dpkg --purge sigil"; }
 ! dpkg-query -W -f='${Status}' sigil 2>/dev/null | grep -q 'installed\|config-files' || fail "sigil still known to dpkg"
 for p in /usr/sbin/sigild /usr/bin/sigil /etc/sigil "$unit" /usr/lib/sysusers.d/sigil.conf \
+         /etc/systemd/system/multi-user.target.wants/sigil.service \
          /usr/lib/tmpfiles.d/sigil.conf /usr/share/doc/sigil /var/lib/sigil /var/spool/sigil /run/sigil; do
   [ ! -e "$p" ] || fail "$p is still there after purge"
 done
