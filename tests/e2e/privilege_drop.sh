@@ -16,8 +16,9 @@
 #   4. SIGHUP with a key owned by nobody: "reload refused" naming the owner;
 #      mail is still signed with sel2.  A sigild started on that
 #      configuration refuses to start, naming it.
-#   5. check-config (as root) on a configuration whose key is root's, mode
-#      0600: refused, saying U cannot read it on a reload.
+#   5. A key owned by root, mode 0600: check-config (as root) refuses it,
+#      saying U cannot read it on a reload; sigild starts (it loads keys as
+#      root) and warns that a reload will be refused.
 #   6. A spool_dir U cannot write: refused at start, naming daemon.spool_dir.
 #   7. As root with no user: refused, with the allow_root hint; with
 #      allow_root = true it starts.  Started as nobody with user = U: refused.
@@ -172,7 +173,11 @@ if "$SIGIL" check-config "$E2E_DIR/rootkey.toml" >"$E2E_DIR/check4.out" 2>&1; th
 fi
 grep -q "as user $U (uid $UID_U): key k ($K/k4.pem): Permission denied: a SIGHUP reload" \
   "$E2E_DIR/check4.out" || fail "check-config: $(cat "$E2E_DIR/check4.out")"
-pass "5. check-config: the root-owned key is not readable by $U on reload"
+run_sigild rootkey "$E2E_DIR/rootkey.toml" "$P2"
+log_has "$E2E_DIR/rootkey.log" "k4.pem\): Permission denied: not readable by $U .*a SIGHUP reload will be refused" ||
+  fail "no warning for a key $U cannot re-read: $(cat "$E2E_DIR/rootkey.log")"
+forget "$rootkey_PID"
+pass "5. a root-owned key: check-config refuses it, sigild warns that $U cannot re-read it"
 
 # ---------------------------------------------------------------- 6. a spool U cannot write
 config "$E2E_DIR/spool.toml" "$K/k2.pem" sel2 "$P2"
