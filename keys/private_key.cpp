@@ -143,8 +143,14 @@ Result<KeyPtr> load_private_key(const std::string& path) {
 
 Result<KeyPtr> load_private_key(const std::string& path, uid_t daemon_uid) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return make_error(ErrorKind::Config, path + ": " + std::strerror(errno));
   struct stat st {};
+  if (fd < 0) {
+    int err = errno;
+    // Not ours to read: say whose it is when that is the reason.
+    if (err == EACCES && ::stat(path.c_str(), &st) == 0)
+      if (auto owner = check_key_owner(path, st.st_uid, daemon_uid); !owner) return owner.error();
+    return make_error(ErrorKind::Config, path + ": " + std::strerror(err));
+  }
   std::string text;
   bool ok = ::fstat(fd, &st) == 0;
   if (ok && !S_ISREG(st.st_mode)) {

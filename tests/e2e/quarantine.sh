@@ -11,7 +11,8 @@
 # Peers: smtp-sink; sigild "main" ([quarantine] plain files) with listeners
 # for bank default (bad-header discarded and quarantined) and bank keep
 # (bad-header passed and quarantined); sigild "gz" (compress = true); sigild
-# "broken" whose quarantine dir cannot be created (its parent is a file).
+# "broken" whose quarantine dir cannot be created (its parent becomes a file
+# once it runs).
 #
 # Asserts:
 #   - discard + quarantine: 250 "discarded", nothing delivered, one file
@@ -83,13 +84,15 @@ bank = \"keep\""
 conf gz.toml "$E2E_DIR/qgz" true "
 [[listener]]
 address = \"127.0.0.1:$P_GZ\""
-: >afile
 conf broken.toml "$E2E_DIR/afile/q" false "
 [[listener]]
 address = \"127.0.0.1:$P_BROKEN\""
 run_sigild sigild main.toml "$P_IN"
 run_sigild gz gz.toml "$P_GZ"
 run_sigild broken broken.toml "$P_BROKEN"
+# Broken after the start: sigild refuses to start on a quarantine dir it
+# could not create (its start-up check), so the file appears only now.
+: >afile
 
 mkmsg() {  # mkmsg NAME WITH_FROM: $NAME.eml (CRLF)
   {

@@ -62,6 +62,32 @@ TEST(Cli, CheckConfigAcceptsEverySample) {
   }
 }
 
+// Without -c sigild reads the default path when it exists, else the
+// embedded default, and its first log line says which; check-config
+// without FILE checks the same one.  (Which of the two applies depends on
+// this machine: the test asserts the line for the case at hand.)
+TEST(Cli, WithoutAFileTheDefaultPathOrTheEmbeddedDefault) {
+  std::string def = SIGIL_DEFAULT_CONFIG;
+  bool exists = std::filesystem::exists(std::filesystem::symlink_status(def));
+  std::string want = exists ? def + " (the default path)"
+                            : "the embedded default (" + def + " does not exist)";
+  // As root the embedded default (no [daemon] user) is refused right after
+  // that line; otherwise `timeout` ends a sigild that started.
+  auto r = run("timeout -s TERM 5 " + std::string(SIGILD_PATH));
+  EXPECT_NE(r.output.find("info sigild: configuration: " + want), std::string::npos) << r.output;
+  // As another user the embedded default's directories (/var/lib/sigil)
+  // are not writable: check-config says so instead of OK.
+  auto c = run(std::string(SIGIL_PATH) + " check-config --no-keys");
+  if (::geteuid() == 0 || exists) {
+    EXPECT_NE(c.output.find((exists ? def : std::string("the embedded default")) + ": OK"),
+            std::string::npos)
+      << c.output;
+  }
+  auto named = run(std::string(SIGILD_PATH) + " -c /nonexistent/sigil.toml");
+  EXPECT_EQ(named.status, 1) << named.output;
+  EXPECT_NE(named.output.find("/nonexistent/sigil.toml"), std::string::npos) << named.output;
+}
+
 TEST(Cli, CheckConfigNamesFileLineAndKey) {
   auto path = temp_file("bad.toml",
                         "[smtp]\nhostname = \"x\"\nmax_recipients = 0\n"
