@@ -51,7 +51,8 @@ sed -i 's/^log_level = "info"/log_level = "info"\nlog_json = true\nlog_target = 
 "$SIGIL" check-config "$CFG" >"$E2E_DIR/check.out" 2>&1 || fail "config refused: $(cat "$E2E_DIR/check.out")"
 spawn sigild "$SIGILD" -c "$CFG"
 # journal_json: sigild's entries, one JSON object per line.
-# (journalctl fails while the journal has no file yet: the waits below bound it.)
+# (journalctl fails while the journal has no file yet, hence || true: the
+# bounded waits below and the checks of journal.json judge the result.)
 journal_json() { journalctl -D /run/log/journal -t sigild -o json 2>/dev/null || true; }
 # journal_has STRING: some entry of sigild's contains STRING.
 journal_has() { journal_json | grep -qF -- "$1"; }
