@@ -530,6 +530,21 @@ asio::awaitable<void> SmtpSession::deliver(MessageContext& ctx, Outcome& outcome
                                        smtp_->hostname, log_id_ + "-dsn", answer_by_));
 }
 
+// Postfix's queue ID in a back-end reply ("250 2.0.0 Ok: queued as
+// 4Qx9sM2cLz"), or "".
+static std::string_view queued_as(std::string_view reply) {
+  constexpr std::string_view kMark = "queued as ";
+  auto at = reply.find(kMark);
+  if (at == std::string_view::npos) return {};
+  reply.remove_prefix(at + kMark.size());
+  auto alnum = [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+  };
+  std::size_t n = 0;
+  while (n < reply.size() && alnum(reply[n])) ++n;
+  return reply.substr(0, n);
+}
+
 // The answer as SMTP replies (one, or one per recipient over LMTP), and the
 // summary line.
 void SmtpSession::send_answer(const Answer& a, CheckResult& c, MessageContext& ctx) {
@@ -544,6 +559,11 @@ void SmtpSession::send_answer(const Answer& a, CheckResult& c, MessageContext& c
   s.backend = a.backend;
   s.stages = std::move(c.records);
   s.notes = std::move(ctx.notes);
+  // A before-queue smtpd has no queue file yet (it sends XFORWARD IDENT
+  // [UNAVAILABLE]): the message's queue ID is the one the after-filter
+  // smtpd, our back-end, gave it.
+  if (s.queue_id.empty() && listener_.mode == conf::ListenerMode::Proxy)
+    log::set_queue_id(s, queued_as(a.backend));
   log_summary(s);
 }
 

@@ -540,6 +540,17 @@ grep -q '^sig d=example.com s=rsa2026 a=rsa-sha256 pass' <<<"$out" ||
   fail "sign1: Mail::DKIM does not verify the RSA signature: $out"
 pass "$MODE sign: delivered once; RSA + Ed25519 verify (dkimpy), RSA verifies (Mail::DKIM, keys from dnsmasq)"
 
+# The summary's queue_id is the Postfix queue ID of the message as Postfix
+# logged it with sign1's Message-ID (after-queue: XFORWARD IDENT, the
+# queue file before the filter; proxy: the after-filter smtpd's "queued
+# as", the before-queue smtpd having none; milter: macro i).
+sum1=$(cat "$E2E_DIR"/sigild*.log | grep -E ' msg: id=[0-9A-Z]{12} .* message_id=<sign1@e2e\.test> ' || true)  # none: checked next
+qid=$(grep -oE ' queue_id=[0-9A-Za-z]+ ' <<<"$sum1" | cut -d= -f2 | tr -d ' ')
+[ -n "$qid" ] || fail "sign1: no queue_id in the summary: $sum1"
+until_true 10 log_has "$PF/maillog" "postfix/cleanup\[[0-9]+\]: $qid: message-id=<sign1@e2e\.test>" ||
+  fail "sign1: queue_id=$qid is not Postfix's queue ID of sign1: $(grep 'sign1@e2e' "$PF/maillog")"
+pass "$MODE sign: the summary's queue_id=$qid is Postfix's queue ID of the message"
+
 # The header section as delivered: the delivery agent's fields, Postfix's
 # Received: fields and Sigil's signatures above the message as sent.
 order=$(headers_of sign1.delivered | cut -d: -f1 | head -8 | paste -sd' ')

@@ -199,6 +199,7 @@ traffic() {
 }
 # summaries_with SUFFIX: summary lines of round SUFFIX in mail.log (their
 # Message-ID ends in SUFFIX@e2e.test).
+# (grep -c exits 1 when it counts 0; the count is what at_least checks.)
 summaries_with() { { grep -cE "[a-zA-Z]+$1@e2e\.test" "$MAILLOG" || true; }; }
 
 # The checks of both forms, in Python: FORM (text|json) SUFFIX.
