@@ -111,9 +111,13 @@ start_bg sigild env -u NOTIFY_SOCKET -u LISTEN_FDS -u LISTEN_PID -C / \
   python3 "$here/mdwe_exec.py" "$exec_start"
 wait_port "$port" 20
 kill -0 "$sigild_PID" 2>/dev/null || fail "sigild exited"
+[ "$(readlink "/proc/$sigild_PID/exe")" = /usr/sbin/sigild ] || fail "PID $sigild_PID is not /usr/sbin/sigild"
 status=/proc/$sigild_PID/status
-[ "$(awk '/^Uid:/ {print $2, $3, $4, $5}' "$status")" = "$uid $uid $uid $uid" ] ||
+# It binds, then drops: the port may accept a moment before the drop.
+uids_are_sigils() { [ "$(awk '/^Uid:/ {print $2, $3, $4, $5}' "$status")" = "$uid $uid $uid $uid" ]; }
+wait_for 5 uids_are_sigils ||
   fail "sigild's uids are not sigil's: $(grep '^Uid:' "$status")"
+grep -q '^NoNewPrivs:[[:space:]]*1$' "$status" || fail "sigild runs without no_new_privs (the unit's NoNewPrivileges)"
 [ "$(awk '/^Gid:/ {print $2, $3, $4, $5}' "$status")" = "$gid $gid $gid $gid" ] ||
   fail "sigild's gids are not sigil's: $(grep '^Gid:' "$status")"
 groups=$(awk '/^Groups:/ {$1 = ""; print}' "$status" | tr -d ' ')
