@@ -12,6 +12,8 @@ file(READ "${IN}" text)
 # PATTERN|REPLACEMENT, each replacement the same width where it can be so the
 # comments stay aligned.
 set(edits
+  # The source's first lines speak of the embedded copy; the header below replaces them.
+  "# Sigil — embedded default configuration.\n#\n# This file is compiled into sigild: `sigild` with no `-c` runs exactly this.\n|"
   "log_target = \"stderr\"|log_target = \"syslog\""
   "# user = \"sigil\"  |user = \"sigil\"    "
   "# group = \"sigil\"  |group = \"sigil\"    "
@@ -36,9 +38,10 @@ endforeach()
 set(header "# /etc/sigil/sigil.toml — the sigil service's configuration (a conffile: your
 # edits are kept on upgrade).  sigild started with no -c reads it; check it
 # with `sigil check-config`, apply it with `systemctl reload sigil`.
-# It is conf/sigil.toml as shipped, with the service's settings: [daemon]
-# user and group sigil, log_target syslog (facility mail), spool_dir
-# /var/spool/sigil.  Examples: /usr/share/doc/sigil/examples/.
+# This is sigild's embedded default (conf/sigil.toml in the source) with the
+# service's settings: [daemon] user and group sigil, log_target syslog
+# (facility mail), spool_dir /var/spool/sigil.  Other starting points:
+# /usr/share/doc/sigil/examples/.
 #
 ")
 file(WRITE "${OUT}.tmp" "${header}${text}")
