@@ -559,9 +559,9 @@ void SmtpSession::send_answer(const Answer& a, CheckResult& c, MessageContext& c
   s.backend = a.backend;
   s.stages = std::move(c.records);
   s.notes = std::move(ctx.notes);
-  // A before-queue smtpd has no queue file yet (it sends XFORWARD IDENT
-  // [UNAVAILABLE]): the message's queue ID is the one the after-filter
-  // smtpd, our back-end, gave it.
+  // A before-queue smtpd has no queue file yet, so no usable XFORWARD
+  // IDENT: the message's queue ID is the one the after-filter smtpd, our
+  // back-end, gave it.
   if (s.queue_id.empty() && listener_.mode == conf::ListenerMode::Proxy)
     log::set_queue_id(s, queued_as(a.backend));
   log_summary(s);
