@@ -2,6 +2,7 @@
 //
 //   sigild [-c FILE]     run in the foreground; logs on stderr
 //   no -c: the embedded default configuration (conf/sigil.toml)
+//   options: sigild_options.cpp (sigild --help, sigild(8))
 // SIGTERM/SIGINT drain and exit; SIGHUP reloads the configuration.
 #include <csignal>
 #include <cstring>
@@ -13,28 +14,19 @@
 #include <spdlog/spdlog.h>
 
 #include "conf/config.hpp"
+#include "filter/app/sigild_options.hpp"
 #include "filter/app/wiring.hpp"
 #include "filter/core/log.hpp"
 #include "filter/net/server.hpp"
 #include "filter/stages/registry.hpp"
+#include "sigil_version.hpp"
 
 using namespace sigil;
 
 int main(int argc, char** argv) {
-  std::string path;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if ((a == "-c" || a == "--config") && i + 1 < argc) path = argv[++i];
-    else if (a == "-h" || a == "--help") {
-      std::cout << "usage: sigild [-c FILE]\n"
-                   "  Runs in the foreground, logs to stderr.  Without -c the embedded\n"
-                   "  default configuration is used.  SIGHUP reloads, SIGTERM drains.\n";
-      return 0;
-    } else {
-      std::cerr << "sigild: unknown argument '" << a << "' (see sigild --help)\n";
-      return 2;
-    }
-  }
+  auto opts = filter::parse_sigild_options(argc, argv);
+  if (opts.exit) return *opts.exit;
+  std::string path = opts.config;
   auto cfg = path.empty() ? conf::load_string(conf::embedded_default(), "<embedded>")
                           : conf::load_file(path);
   if (!cfg) {
@@ -68,7 +60,7 @@ int main(int argc, char** argv) {
         signals.async_wait(on_signal);
       };
   signals.async_wait(on_signal);
-  filter::log::main().info("sigild {} started (pid {})", "0.1.0", ::getpid());
+  filter::log::main().info("sigild {} started (pid {})", filter::kVersion, ::getpid());
   io.run();
   filter::log::main().info("sigild stopped");
   return 0;
