@@ -23,8 +23,10 @@ constexpr Command kCommands[] = {
     {"", "check-config", "[--no-keys] [FILE]",
      "validate a configuration (and load its keys) without starting anything",
      "Loads FILE as sigild would (every key checked, file:line:key on error), builds\n"
-     "its policy banks and loads its DKIM keys; opens no socket.  Without FILE:\n"
-     "/etc/sigil/sigil.toml when it exists, else the embedded default.\n"
+     "its policy banks and loads its DKIM keys; with [daemon] user, checks that this\n"
+     "user can read the keys (a reload re-reads them) and write sigild's directories.\n"
+     "Opens no socket.  Without FILE: /etc/sigil/sigil.toml when it exists, else the\n"
+     "embedded default.\n"
      "  --no-keys   do not load the key files (a machine without them)\n"
      "Exit 0 and `FILE: OK (...)` when sigild would start with it, 1 otherwise.\n"},
     {"", "show-default", "", "print the embedded default configuration (conf/sigil.toml)",
