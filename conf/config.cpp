@@ -65,7 +65,7 @@ Destiny default_destiny(Category c) noexcept {
   return c == Category::Virus || c == Category::Banned ? Destiny::Discard : Destiny::Pass;
 }
 
-// After Amavis's default $banned_filename_re, extended (README "Banned
+// After Amavis's default $banned_filename_re, extended (docs/scanning.md "Banned
 // content"): Windows executables by content anywhere, anything else allowed
 // inside Unix archives, then declared types, double extensions and
 // executable extensions.

@@ -125,7 +125,7 @@ bool cidrs_contain(const std::vector<Cidr>& cidrs,
 // Loopback only: 127.0.0.0/8 and ::1/128.
 std::vector<Cidr> default_xforward_hosts();
 
-// How the MTA talks to a listener (README "Postfix integration"):
+// How the MTA talks to a listener (docs/postfix.md "Postfix integration"):
 // after-queue content filter (SMTP/LMTP, the default), before-queue SMTP
 // proxy (Postfix smtpd_proxy_filter: the client waits on the line), or
 // milter (Postfix smtpd_milters / non_smtpd_milters).
@@ -189,7 +189,7 @@ struct SignatureOptions {
   std::optional<bool> sign_if_signed;        // sign when a DKIM-Signature with this d= is there
 };
 
-// Built-in defaults (README "DKIM signing" explains the choice).
+// Built-in defaults (docs/signing.md "DKIM signing" explains the choice).
 inline const std::vector<std::string>& default_signed_headers() {
   static const std::vector<std::string> v = {
       "From", "To", "Cc", "Subject", "Date", "Message-ID", "Reply-To", "In-Reply-To",
@@ -471,7 +471,7 @@ struct BannedRuleSet {
   std::vector<BannedRule> rules;
 };
 
-// The built-in set "default" (README "Banned content"); a [banned.default]
+// The built-in set "default" (docs/scanning.md "Banned content"); a [banned.default]
 // replaces it.
 const BannedRuleSet& default_banned_rules();
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "conf/config.hpp"
+#include "filter/app/help.hpp"
 #include "keys/signing_table.hpp"
 
 namespace sigil::filter {
@@ -139,8 +140,7 @@ std::map<std::string, std::string> tags(const std::string& rec) {
 
 int keys_show(int argc, char** argv) {
   if (argc != 4) {
-    std::cerr << "usage: sigil keys show FILE\n";
-    return 2;
+    return sigil_usage_error("keys", "show");
   }
   auto table = load(argv[3], "show");
   if (!table) return 1;
@@ -160,13 +160,11 @@ int keys_test(int argc, char** argv) {
     if (a == "--dns" && i + 1 < argc) server = argv[++i];
     else if (file.empty() && a.rfind("--", 0) != 0) file = a;
     else {
-      std::cerr << "usage: sigil keys test FILE [--dns IP[:PORT]]\n";
-      return 2;
+      return sigil_usage_error("keys", "test");
     }
   }
   if (file.empty()) {
-    std::cerr << "usage: sigil keys test FILE [--dns IP[:PORT]]\n";
-    return 2;
+    return sigil_usage_error("keys", "test");
   }
   auto table = load(file.c_str(), "test");
   if (!table) return 1;

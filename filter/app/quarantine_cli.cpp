@@ -26,6 +26,7 @@
 #include <boost/asio/use_future.hpp>
 
 #include "conf/config.hpp"
+#include "filter/app/help.hpp"
 #include "filter/core/message_store.hpp"
 #include "filter/core/quarantine.hpp"
 #include "filter/delivery/backend.hpp"
@@ -34,12 +35,8 @@ namespace sigil::filter {
 
 namespace {
 
-int usage() {
-  std::cerr << "usage: sigil quarantine list CONFIG\n"
-               "       sigil quarantine show CONFIG ID [--message]\n"
-               "       sigil quarantine release CONFIG ID [--to ADDR ...]\n";
-  return 2;
-}
+// The synopsis of `sigil quarantine SUB` (help.cpp); exit status 2.
+int usage(std::string_view sub) { return sigil_usage_error("quarantine", sub); }
 
 std::string recipients_text(const Envelope& e) {
   std::string o;
@@ -101,8 +98,8 @@ int release(const conf::Config& cfg, const quarantine::Entry& e, const std::stri
 }  // namespace
 
 int quarantine_cli(int argc, char** argv) {
-  if (argc < 4) return usage();
-  std::string sub = argv[2];
+  std::string sub = argc >= 3 ? argv[2] : "";
+  if (argc < 4) return usage(sub);
   auto cfg = conf::load_file(argv[3]);
   if (!cfg) {
     std::cerr << cfg.error().message << "\n";
@@ -110,7 +107,7 @@ int quarantine_cli(int argc, char** argv) {
   }
   const std::string& dir = cfg->quarantine.dir;
   if (sub == "list") {
-    if (argc != 4) return usage();
+    if (argc != 4) return usage(sub);
     auto entries = quarantine::list(dir);
     if (!entries) {
       std::cerr << "sigil quarantine list: " << entries.error().message << "\n";
@@ -122,11 +119,11 @@ int quarantine_cli(int argc, char** argv) {
     std::cerr << entries->size() << " message(s) in " << dir << "\n";
     return 0;
   }
-  if (argc < 5) return usage();
+  if (argc < 5) return usage(sub);
   std::string id = argv[4];
   if (sub == "show") {
     bool with_message = argc == 6 && std::string(argv[5]) == "--message";
-    if (argc != 5 && !with_message) return usage();
+    if (argc != 5 && !with_message) return usage(sub);
     std::string message;
     auto e = quarantine::read(dir, id, with_message ? &message : nullptr);
     if (!e) {
@@ -143,7 +140,7 @@ int quarantine_cli(int argc, char** argv) {
   if (sub == "release") {
     std::vector<std::string> to;
     for (int i = 5; i < argc; ++i) {
-      if (std::string(argv[i]) != "--to" || i + 1 >= argc) return usage();
+      if (std::string(argv[i]) != "--to" || i + 1 >= argc) return usage(sub);
       to.push_back(argv[++i]);
     }
     std::string message;
@@ -154,7 +151,7 @@ int quarantine_cli(int argc, char** argv) {
     }
     return release(*cfg, *e, message, to);
   }
-  return usage();
+  return usage(sub);
 }
 
 }  // namespace sigil::filter

@@ -1,16 +1,9 @@
-// filter/app/sigil_main.cpp — the `sigil` command line.
-//
-//   sigil check-config [--no-keys] [FILE]   validate a configuration without starting
-//       anything (no FILE: the one sigild reads without -c); check_config_cli.hpp
-//   sigil show-default        print the embedded default configuration
-//   sigil version
-//   sigil keys generate --selector S --domain D [--type rsa|ed25519] [--bits N] --out FILE
-//       writes a new private key (mode 0600, never overwrites) and prints its
-//       DNS TXT record in zone-file form.  RSA defaults to 2048 bits.
-//   sigil keys show FILE      the TXT record of every [[key]] in FILE
-//   sigil keys test FILE [--dns IP[:PORT]]
-//       checks that DNS publishes each key's public half (keys_cli.hpp)
-//   sigil quarantine list|show|release CONFIG [ID] ...   (filter/quarantine_cli.cpp)
+// filter/app/sigil_main.cpp — the `sigil` command line: dispatches to each
+// command (check-config, show-default, version, keys generate|show|test,
+// quarantine list|show|release).  What each does and its arguments: help.cpp
+// (`sigil --help`, `sigil COMMAND --help`) and sigil(1), docs/man/sigil.1.md.
+//   check-config: check_config_cli.hpp; keys show|test: keys_cli.hpp;
+//   quarantine: quarantine_cli.cpp.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -21,6 +14,7 @@
 
 #include "conf/config.hpp"
 #include "filter/app/check_config_cli.hpp"
+#include "filter/app/help.hpp"
 #include "filter/app/keys_cli.hpp"
 #include "filter/core/policy.hpp"
 #include "filter/stages/registry.hpp"
@@ -29,26 +23,16 @@ namespace sigil::filter {
 int quarantine_cli(int argc, char** argv);
 }
 #include "keys/private_key.hpp"
+#include "sigil_version.hpp"
 
 using namespace sigil;
-
-static int usage() {
-  std::cerr << "usage: sigil check-config [--no-keys] [FILE] | show-default | version\n"
-               "       sigil keys generate --selector S --domain D [--type rsa|ed25519]\n"
-               "                           [--bits N] --out FILE\n"
-               "       sigil keys show FILE\n"
-               "       sigil keys test FILE [--dns IP[:PORT]]\n"
-               "       sigil quarantine list CONFIG | show CONFIG ID [--message]\n"
-               "       sigil quarantine release CONFIG ID [--to ADDR ...]\n";
-  return 2;
-}
 
 static int keys_generate(int argc, char** argv) {
   std::string selector, domain, out, type = "rsa";
   unsigned bits = 2048;
   for (int i = 3; i < argc; ++i) {
     std::string a = argv[i];
-    if (i + 1 >= argc) return usage();
+    if (i + 1 >= argc) return filter::sigil_usage_error("keys", "generate");
     std::string v = argv[++i];
     if (a == "--selector") selector = v;
     else if (a == "--domain") domain = v;
@@ -62,10 +46,11 @@ static int keys_generate(int argc, char** argv) {
         return 2;
       }
     } else {
-      return usage();
+      return filter::sigil_usage_error("keys", "generate");
     }
   }
-  if (selector.empty() || domain.empty() || out.empty()) return usage();
+  if (selector.empty() || domain.empty() || out.empty())
+    return filter::sigil_usage_error("keys", "generate");
   if (type != "rsa" && type != "ed25519") {
     std::cerr << "sigil keys generate: --type is rsa or ed25519, got '" << type << "'\n";
     return 2;
@@ -101,10 +86,11 @@ static int keys_generate(int argc, char** argv) {
 }
 
 int main(int argc, char** argv) {
-  if (argc < 2) return usage();
+  if (filter::sigil_wants_help(argc, argv)) return filter::sigil_help(argc, argv);
+  if (argc < 2) return filter::sigil_usage_error("");
   std::string cmd = argv[1];
-  if (cmd == "version") {
-    std::cout << "sigil 0.1.0\n";
+  if (cmd == "version" || cmd == "--version") {
+    std::cout << "sigil " << filter::kVersion << "\n";
     return 0;
   }
   if (cmd == "show-default") {
@@ -120,7 +106,7 @@ int main(int argc, char** argv) {
   if (cmd == "quarantine") return filter::quarantine_cli(argc, argv);
   if (cmd == "check-config") {
     int rc = filter::check_config_cli(argc, argv);
-    return rc == 2 ? usage() : rc;
+    return rc == 2 ? filter::sigil_usage_error("check-config") : rc;
   }
-  return usage();
+  return filter::sigil_usage_error(cmd, argc >= 3 ? argv[2] : "");
 }

@@ -1,8 +1,9 @@
 // filter/app/sigild_main.cpp — the daemon.
 //
-//   sigild [-c FILE]     run in the foreground; logs on stderr
+//   sigild [-c FILE]     run in the foreground; logs to [daemon] log_target
 //   no -c: the default path (/etc/sigil/sigil.toml) when it exists, else the
 //   embedded default configuration (conf/sigil.toml); see config_path.hpp.
+//   options: sigild_options.cpp (sigild --help, sigild(8))
 // Started as root it drops to [daemon] user after binding and loading keys
 // (privileges.hpp).  SIGTERM/SIGINT drain and exit; SIGHUP reloads the
 // configuration.  Tells systemd where it is (systemd_notify.hpp).
@@ -18,31 +19,21 @@
 #include "conf/config.hpp"
 #include "filter/app/config_path.hpp"
 #include "filter/app/privileges.hpp"
+#include "filter/app/sigild_options.hpp"
 #include "filter/app/systemd_notify.hpp"
 #include "filter/app/wiring.hpp"
 #include "filter/core/log.hpp"
 #include "filter/net/server.hpp"
 #include "filter/stages/registry.hpp"
+#include "sigil_version.hpp"
 
 using namespace sigil;
 
 int main(int argc, char** argv) {
-  std::string path;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if ((a == "-c" || a == "--config") && i + 1 < argc) path = argv[++i];
-    else if (a == "-h" || a == "--help") {
-      std::cout << "usage: sigild [-c FILE]\n"
-                   "  Runs in the foreground, logs to stderr.  Without -c the embedded\n"
-                   "  default configuration is used.  SIGHUP reloads, SIGTERM drains.\n";
-      return 0;
-    } else {
-      std::cerr << "sigild: unknown argument '" << a << "' (see sigild --help)\n";
-      return 2;
-    }
-  }
-  auto chosen = filter::choose_config(path);
-  path = chosen.path;
+  auto opts = filter::parse_sigild_options(argc, argv);
+  if (opts.exit) return *opts.exit;
+  auto chosen = filter::choose_config(opts.config);
+  std::string path = chosen.path;
   auto cfg = path.empty() ? conf::load_string(conf::embedded_default(), "<embedded>")
                           : conf::load_file(path);
   if (!cfg) {
@@ -91,7 +82,7 @@ int main(int argc, char** argv) {
         signals.async_wait(on_signal);
       };
   signals.async_wait(on_signal);
-  filter::log::main().info("sigild {} started (pid {})", "0.1.0", ::getpid());
+  filter::log::main().info("sigild {} started (pid {})", filter::kVersion, ::getpid());
   notify.start_watchdog(io);
   notify.ready("serving");
   io.run();

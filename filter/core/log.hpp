@@ -51,8 +51,8 @@ spdlog::logger& milter();
 spdlog::logger& backend();
 spdlog::logger& summary_logger();
 
-// The summary line's action= words: one list for every front (README,
-// "The summary line").
+// The summary line's action= words: one list for every front
+// (docs/logging.md, the summary line).
 enum class SummaryAction {
   Relayed,          // every recipient got the message (the back-end, or the MTA after a milter)
   Partial,          // some did; the others were discarded, bounced, refused or deleted

@@ -8,7 +8,7 @@
 // The client sends XFORWARD, MAIL and every RCPT in one write when PIPELINING
 // is offered, reads those replies, and only then sends DATA.  That ordering
 // is what keeps the two-phase commit exact for an SMTP front (see
-// README "Replies and the two-phase commit"):
+// docs/operations.md "Replies and the two-phase commit"):
 //  * if any recipient gets a 4xx at RCPT and the front cannot be answered per
 //    recipient (SMTP, not LMTP), the back-end transaction is abandoned with
 //    RSET before any data is sent, and the whole message is tempfailed: the

@@ -12,7 +12,7 @@
 // is not tested here).  Postfix before its 20231213 fix
 // left the first field out of that count instead of its Received:; a field
 // an earlier milter put above that Received: then shifts our index by one,
-// which nothing we are sent reveals (README, "Among other milters").
+// which nothing we are sent reveals (docs/postfix.md, "Among other milters").
 //
 // Does not: decide the edits (the stages and core/checks.hpp), or check that
 // the MTA offered SMFIF_ADDHDRS / SMFIF_CHGHDRS (core/outcome.hpp does).

@@ -176,7 +176,7 @@ static void warn_milter_dsn_target(const conf::Config& cfg) {
       if (st == "decode" || st == "av" || st == "spam") {
         log::main().warn("milter listener {}: bank {} scans, and the DSNs for recipients bounced "
                          "beside delivered ones go through [forward] = {}, where senders never "
-                         "see them; point [forward] target at Postfix (README, \"Postfix milter\")",
+                         "see them; point [forward] target at Postfix (docs/postfix.md, \"Postfix milter\")",
                          milter->name, name, cfg.forward.target.text);
         return;
       }

@@ -1,6 +1,6 @@
 // filter/smtp/data_reader.hpp — the DATA phase byte stream (RFC 5321 §4.1.1.4, §4.5.2).
 //
-// Smuggling policy (documented in README "Protecting the input"):
+// Smuggling policy (documented in docs/operations.md "Protecting the input"):
 //  * Only <CRLF>.<CRLF> ends the data.  <LF>.<LF>, <CR>.<CR>, <LF>.<CRLF>,
 //    <CRLF>.<LF> and every other variant are message content, never an end.
 //    A "line start" exists only after a CRLF (or at the very beginning).

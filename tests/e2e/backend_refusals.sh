@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2154  # NAME_PID variables are set by spawn (printf -v)
 # e2e.backend_refusals — recipients the back-end refuses for good while the
-# others get the message (README "Replies and the two-phase commit"): over
+# others get the message (docs/operations.md "Replies and the two-phase commit"): over
 # SMTP the client hears one 250, so Sigil sends the sender a DSN for them.
 # The back-end is tests/e2e/fake_backend.py (smtp-sink cannot refuse one
 # recipient of several); e2e.postfix_refusals does the same with a real

@@ -2,7 +2,7 @@
 # shellcheck disable=SC2154  # NAME_PID variables are set by spawn (printf -v)
 # e2e.client_limits — one client cannot hold sessions: smtp.data_timeout
 # bounds the whole DATA of a message, smtp.max_sessions_per_client the
-# connections from one address (README "Overload", "Protecting the input").
+# connections from one address (docs/operations.md "Overload", "Protecting the input").
 #
 # sigild with data_timeout = 2, max_sessions_per_client = 2 and the listener's
 # xforward_hosts = ["127.0.0.1/32"] (its MTA, exempt from the limit); the

@@ -16,7 +16,7 @@
 # only for a message whose back-end died between taking the data and
 # answering the dot, the one case SMTP cannot tell apart, RFC 1047: sigild
 # says 451 4.4.2 there; the figure is printed).  The figures go into
-# README "Reliability".
+# docs/operations.md "Reliability".
 #
 #   backend-restart  the back-end (smtp-sink) killed (SIGKILL) mid-load and
 #                    restarted on the same port about 1 s later: the client
@@ -106,7 +106,7 @@ check_sink() {
   DUPS=$dups
 }
 
-# figures FAULT: the line for README "Reliability".
+# figures FAULT: the line for docs/operations.md "Reliability".
 figures() {
   local sent attempts tempfails errors
   read -r _ sent _ _ _ _ _ _ _ attempts _ tempfails _ errors <<<"$LOAD_LINE"

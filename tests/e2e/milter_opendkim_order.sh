@@ -23,7 +23,7 @@
 # Postfix before the change dated 20231213 in its HISTORY left the first
 # field out of that count instead, so on CHAIN it would delete the
 # other.example field and keep the forged one; FIRST is the order that is
-# right there too (README, "Among other milters").
+# right there too (docs/postfix.md, "Among other milters").
 #
 # Messages (each carries a legit Authentication-Results of other.example):
 #   one   signed by example.com; one forged A-R of mx.e2e.test at the top

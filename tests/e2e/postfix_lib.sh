@@ -1,7 +1,7 @@
 # tests/e2e/postfix_lib.sh — a private Postfix instance for the e2e tests
 # (sourced after lib.sh).  It runs with `postfix -c DIR`: its own main.cf,
 # master.cf, queue and data directories and loopback ports, nothing in
-# /etc/postfix.  The re-injection smtpd is README's "Postfix after-queue
+# /etc/postfix.  The re-injection smtpd is docs/postfix.md's "Postfix after-queue
 # setup" recipe.  Needs root (Postfix's master runs as root).
 
 # pf_require: skips the test (exit 77, CTest's SKIP_RETURN_CODE) when not
@@ -32,7 +32,7 @@ CONF
 # pf_setup DIR IN_PORT REINJECT_PORT FILTER_SERVICE MAIN_EXTRA [REINJECT_SERVICE]
 #   IN_PORT: a plain smtpd on 127.0.0.1:IN_PORT; empty: none (FILTER_SERVICE
 #            then brings its own smtpd entries)
-#   REINJECT_PORT: README's re-injection smtpd on that port; empty: none
+#   REINJECT_PORT: docs/postfix.md's re-injection smtpd on that port; empty: none
 #   FILTER_SERVICE: master.cf lines of the transport that hands mail to sigild
 #   MAIN_EXTRA: main.cf lines (content_filter, final delivery, retry timing);
 #               a parameter set here overrides the base (last one wins)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2154  # NAME_PID variables are set by spawn (printf -v)
 # e2e.postfix_lmtp_flush — a private Postfix instance (postfix -c DIR) with
-# sigild as its after-queue content filter over LMTP (README "Postfix
+# sigild as its after-queue content filter over LMTP (docs/postfix.md "Postfix
 # after-queue setup", the lmtp-sigil variant), multi-recipient messages, and
 # the queue kept by Postfix while sigild is down, released by a flush.
 # (e2e.postfix_sandwich covers the SMTP hop, SIGKILL and a crash mid-stream.)

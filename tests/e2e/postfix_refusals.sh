@@ -33,7 +33,7 @@ mkdir -p "$PF/mail"
 chown nobody "$PF/mail"
 pf_setup "$PF" "" "$R" "" "$(pf_mailbox_conf "$PF")
 smtputf8_enable = yes
-# The re-injection smtpd refuses one recipient for good (README's recipe
+# The re-injection smtpd refuses one recipient for good (docs/postfix.md's recipe
 # skips unknown-recipient checks there; an access map still applies).
 refusals_recipient_restrictions = check_recipient_access inline:{ { unknown@example.net = 550 5.1.1 User unknown } }, permit_mynetworks, reject" \
   "127.0.0.1:$R inet n - n - - smtpd

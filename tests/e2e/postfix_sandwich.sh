@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # e2e.postfix_sandwich — a private Postfix instance (postfix -c DIR, its own
 # queue and ports) with Sigil as its after-queue content filter, the recipe
-# of README "Postfix after-queue setup":
+# of docs/postfix.md "Postfix after-queue setup":
 #
 #   smtp-source → postfix smtpd :IN → qmgr → smtp → sigild :S → postfix smtpd
 #   :R (content_filter= ) → qmgr → virtual(8) → Maildir mailbox

@@ -33,7 +33,7 @@
 #       -o smtp_send_xforward_command=yes
 #       -o disable_dns_lookups=yes
 #       -o max_use=20
-#     # Sigil → Postfix: README's re-injection smtpd on 127.0.0.1:10025
+#     # Sigil → Postfix: docs/postfix.md's re-injection smtpd on 127.0.0.1:10025
 #     # (content_filter= , receive_override_options=..., permit_mynetworks,
 #     # smtpd_authorized_xforward_hosts=127.0.0.0/8).
 #

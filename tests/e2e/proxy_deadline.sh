@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2154  # NAME_PID variables are set by spawn (printf -v)
 # e2e.proxy_deadline — a proxy listener answers its front within the MTA's
-# proxy timeout even when the after-filter smtpd is slow (README "Before-queue
+# proxy timeout even when the after-filter smtpd is slow (docs/postfix.md "Before-queue
 # proxy"): the stages' budget and the back-end's replies together must fit in
 # peer_timeout (Postfix's smtpd_proxy_timeout), less a 2 s margin.
 #

@@ -3,7 +3,7 @@
 # e2e.sink_faults — back-end refusals and failures produced by a real
 # smtp-sink (-r/-f: 4xx/5xx for a command, -Q: 421 and disconnect, -q:
 # disconnect without reply, -A: 550 abort after DATA) or by no back-end at
-# all, seen from the front as README "Replies and the two-phase commit"
+# all, seen from the front as docs/operations.md "Replies and the two-phase commit"
 # promises.
 #
 # For each fault, over SMTP (one recipient) and LMTP (two recipients, one

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2154  # NAME_PID variables are set by spawn (printf -v)
 # e2e.xforward_trust — XFORWARD is believed only from the listener's
-# xforward_hosts (README "Postfix after-queue setup"; core/peer_trust.hpp).
+# xforward_hosts (docs/postfix.md "Postfix after-queue setup"; core/peer_trust.hpp).
 #
 # One sigild, listener `e2e` (bank default: dkim-sign, not originating) with
 # xforward_hosts = ["127.0.0.1/32"], and [[network]] 127.0.0.1/32 → bank

@@ -1,0 +1,148 @@
+// filter/app/help.cpp — see help.hpp.  One table holds every command's
+// synopsis, one-line summary and details; the usage and each --help are
+// printed from it, so a command is described in one place.
+#include "filter/app/help.hpp"
+
+#include <iostream>
+#include <string>
+
+
+namespace sigil::filter {
+
+namespace {
+
+struct Command {
+  std::string_view group;  // "keys", "quarantine", or "" for a top-level command
+  std::string_view name;
+  std::string_view args;
+  std::string_view summary;
+  std::string_view details;
+};
+
+constexpr Command kCommands[] = {
+    {"", "check-config", "[--no-keys] [FILE]",
+     "validate a configuration (and load its keys) without starting anything",
+     "Loads FILE as sigild would (every key checked, file:line:key on error), builds\n"
+     "its policy banks and loads its DKIM keys; with [daemon] user, checks that this\n"
+     "user can read the keys (a reload re-reads them) and write sigild's directories.\n"
+     "Opens no socket.  Without FILE: /etc/sigil/sigil.toml when it exists, else the\n"
+     "embedded default.\n"
+     "  --no-keys   do not load the key files (a machine without them)\n"
+     "Exit 0 and `FILE: OK (...)` when sigild would start with it, 1 otherwise.\n"},
+    {"", "show-default", "", "print the embedded default configuration (conf/sigil.toml)",
+     "Prints the configuration compiled into sigild, with its comments: what\n"
+     "sigild runs when no configuration file is given or found.\n"},
+    {"", "version", "", "print the version (also sigil --version)", ""},
+    {"keys", "generate", "--selector S --domain D [--type rsa|ed25519] [--bits N] --out FILE",
+     "write a new DKIM private key and print its DNS TXT record",
+     "Writes a new private key to FILE (mode 0600; an existing FILE is never\n"
+     "replaced) and prints its TXT record for S._domainkey.D in zone-file form.\n"
+     "  --type    rsa (default) or ed25519\n"
+     "  --bits    RSA key size, default 2048\n"},
+    {"keys", "show", "FILE", "print the DNS TXT record of every [[key]] in FILE",
+     "Loads FILE's [[key]] entries and prints each one's TXT record in zone-file form.\n"},
+    {"keys", "test", "FILE [--dns IP[:PORT]]", "check that DNS publishes each [[key]] of FILE",
+     "Looks up each key's TXT record and compares its public key with the private\n"
+     "key's.  Exit 0 only when every key is published and matches.\n"
+     "  --dns     ask this server instead of the resolv.conf ones\n"},
+    {"quarantine", "list", "CONFIG", "list the quarantined messages, oldest first",
+     "One line per message in CONFIG's [quarantine] dir: id, time, size, category,\n"
+     "sender and recipients.\n"},
+    {"quarantine", "show", "CONFIG ID [--message]", "print a quarantined message's metadata",
+     "  --message  print the stored message as received instead\n"},
+    {"quarantine", "release", "CONFIG ID [--to ADDR ...]",
+     "send a quarantined message on to CONFIG's [forward] target",
+     "Sends the message with its original envelope (or to the --to recipients\n"
+     "only), with X-Quarantine-ID: <ID> on top and the header edits the pipeline\n"
+     "made when it was received; no stage runs again.  Prints the back-end's reply\n"
+     "per recipient; exit 0 only when all were accepted.  The file stays.\n"},
+};
+
+bool is_help(std::string_view a) { return a == "--help" || a == "-h"; }
+
+std::string full_name(const Command& c) {
+  return c.group.empty() ? std::string(c.name) : std::string(c.group) + " " + std::string(c.name);
+}
+
+void synopsis(std::ostream& out, const Command& c) {
+  out << "sigil " << full_name(c) << (c.args.empty() ? "" : " ") << c.args << "\n";
+}
+
+const Command* find(std::string_view group, std::string_view name) {
+  for (const auto& c : kCommands) {
+    if (c.group.empty() && c.name == group) return &c;
+    if (!c.group.empty() && c.group == group && c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+bool is_group(std::string_view w) { return w == "keys" || w == "quarantine"; }
+
+void group_usage(std::ostream& out, std::string_view group) {
+  for (const auto& c : kCommands)
+    if (c.group == group) {
+      out << "  ";
+      synopsis(out, c);
+      out << "      " << c.summary << "\n";
+    }
+}
+
+}  // namespace
+
+void sigil_usage(std::ostream& out) {
+  out << "usage: sigil COMMAND [ARGS]     (sigil COMMAND --help: that command's help)\n"
+         "       sigil --help | --version\n\n"
+         "Commands:\n";
+  for (const auto& c : kCommands) {
+    out << "  " << full_name(c) << (c.args.empty() ? "" : " ") << c.args << "\n"
+        << "      " << c.summary << "\n";
+  }
+  out << "\nThe daemon is sigild (sigild --help).  Manual: sigil(1), sigild(8), sigil.toml(5).\n";
+}
+
+bool sigil_wants_help(int argc, char** argv) {
+  if (argc >= 2 && std::string_view(argv[1]) == "help") return true;
+  for (int i = 1; i < argc; ++i)
+    if (is_help(argv[i])) return true;
+  return false;
+}
+
+int sigil_help(int argc, char** argv) {
+  std::string_view w1 = argc >= 2 ? argv[1] : "";
+  std::string_view w2 = argc >= 3 ? argv[2] : "";
+  if (w1 == "help" || is_help(w1)) {  // `sigil help keys` works like `sigil keys --help`
+    w1 = w2;
+    w2 = argc >= 4 ? argv[3] : "";
+  }
+  if (const Command* c = find(w1, w2)) {
+    std::cout << "usage: ";
+    synopsis(std::cout, *c);
+    std::cout << "  " << c->summary << "\n\n" << c->details;
+  } else if (is_group(w1)) {
+    std::cout << "usage: sigil " << w1 << " COMMAND ...\n";
+    group_usage(std::cout, w1);
+  } else {
+    sigil_usage(std::cout);
+  }
+  return 0;
+}
+
+int sigil_usage_error(std::string_view command, std::string_view subcommand) {
+  const Command* c = find(command, subcommand);
+  if (c) {
+    std::cerr << "usage: ";
+    synopsis(std::cerr, *c);
+    std::cerr << "(see sigil " << full_name(*c) << " --help)\n";
+  } else if (is_group(command)) {
+    std::cerr << "usage: sigil " << command << " COMMAND ...\n";
+    group_usage(std::cerr, command);
+    std::cerr << "(see sigil " << command << " --help)\n";
+  } else if (command.empty()) {
+    sigil_usage(std::cerr);
+  } else {
+    std::cerr << "sigil: unknown command '" << command << "' (see sigil --help)\n";
+  }
+  return 2;
+}
+
+}  // namespace sigil::filter
