@@ -62,7 +62,8 @@ void load_daemon(Loader& l, const toml::table& root, Config& c) {
     l.error(t->get("user"), "daemon.user", "must not be empty (leave it out to run as started)");
   if (l.get_string(*t, p, "group", c.daemon.group)) {
     if (c.daemon.group.empty())
-      l.error(t->get("group"), "daemon.group", "must not be empty (leave it out: the user's group)");
+      l.error(t->get("group"), "daemon.group",
+              "must not be empty (leave it out: the user's group)");
     else if (c.daemon.user.empty())
       l.error(t->get("group"), "daemon.group", "needs daemon.user");
   }

@@ -38,7 +38,8 @@ Status check_key_owner(const std::string& path, uid_t owner, uid_t daemon) {
   std::string who = describe_uid(daemon);
   passwd pw{};
   std::vector<char> buf;
-  std::string chown_to = lookup_user(nullptr, daemon, pw, buf) ? pw.pw_name : std::to_string(daemon);
+  std::string chown_to =
+      lookup_user(nullptr, daemon, pw, buf) ? pw.pw_name : std::to_string(daemon);
   return make_error(ErrorKind::Config, path + ": private key is owned by " + describe_uid(owner) +
                                            ", neither root nor the daemon user " + who +
                                            "; run: chown " + chown_to + " " + path);

@@ -23,15 +23,17 @@ Status looked_up(RunAs& who, const conf::DaemonConfig& d) {
     return make_error(ErrorKind::Config, "daemon.user " + d.user + ": no such user");
   who.uid = pw.pw_uid;
   who.gid = pw.pw_gid;
-  who.group = std::to_string(pw.pw_gid);
+  std::vector<char> gbuf(16384);
+  group gr{}, *grp = nullptr;
   if (!d.group.empty()) {
-    std::vector<char> gbuf(16384);
-    group gr{}, *grp = nullptr;
     if (::getgrnam_r(d.group.c_str(), &gr, gbuf.data(), gbuf.size(), &grp) != 0 || !grp)
       return make_error(ErrorKind::Config, "daemon.group " + d.group + ": no such group");
     who.gid = gr.gr_gid;
-    who.group = d.group;
+  } else if (::getgrgid_r(who.gid, &gr, gbuf.data(), gbuf.size(), &grp) != 0) {
+    grp = nullptr;
   }
+  who.group = (grp ? std::string(gr.gr_name) + " " : std::string()) + "(gid " +
+              std::to_string(who.gid) + ")";
   // The user's supplementary groups, with the daemon's group among them.
   int n = 64;
   for (int tries = 0; tries < 4; ++tries) {
@@ -102,7 +104,7 @@ Status become_daemon_user(const RunAs& who, const conf::Config& cfg) {
   if (auto s = drop_privileges(who); !s) return s;
   std::string as = keys::describe_uid(::geteuid());
   if (who.drop)
-    log::main().info("dropped privileges to user {}, group {} ({} groups)", as, who.group,
+    log::main().info("dropped privileges to user {}, group {}, {} groups in all", as, who.group,
                      who.groups.size());
   auto dirs = unwritable_dirs(cfg);
   if (!dirs.empty()) {

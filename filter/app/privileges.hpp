@@ -25,7 +25,8 @@ struct RunAs {
   uid_t uid = 0;
   gid_t gid = 0;
   std::vector<gid_t> groups;  // supplementary groups (the drop's setgroups)
-  std::string user, group;    // names; user empty: runs as started
+  std::string user;   // [daemon] user; empty: runs as started
+  std::string group;  // "NAME (gid N)", for the log
 };
 
 // Decides from [daemon] and the effective uid.  Failure (Config), with the
