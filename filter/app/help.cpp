@@ -12,7 +12,7 @@ namespace sigil::filter {
 namespace {
 
 struct Command {
-  std::string_view group;  // "keys", "quarantine", or "" for a top-level command
+  std::string_view group;  // "keys", "quarantine", "import", or "" for a top-level command
   std::string_view name;
   std::string_view args;
   std::string_view summary;
@@ -33,6 +33,15 @@ constexpr Command kCommands[] = {
      "Prints the configuration compiled into sigild, with its comments: what\n"
      "sigild runs when no configuration file is given or found.\n"},
     {"", "version", "", "print the version (also sigil --version)", ""},
+    {"import", "opendkim", "[CONF] [--out FILE]",
+     "convert an opendkim.conf (default /etc/opendkim.conf) to a sigil.toml",
+     "Reads CONF and the KeyTable, SigningTable and host lists it names, and writes\n"
+     "an equivalent sigil.toml to stdout, or to FILE (an existing FILE is never\n"
+     "replaced): keys, signing rules, canonicalization, signed and oversigned\n"
+     "headers, InternalHosts, Mode, Socket (a milter listener), MinimumKeyBits.\n"
+     "Each setting without an equivalent is listed as `# not imported: ...`.\n"
+     "  --out     write FILE instead of stdout\n"
+     "Check the result with sigil check-config FILE.\n"},
     {"keys", "generate", "--selector S --domain D [--type rsa|ed25519] [--bits N] --out FILE",
      "write a new DKIM private key and print its DNS TXT record",
      "Writes a new private key to FILE (mode 0600; an existing FILE is never\n"
@@ -76,7 +85,7 @@ const Command* find(std::string_view group, std::string_view name) {
   return nullptr;
 }
 
-bool is_group(std::string_view w) { return w == "keys" || w == "quarantine"; }
+bool is_group(std::string_view w) { return w == "keys" || w == "quarantine" || w == "import"; }
 
 void group_usage(std::ostream& out, std::string_view group) {
   for (const auto& c : kCommands)

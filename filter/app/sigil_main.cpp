@@ -1,6 +1,7 @@
 // filter/app/sigil_main.cpp — the `sigil` command line: dispatches to each
 // command (check-config, show-default, version, keys generate|show|test,
-// quarantine list|show|release).  What each does and its arguments: help.cpp
+// quarantine list|show|release, import opendkim).
+//   import opendkim: import_opendkim.hpp.  What each does and its arguments: help.cpp
 // (`sigil --help`, `sigil COMMAND --help`) and sigil(1), docs/man/sigil.1.md.
 //   check-config: check_config_cli.hpp; keys show|test: keys_cli.hpp;
 //   quarantine: quarantine_cli.cpp.
@@ -15,6 +16,7 @@
 #include "conf/config.hpp"
 #include "filter/app/check_config_cli.hpp"
 #include "filter/app/help.hpp"
+#include "filter/app/import_opendkim.hpp"
 #include "filter/app/keys_cli.hpp"
 #include "filter/core/policy.hpp"
 #include "filter/stages/registry.hpp"
@@ -103,6 +105,8 @@ int main(int argc, char** argv) {
     return filter::keys_show(argc, argv);
   if (cmd == "keys" && argc >= 3 && std::string(argv[2]) == "test")
     return filter::keys_test(argc, argv);
+  if (cmd == "import" && argc >= 3 && std::string(argv[2]) == "opendkim")
+    return filter::import_opendkim_cli(argc, argv);
   if (cmd == "quarantine") return filter::quarantine_cli(argc, argv);
   if (cmd == "check-config") {
     int rc = filter::check_config_cli(argc, argv);
