@@ -41,6 +41,8 @@ done
 for c in list show release; do
   expect 0 "usage: sigil quarantine $c" "$SIGIL" quarantine "$c" --help
 done
+expect 0 "usage: sigil import opendkim" "$SIGIL" import opendkim --help
+expect 0 "sigil import opendkim" "$SIGIL" import --help
 expect 0 "sigil keys generate" "$SIGIL" keys --help
 expect 0 "sigil quarantine release" "$SIGIL" quarantine --help
 expect 0 "usage: sigild" "$SIGILD" --help
@@ -55,13 +57,14 @@ expect 0 "sigild $version" "$SIGILD" --version
 expect 2 "see sigil --help" "$SIGIL" --bogus
 expect 2 "see sigil --help" "$SIGIL" frobnicate
 expect 2 "see sigil keys show --help" "$SIGIL" keys show
+expect 2 "see sigil import opendkim --help" "$SIGIL" import opendkim a.conf b.conf
 expect 2 "see sigild --help" "$SIGILD" --bogus
 expect 2 "see sigild --help" "$SIGILD" -c
 
 # The usage names each command once, each with its one-line summary below.
 usage=$("$SIGIL" --help)
 for c in "check-config" "show-default" "version" "keys generate" "keys show" "keys test" \
-         "quarantine list" "quarantine show" "quarantine release"; do
+         "quarantine list" "quarantine show" "quarantine release" "import opendkim"; do
   n=$(grep -c "^  $c\( \|$\)" <<<"$usage" || true)  # grep -c exits 1 on 0 matches; n is checked
   [ "$n" -eq 1 ] || bad "sigil --help lists '$c' $n times"
 done
