@@ -15,14 +15,12 @@ namespace {
 
 using Strings = std::vector<std::string>;
 
-// OpenDKIM's default signed fields (libopendkim dkim_should_signhdrs,
-// RFC 6376 §5.4 "SHOULD be signed").
+// OpenDKIM's default signed fields (libopendkim's dkim_should_signhdrs:
+// RFC 6376 §5.4.1's list; no Message-ID, MIME-Version or Content-*).
 const Strings kDefaultSign = {
-    "From", "Sender", "Reply-To", "Subject", "Date", "Message-ID", "To", "Cc", "MIME-Version",
-    "Content-Type", "Content-Transfer-Encoding", "Content-ID", "Content-Description",
-    "Resent-Date", "Resent-From", "Resent-Sender", "Resent-To", "Resent-Cc",
-    "Resent-Message-ID", "In-Reply-To", "References", "List-Id", "List-Help",
-    "List-Unsubscribe", "List-Subscribe", "List-Post", "List-Owner", "List-Archive"};
+    "From", "Reply-To", "Subject", "Date", "To", "Cc", "Resent-Date", "Resent-From",
+    "Resent-Sender", "Resent-To", "Resent-Cc", "In-Reply-To", "References", "List-Id",
+    "List-Help", "List-Unsubscribe", "List-Subscribe", "List-Post", "List-Owner", "List-Archive"};
 
 // Settings that only concern OpenDKIM's own process or logging, and why
 // Sigil needs nothing for them.

@@ -7,7 +7,7 @@
 // passes their contents, so the conversion is testable without a file
 // system.  Every setting without a Sigil equivalent is written out as a
 // `# not imported: Key Value (why)` comment, never dropped.
-// Implements no RFC itself; the header lists follow RFC 6376 §5.4 as
+// Implements no RFC itself; the header lists follow RFC 6376 §5.4.1 as
 // OpenDKIM applies it.  Does not: check the result (sigil check-config
 // does), read LDAP/SQL/Lua datasets, or touch the key files.
 #pragma once

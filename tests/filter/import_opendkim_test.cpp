@@ -60,7 +60,8 @@ TEST(ImportOpendkim, DefaultsAreOpendkimsNotSigils) {
   auto out = convert("Domain a.example,b.example\nSelector s\nKeyFile /k\nSubDomains yes\n");
   EXPECT_TRUE(has(out, "canonicalization = \"simple/simple\"")) << out;
   EXPECT_TRUE(has(out, "oversign = []")) << out;
-  EXPECT_TRUE(has(out, "\"Sender\", \"Reply-To\"")) << out;  // OpenDKIM's §5.4 list
+  EXPECT_TRUE(has(out, "headers = [\"From\", \"Reply-To\", \"Subject\"")) << out;  // §5.4.1
+  EXPECT_FALSE(has(out, "\"Message-ID\"")) << out;  // not in OpenDKIM's default
   EXPECT_TRUE(has(out, "match = [\"a.example\"]")) << out;
   EXPECT_TRUE(has(out, "match = [\".b.example\"]")) << out;
   EXPECT_TRUE(has(out, "# not imported: SubDomains yes (applied")) << out;
@@ -120,9 +121,10 @@ TEST(ImportOpendkim, HeadersReplaceOrDeltaAndAlwaysHoldFromAndOversigned) {
   auto rep = convert("Domain e.com\nSelector s\nKeyFile /k\nSignHeaders To,Subject\n"
                      "OversignHeaders Reply-To\n");
   EXPECT_TRUE(has(rep, "headers = [\"To\", \"Subject\", \"From\", \"Reply-To\"]")) << rep;
-  auto delta = convert("Domain e.com\nSelector s\nKeyFile /k\nSignHeaders csl:*,+X-Tag,-Sender\n");
+  auto delta = convert("Domain e.com\nSelector s\nKeyFile /k\nSignHeaders csl:*,+X-Tag,-Resent-Sender\n");
   EXPECT_TRUE(has(delta, "\"List-Archive\", \"X-Tag\"]")) << delta;
-  EXPECT_FALSE(has(delta, "\"Sender\"")) << delta;
+  EXPECT_FALSE(has(delta, "\"Resent-Sender\"")) << delta;
+  EXPECT_TRUE(has(delta, "\"Resent-From\", \"Resent-To\"")) << delta;
 }
 
 TEST(ImportOpendkim, InternalHostsSocketModeAndMinimumKeyBits) {
