@@ -337,6 +337,10 @@ std::string listen_address(State& st) {
   s = s.substr(v6 ? 6 : 5);
   auto at = s.find('@');
   std::string port = s.substr(0, at), host = at == std::string::npos ? "" : s.substr(at + 1);
+  if (port.empty() || port.find_first_not_of("0123456789") != std::string::npos) {
+    st.skip({"Socket", *v, 0}, "the port is not a number; 127.0.0.1:8891 used");
+    return "127.0.0.1:8891";
+  }
   if (host.empty() || host == "*") host = v6 ? "[::]" : "0.0.0.0";
   if (host == "localhost") host = v6 ? "[::1]" : "127.0.0.1";
   if (v6 && host[0] != '[') host = "[" + host + "]";

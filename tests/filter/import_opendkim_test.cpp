@@ -141,6 +141,9 @@ TEST(ImportOpendkim, InternalHostsSocketModeAndMinimumKeyBits) {
   EXPECT_TRUE(has(v6, "address = \"[::1]:8891\"")) << v6;
   EXPECT_FALSE(has(v6, "[bank.mynets]")) << v6;
   EXPECT_TRUE(has(convert("Socket inet:12345\n"), "address = \"0.0.0.0:12345\""));
+  auto sample = convert("Socket inet:port@localhost\n");  // Debian's sample's placeholder
+  EXPECT_TRUE(has(sample, "address = \"127.0.0.1:8891\"")) << sample;
+  EXPECT_TRUE(has(sample, "# not imported: Socket inet:port@localhost (the port")) << sample;
 }
 
 TEST(ImportOpendkim, NothingIsDroppedSilently) {
