@@ -32,6 +32,7 @@ MilterSession::MilterSession(Server& server, Socket sock, conf::ListenerConfig l
                              ClientInfo peer)
     : PeerConnection(server, std::move(sock), peer.addr),
       listener_(std::move(listener)),
+      metrics_(metrics::listener(listener_.name)),
       peer_(std::move(peer)),
       client_(peer_),
       framer_(m::kMinMaxPacket) {}
@@ -470,6 +471,7 @@ void MilterSession::log_summary(log::Summary& s) {
   s.size = store_ ? store_->size() : 0;
   s.time = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t_mail_);
   log::summary_logger().info("{}", log::format_summary(s, rt_->config->daemon.log_json));
+  metrics::message(metrics_, s.bank, s.action, s.size);
   reset_message();
   queue_id_.clear();
 }

@@ -23,6 +23,7 @@ using Clock = std::chrono::steady_clock;
 SmtpSession::SmtpSession(Server& server, Socket sock, conf::ListenerConfig listener, ClientInfo client)
     : PeerConnection(server, std::move(sock), client.addr),
       listener_(std::move(listener)),
+      metrics_(metrics::listener(listener_.name)),
       client_(std::move(client)),
       socket_client_(client_),
       in_(16 * 1024) {}
@@ -570,6 +571,7 @@ void SmtpSession::send_answer(const Answer& a, CheckResult& c, MessageContext& c
 void SmtpSession::log_summary(log::Summary& s) {
   s.time = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t_mail_);
   log::summary_logger().info("{}", log::format_summary(s, rt_->config->daemon.log_json));
+  metrics::message(metrics_, s.bank, s.action, s.size);
 }
 
 }  // namespace sigil::filter

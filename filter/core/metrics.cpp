@@ -1,0 +1,149 @@
+// filter/core/metrics.cpp — the registry, its families and the label
+// children the recording calls use (see metrics.hpp).
+//
+// Does not: serve HTTP, or remove a label child (a listener or bank that a
+// reload dropped keeps its last values until restart, as counters should).
+#include "filter/core/metrics.hpp"
+
+#include <array>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+namespace sigil::filter::metrics {
+
+namespace {
+
+using prometheus::Counter;
+using prometheus::Family;
+using prometheus::Gauge;
+
+// SummaryAction's values, in order (log.hpp); one counter child each.
+constexpr std::array kActions = {
+    log::SummaryAction::Relayed,  log::SummaryAction::Partial,
+    log::SummaryAction::Hold,     log::SummaryAction::Discard,
+    log::SummaryAction::Reject,   log::SummaryAction::TempFail,
+    log::SummaryAction::TempFailPartial, log::SummaryAction::Refused,
+    log::SummaryAction::Aborted,  log::SummaryAction::TimeoutInData};
+using ActionCounters = std::array<Counter*, kActions.size()>;
+
+std::size_t action_index(log::SummaryAction a) noexcept {
+  for (std::size_t i = 0; i < kActions.size(); ++i)
+    if (kActions[i] == a) return i;
+  return 0;
+}
+
+struct State {
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  Family<Counter>& messages =
+      prometheus::BuildCounter()
+          .Name("sigil_messages_total")
+          .Help("Messages by listener, policy bank and summary action")
+          .Register(*registry);
+  Family<Counter>& bytes = prometheus::BuildCounter()
+                               .Name("sigil_received_bytes_total")
+                               .Help("Bytes of the messages received, by listener")
+                               .Register(*registry);
+  Family<Counter>& reloads = prometheus::BuildCounter()
+                                 .Name("sigil_config_reloads_total")
+                                 .Help("SIGHUP configuration reloads by result")
+                                 .Register(*registry);
+  Counter& reload_ok = reloads.Add({{"result", "success"}});
+  Counter& reload_failed = reloads.Add({{"result", "failure"}});
+  Gauge& last_reload =
+      prometheus::BuildGauge()
+          .Name("sigil_config_last_reload_timestamp_seconds")
+          .Help("Unix time the running configuration was loaded (start or last good reload)")
+          .Register(*registry)
+          .Add({});
+  std::mutex mu;  // guards `listeners`
+  std::map<std::string, std::unique_ptr<Listener>> listeners;
+};
+
+std::atomic<State*> g_state{nullptr};
+
+double unix_seconds(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
+
+}  // namespace
+
+class Listener {
+ public:
+  Listener(State& s, std::string name)
+      : state_(s), name_(std::move(name)), bytes_(s.bytes.Add({{"listener", name_}})) {}
+
+  void message(const std::string& bank, log::SummaryAction a, std::uint64_t n) {
+    counters(bank)[action_index(a)]->Increment();
+    bytes_.Increment(static_cast<double>(n));
+  }
+
+ private:
+  // The bank's counters, made the first time the bank is seen here.
+  const ActionCounters& counters(const std::string& bank) {
+    std::lock_guard lock(mu_);
+    for (auto& [b, cs] : banks_)
+      if (b == bank) return cs;
+    ActionCounters cs{};
+    for (std::size_t i = 0; i < kActions.size(); ++i)
+      cs[i] = &state_.messages.Add({{"listener", name_},
+                                    {"bank", bank},
+                                    {"action", std::string(log::to_string(kActions[i]))}});
+    return banks_.emplace_back(bank, cs).second;
+  }
+
+  State& state_;
+  std::string name_;
+  Counter& bytes_;
+  std::mutex mu_;  // guards banks_ (a few banks: a linear search)
+  std::vector<std::pair<std::string, ActionCounters>> banks_;
+};
+
+std::shared_ptr<prometheus::Registry> enable() {
+  static State* const state = [] {
+    auto* s = new State;  // never freed: the exposer's thread may scrape until exit
+    s->last_reload.Set(unix_seconds(std::chrono::system_clock::now()));
+    g_state.store(s, std::memory_order_release);
+    return s;
+  }();
+  return state->registry;
+}
+
+bool enabled() noexcept { return g_state.load(std::memory_order_acquire) != nullptr; }
+
+std::string text() {
+  State* s = g_state.load(std::memory_order_acquire);
+  if (!s) return {};
+  return prometheus::TextSerializer().Serialize(s->registry->Collect());
+}
+
+Listener* listener(const std::string& name) {
+  State* s = g_state.load(std::memory_order_acquire);
+  if (!s) return nullptr;
+  std::lock_guard lock(s->mu);
+  auto& l = s->listeners[name];
+  if (!l) l = std::make_unique<Listener>(*s, name);
+  return l.get();
+}
+
+void message(Listener* l, const std::string& bank, log::SummaryAction action,
+             std::uint64_t bytes) {
+  if (l) l->message(bank, action, bytes);
+}
+
+void config_reload(bool ok, std::chrono::system_clock::time_point when) {
+  State* s = g_state.load(std::memory_order_acquire);
+  if (!s) return;
+  (ok ? s->reload_ok : s->reload_failed).Increment();
+  if (ok) s->last_reload.Set(unix_seconds(when));
+}
+
+}  // namespace sigil::filter::metrics

@@ -1,0 +1,52 @@
+// filter/core/metrics.hpp — the Prometheus metrics: one registry and its
+// metric families (prometheus-cpp core), and the recording calls the fronts,
+// the stages and sigild make.
+//
+// Off until enable() (sigild calls it when [metrics] address is set): every
+// recording call is then a test of one pointer and returns.  On, a call
+// increments counters that already exist: the label children of a listener
+// are made once (listener(), at session start), those of a bank the first
+// time it is seen, so a message costs no string-keyed lookup in the registry.
+// The names follow the Prometheus conventions (sigil_ prefix, _total
+// counters, base units); docs/metrics.md lists them.
+//
+// Does not: serve HTTP (filter/app/metrics_endpoint.hpp starts prometheus-
+// cpp's pull exposer on this registry), or decide anything it counts.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "filter/core/log.hpp"
+
+namespace prometheus {
+class Registry;
+}
+
+namespace sigil::filter::metrics {
+
+// Creates the registry and the metric families (once; later calls return the
+// same registry).  Recording counts from here on.
+std::shared_ptr<prometheus::Registry> enable();
+bool enabled() noexcept;
+// The registry's current values in the text exposition format ("" when off);
+// for tests and diagnostics.
+std::string text();
+
+// One listener's label children; nullptr when metrics are off.  Made once
+// per listener name and kept for the life of the process.
+class Listener;
+Listener* listener(const std::string& name);
+
+// A message's summary line was written: sigil_messages_total{listener,bank,
+// action} and sigil_received_bytes_total{listener} (`bytes`: its size).
+void message(Listener* l, const std::string& bank, log::SummaryAction action,
+             std::uint64_t bytes);
+
+// A SIGHUP reload ended: sigil_config_reloads_total{result} and, on success,
+// sigil_config_last_reload_timestamp_seconds = `when`.
+void config_reload(bool ok, std::chrono::system_clock::time_point when);
+
+}  // namespace sigil::filter::metrics

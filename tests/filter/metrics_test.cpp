@@ -1,0 +1,58 @@
+// tests/filter/metrics_test.cpp — filter/core/metrics: recording is a no-op
+// until enable(); then the counters and the gauge read back through the
+// registry's text exposition with their exact names, labels and values.
+// The HTTP endpoint and sigild's wiring: tests/e2e/metrics.sh.
+#include <chrono>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "filter/core/metrics.hpp"
+
+namespace sigil::filter {
+namespace {
+
+using log::SummaryAction;
+
+bool has_line(const std::string& text, const std::string& line) {
+  return text.find("\n" + line + "\n") != std::string::npos;
+}
+
+// One test: the registry is process-wide and enable() cannot be undone.
+TEST(Metrics, OffThenCounted) {
+  EXPECT_FALSE(metrics::enabled());
+  EXPECT_EQ(metrics::listener("in"), nullptr);
+  metrics::message(nullptr, "default", SummaryAction::Relayed, 100);  // no-op, no crash
+  metrics::config_reload(true, std::chrono::system_clock::now());
+  EXPECT_EQ(metrics::text(), "");
+
+  ASSERT_NE(metrics::enable(), nullptr);
+  EXPECT_TRUE(metrics::enabled());
+  EXPECT_EQ(metrics::enable(), metrics::enable());  // one registry
+  metrics::Listener* in = metrics::listener("in");
+  ASSERT_NE(in, nullptr);
+  EXPECT_EQ(metrics::listener("in"), in);  // made once
+  metrics::Listener* out = metrics::listener("out");
+  metrics::message(in, "default", SummaryAction::Relayed, 100);
+  metrics::message(in, "default", SummaryAction::Relayed, 50);
+  metrics::message(in, "mynets", SummaryAction::TempFail, 7);
+  metrics::message(out, "default", SummaryAction::Reject, 1);
+  metrics::config_reload(true, std::chrono::system_clock::time_point(std::chrono::seconds(1700000000)));
+  metrics::config_reload(false, std::chrono::system_clock::now());
+
+  std::string t = "\n" + metrics::text();
+  EXPECT_TRUE(has_line(t, R"(sigil_messages_total{action="relayed",bank="default",listener="in"} 2)")) << t;
+  EXPECT_TRUE(has_line(t, R"(sigil_messages_total{action="tempfail",bank="mynets",listener="in"} 1)")) << t;
+  EXPECT_TRUE(has_line(t, R"(sigil_messages_total{action="reject",bank="default",listener="out"} 1)")) << t;
+  EXPECT_TRUE(has_line(t, R"(sigil_messages_total{action="relayed",bank="default",listener="out"} 0)")) << t;
+  EXPECT_TRUE(has_line(t, R"(sigil_received_bytes_total{listener="in"} 157)")) << t;
+  EXPECT_TRUE(has_line(t, R"(sigil_received_bytes_total{listener="out"} 1)")) << t;
+  EXPECT_TRUE(has_line(t, R"(sigil_config_reloads_total{result="success"} 1)")) << t;
+  EXPECT_TRUE(has_line(t, R"(sigil_config_reloads_total{result="failure"} 1)")) << t;
+  EXPECT_TRUE(has_line(t, "sigil_config_last_reload_timestamp_seconds 1700000000")) << t;
+  EXPECT_TRUE(has_line(t, "# TYPE sigil_messages_total counter")) << t;
+  EXPECT_TRUE(has_line(t, "# TYPE sigil_config_last_reload_timestamp_seconds gauge")) << t;
+}
+
+}  // namespace
+}  // namespace sigil::filter
