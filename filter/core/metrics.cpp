@@ -58,6 +58,19 @@ struct State {
                                  .Register(*registry);
   Counter& reload_ok = reloads.Add({{"result", "success"}});
   Counter& reload_failed = reloads.Add({{"result", "failure"}});
+  Family<Gauge>& sessions = prometheus::BuildGauge()
+                                .Name("sigil_sessions_open")
+                                .Help("Front connections open, by listener")
+                                .Register(*registry);
+  Family<Counter>& refusals_family =
+      prometheus::BuildCounter()
+          .Name("sigil_session_refusals_total")
+          .Help("Connections refused at accept, by reason")
+          .Register(*registry);
+  // In Refusal's order.
+  std::array<Counter*, 3> refusals = {&refusals_family.Add({{"reason", "max_sessions"}}),
+                                      &refusals_family.Add({{"reason", "max_sessions_per_client"}}),
+                                      &refusals_family.Add({{"reason", "milter_hosts"}})};
   Gauge& last_reload =
       prometheus::BuildGauge()
           .Name("sigil_config_last_reload_timestamp_seconds")
@@ -79,7 +92,12 @@ double unix_seconds(std::chrono::system_clock::time_point t) {
 class Listener {
  public:
   Listener(State& s, std::string name)
-      : state_(s), name_(std::move(name)), bytes_(s.bytes.Add({{"listener", name_}})) {}
+      : state_(s),
+        name_(std::move(name)),
+        bytes_(s.bytes.Add({{"listener", name_}})),
+        sessions_(s.sessions.Add({{"listener", name_}})) {}
+
+  Gauge& sessions() { return sessions_; }
 
   void message(const std::string& bank, log::SummaryAction a, std::uint64_t n) {
     counters(bank)[action_index(a)]->Increment();
@@ -103,6 +121,7 @@ class Listener {
   State& state_;
   std::string name_;
   Counter& bytes_;
+  Gauge& sessions_;
   std::mutex mu_;  // guards banks_ (a few banks: a linear search)
   std::vector<std::pair<std::string, ActionCounters>> banks_;
 };
@@ -137,6 +156,19 @@ Listener* listener(const std::string& name) {
 void message(Listener* l, const std::string& bank, log::SummaryAction action,
              std::uint64_t bytes) {
   if (l) l->message(bank, action, bytes);
+}
+
+void session_opened(Listener* l) {
+  if (l) l->sessions().Increment();
+}
+
+void session_closed(Listener* l) {
+  if (l) l->sessions().Decrement();
+}
+
+void session_refused(Refusal r) {
+  State* s = g_state.load(std::memory_order_acquire);
+  if (s) s->refusals[static_cast<std::size_t>(r)]->Increment();
 }
 
 void config_reload(bool ok, std::chrono::system_clock::time_point when) {

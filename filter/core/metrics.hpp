@@ -45,6 +45,18 @@ Listener* listener(const std::string& name);
 void message(Listener* l, const std::string& bank, log::SummaryAction action,
              std::uint64_t bytes);
 
+// A front connection was accepted / closed: sigil_sessions_open{listener}.
+void session_opened(Listener* l);
+void session_closed(Listener* l);
+
+// A connection refused at accept: sigil_session_refusals_total{reason}.
+enum class Refusal {
+  MaxSessions,           // "max_sessions": smtp.max_sessions open in all
+  MaxSessionsPerClient,  // "max_sessions_per_client": from that address
+  MilterHosts,           // "milter_hosts": not a milter listener's MTA
+};
+void session_refused(Refusal r);
+
 // A SIGHUP reload ended: sigil_config_reloads_total{result} and, on success,
 // sigil_config_last_reload_timestamp_seconds = `when`.
 void config_reload(bool ok, std::chrono::system_clock::time_point when);

@@ -30,9 +30,8 @@ static constexpr std::uint32_t kWantProtocol = m::kNoUnknown | m::kNoData | m::k
 
 MilterSession::MilterSession(Server& server, Socket sock, conf::ListenerConfig listener,
                              ClientInfo peer)
-    : PeerConnection(server, std::move(sock), peer.addr),
+    : PeerConnection(server, std::move(sock), peer.addr, metrics::listener(listener.name)),
       listener_(std::move(listener)),
-      metrics_(metrics::listener(listener_.name)),
       peer_(std::move(peer)),
       client_(peer_),
       framer_(m::kMinMaxPacket) {}

@@ -66,7 +66,6 @@
 #include "filter/core/envelope.hpp"
 #include "filter/core/log.hpp"
 #include "filter/core/message_store.hpp"
-#include "filter/core/metrics.hpp"
 #include "filter/core/outcome.hpp"
 #include "filter/milter/milter_protocol.hpp"
 #include "filter/net/peer_connection.hpp"
@@ -104,7 +103,6 @@ class MilterSession : public PeerConnection, public std::enable_shared_from_this
   log::Summary summary() const;
 
   conf::ListenerConfig listener_;
-  metrics::Listener* metrics_;  // this listener's counters; null: metrics off
   ClientInfo peer_;    // the socket's peer (the MTA)
   ClientInfo client_;  // the SMTP client, from CONNECT
   std::shared_ptr<Runtime> rt_;

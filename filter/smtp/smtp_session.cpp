@@ -21,9 +21,8 @@ namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
 SmtpSession::SmtpSession(Server& server, Socket sock, conf::ListenerConfig listener, ClientInfo client)
-    : PeerConnection(server, std::move(sock), client.addr),
+    : PeerConnection(server, std::move(sock), client.addr, metrics::listener(listener.name)),
       listener_(std::move(listener)),
-      metrics_(metrics::listener(listener_.name)),
       client_(std::move(client)),
       socket_client_(client_),
       in_(16 * 1024) {}

@@ -35,7 +35,6 @@
 #include "filter/core/envelope.hpp"
 #include "filter/core/log.hpp"
 #include "filter/core/message_store.hpp"
-#include "filter/core/metrics.hpp"
 #include "filter/core/outcome.hpp"
 #include "filter/core/recipients.hpp"
 #include "filter/net/line_buffer.hpp"
@@ -99,7 +98,6 @@ class SmtpSession : public PeerConnection, public std::enable_shared_from_this<S
   void bad_command();  // counts errors; the loop closes the session at smtp.max_errors
 
   conf::ListenerConfig listener_;
-  metrics::Listener* metrics_;  // this listener's counters; null: metrics off
   ClientInfo client_;
   ClientInfo socket_client_;  // before any XFORWARD
   std::shared_ptr<Runtime> rt_;

@@ -17,6 +17,10 @@
 #      {result="success"} = 1, {result="failure"} = 1, the timestamp moved to
 #      the good reload; a reload that changes metrics.address logs that it
 #      takes effect on restart and the old endpoint keeps serving.
+#   5. Two idle connections: sigil_sessions_open{listener="e2e"} = 2; a third
+#      is refused (smtp.max_sessions = 2, 421 4.3.2):
+#      sigil_session_refusals_total{reason="max_sessions"} = 1; once they
+#      quit, sigil_sessions_open = 0.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/relay_lib.sh"
 
@@ -42,8 +46,8 @@ take_ports PS PSINK PM PM2
 run_sink sink "$PSINK"
 CFG="$E2E_DIR/sigil.toml"
 sigil_config "$CFG" "$PS" "smtp:[127.0.0.1]:$PSINK"
-sed -i 's/^hostname = "sigil.e2e.test"$/&\nmax_message_size = 4096/' "$CFG"
-grep -q '^max_message_size = 4096$' "$CFG" || fail "could not set max_message_size"
+sed -i 's/^hostname = "sigil.e2e.test"$/&\nmax_message_size = 4096\nmax_sessions = 2/' "$CFG"
+grep -q '^max_sessions = 2$' "$CFG" || fail "could not set max_message_size and max_sessions"
 
 # ---------------------------------------------------------------- 1. off
 run_sigild plain "$CFG" "$PS"
@@ -127,3 +131,23 @@ until_true 10 log_has "$LOG" "metrics.address 127.0.0.1:$PM -> 127.0.0.1:$PM2 ta
 want_metric 2 sigil_config_reloads_total result=success
 ! port_open "$PM2" || fail "a reload bound the new metrics address (documented: only on restart)"
 pass "reloads: 1 good, 1 refused counted; timestamp moved; address change waits for a restart"
+
+# ---------------------------------------------------------------- 5. sessions
+want_metric 0 sigil_sessions_open listener=e2e
+want_metric 0 sigil_session_refusals_total reason=max_sessions
+for i in 1 2; do
+  spawn "idle$i" python3 "$E2E_HERE/smtpclient.py" "$PS" greet touch "$E2E_DIR/idle$i.ready" \
+    waitfile "$E2E_DIR/idle.go" 30 quit
+  until_true 10 test -f "$E2E_DIR/idle$i.ready" || fail "idle client $i did not connect"
+done
+want_metric 2 sigil_sessions_open listener=e2e
+smtp_py "$PS" greet >"$E2E_DIR/third.out" 2>&1 || true  # refused: its reply is checked next
+[[ "$(reply_of "$E2E_DIR/third.out" greet)" =~ ^421\ 4\.3\.2 ]] ||
+  fail "third connection over max_sessions: $(cat "$E2E_DIR/third.out")"
+want_metric 1 sigil_session_refusals_total reason=max_sessions
+want_metric 0 sigil_session_refusals_total reason=max_sessions_per_client
+touch "$E2E_DIR/idle.go"
+wait_gone "$idle1_PID" 10 && wait_gone "$idle2_PID" 10 || fail "idle clients did not quit"
+until_true 5 test "$(metric sigil_sessions_open listener=e2e)" = 0 ||
+  fail "sigil_sessions_open after the clients quit: $(metric sigil_sessions_open listener=e2e)"
+pass "sessions open per listener; a refusal at max_sessions counted"

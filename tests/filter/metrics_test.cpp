@@ -24,6 +24,8 @@ TEST(Metrics, OffThenCounted) {
   EXPECT_EQ(metrics::listener("in"), nullptr);
   metrics::message(nullptr, "default", SummaryAction::Relayed, 100);  // no-op, no crash
   metrics::config_reload(true, std::chrono::system_clock::now());
+  metrics::session_opened(nullptr);
+  metrics::session_refused(metrics::Refusal::MaxSessions);
   EXPECT_EQ(metrics::text(), "");
 
   ASSERT_NE(metrics::enable(), nullptr);
@@ -39,6 +41,13 @@ TEST(Metrics, OffThenCounted) {
   metrics::message(out, "default", SummaryAction::Reject, 1);
   metrics::config_reload(true, std::chrono::system_clock::time_point(std::chrono::seconds(1700000000)));
   metrics::config_reload(false, std::chrono::system_clock::now());
+  metrics::session_opened(in);
+  metrics::session_opened(in);
+  metrics::session_opened(out);
+  metrics::session_closed(in);
+  metrics::session_refused(metrics::Refusal::MaxSessions);
+  metrics::session_refused(metrics::Refusal::MaxSessionsPerClient);
+  metrics::session_refused(metrics::Refusal::MaxSessionsPerClient);
 
   std::string t = "\n" + metrics::text();
   EXPECT_TRUE(has_line(t, R"(sigil_messages_total{action="relayed",bank="default",listener="in"} 2)")) << t;
@@ -50,6 +59,11 @@ TEST(Metrics, OffThenCounted) {
   EXPECT_TRUE(has_line(t, R"(sigil_config_reloads_total{result="success"} 1)")) << t;
   EXPECT_TRUE(has_line(t, R"(sigil_config_reloads_total{result="failure"} 1)")) << t;
   EXPECT_TRUE(has_line(t, "sigil_config_last_reload_timestamp_seconds 1700000000")) << t;
+  EXPECT_TRUE(has_line(t, R"(sigil_sessions_open{listener="in"} 1)")) << t;
+  EXPECT_TRUE(has_line(t, R"(sigil_sessions_open{listener="out"} 1)")) << t;
+  EXPECT_TRUE(has_line(t, R"(sigil_session_refusals_total{reason="max_sessions"} 1)")) << t;
+  EXPECT_TRUE(has_line(t, R"(sigil_session_refusals_total{reason="max_sessions_per_client"} 2)")) << t;
+  EXPECT_TRUE(has_line(t, R"(sigil_session_refusals_total{reason="milter_hosts"} 0)")) << t;
   EXPECT_TRUE(has_line(t, "# TYPE sigil_messages_total counter")) << t;
   EXPECT_TRUE(has_line(t, "# TYPE sigil_config_last_reload_timestamp_seconds gauge")) << t;
 }
