@@ -7,14 +7,15 @@
 
 #include <array>
 #include <atomic>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <utility>
-#include <vector>
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
@@ -25,6 +26,7 @@ namespace {
 using prometheus::Counter;
 using prometheus::Family;
 using prometheus::Gauge;
+using prometheus::Histogram;
 
 // SummaryAction's values, in order (log.hpp); one counter child each.
 constexpr std::array kActions = {
@@ -39,6 +41,21 @@ std::size_t action_index(log::SummaryAction a) noexcept {
   for (std::size_t i = 0; i < kActions.size(); ++i)
     if (kActions[i] == a) return i;
   return 0;
+}
+
+// One stage's children: a counter per StageOutcome (in its order) and the histogram.
+struct StageChildren {
+  std::array<Counter*, 4> outcomes{};
+  Histogram* seconds = nullptr;
+};
+constexpr std::array<const char*, 4> kStageOutcomes = {"pass", "finding", "timeout", "error"};
+
+// From 0.5 ms (a header check) to 30 s (the default stage deadline).
+const Histogram::BucketBoundaries& stage_buckets() {
+  static const Histogram::BucketBoundaries b = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                0.05,   0.1,   0.25,   0.5,   1,    2.5,
+                                                5,      10,    30};
+  return b;
 }
 
 struct State {
@@ -71,6 +88,16 @@ struct State {
   std::array<Counter*, 3> refusals = {&refusals_family.Add({{"reason", "max_sessions"}}),
                                       &refusals_family.Add({{"reason", "max_sessions_per_client"}}),
                                       &refusals_family.Add({{"reason", "milter_hosts"}})};
+  Family<Counter>& stage_outcomes = prometheus::BuildCounter()
+                                        .Name("sigil_stage_outcomes_total")
+                                        .Help("Stage runs by stage and outcome")
+                                        .Register(*registry);
+  Family<Histogram>& stage_seconds = prometheus::BuildHistogram()
+                                         .Name("sigil_stage_duration_seconds")
+                                         .Help("Time a stage took, by stage")
+                                         .Register(*registry);
+  std::mutex stages_mu;  // guards `stages`
+  std::deque<std::pair<std::string, StageChildren>> stages;  // stable addresses
   Gauge& last_reload =
       prometheus::BuildGauge()
           .Name("sigil_config_last_reload_timestamp_seconds")
@@ -123,7 +150,7 @@ class Listener {
   Counter& bytes_;
   Gauge& sessions_;
   std::mutex mu_;  // guards banks_ (a few banks: a linear search)
-  std::vector<std::pair<std::string, ActionCounters>> banks_;
+  std::deque<std::pair<std::string, ActionCounters>> banks_;  // stable addresses
 };
 
 std::shared_ptr<prometheus::Registry> enable() {
@@ -169,6 +196,27 @@ void session_closed(Listener* l) {
 void session_refused(Refusal r) {
   State* s = g_state.load(std::memory_order_acquire);
   if (s) s->refusals[static_cast<std::size_t>(r)]->Increment();
+}
+
+void stage(std::string_view name, StageOutcome outcome, std::chrono::microseconds time) {
+  State* s = g_state.load(std::memory_order_acquire);
+  if (!s) return;
+  StageChildren* c = nullptr;
+  {
+    std::lock_guard lock(s->stages_mu);
+    for (auto& [n, cs] : s->stages)
+      if (n == name) c = &cs;
+    if (!c) {
+      StageChildren cs;
+      std::string n(name);
+      for (std::size_t i = 0; i < kStageOutcomes.size(); ++i)
+        cs.outcomes[i] = &s->stage_outcomes.Add({{"stage", n}, {"outcome", kStageOutcomes[i]}});
+      cs.seconds = &s->stage_seconds.Add({{"stage", n}}, stage_buckets());
+      c = &s->stages.emplace_back(std::move(n), cs).second;
+    }
+  }
+  c->outcomes[static_cast<std::size_t>(outcome)]->Increment();
+  c->seconds->Observe(std::chrono::duration<double>(time).count());
 }
 
 void config_reload(bool ok, std::chrono::system_clock::time_point when) {

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "filter/core/log.hpp"
 
@@ -56,6 +57,17 @@ enum class Refusal {
   MilterHosts,           // "milter_hosts": not a milter listener's MTA
 };
 void session_refused(Refusal r);
+
+// A stage ran (core/pipeline.cpp): sigil_stage_outcomes_total{stage,outcome}
+// and sigil_stage_duration_seconds{stage}.  A bypassed stage did not run and
+// is not counted.
+enum class StageOutcome {
+  Pass,     // "pass": continue or accept, nothing found
+  Finding,  // "finding": it added a finding, or rejected or discarded
+  Timeout,  // "timeout": its deadline or the listener's budget ran out
+  Error,    // "error": it failed, threw, or returned tempfail
+};
+void stage(std::string_view name, StageOutcome outcome, std::chrono::microseconds time);
 
 // A SIGHUP reload ended: sigil_config_reloads_total{result} and, on success,
 // sigil_config_last_reload_timestamp_seconds = `when`.

@@ -12,7 +12,9 @@
 #      max_message_size) through listener "e2e": sigil_messages_total
 #      {listener="e2e",bank="default",action="relayed"} = 3, {listener="e2e",
 #      bank="",action="refused"} = 1 (no bank chosen yet, as in its summary), and sigil_received_bytes_total{listener="e2e"} = the sum of the
-#      size= of the four summary lines.
+#      size= of the four summary lines; the bank's dkim-sign (no rule: it
+#      signs nothing) ran 3 times: sigil_stage_outcomes_total{stage=
+#      "dkim-sign",outcome="pass"} = 3, sigil_stage_duration_seconds_count = 3.
 #   4. A good SIGHUP and a broken one: sigil_config_reloads_total
 #      {result="success"} = 1, {result="failure"} = 1, the timestamp moved to
 #      the good reload; a reload that changes metrics.address logs that it
@@ -48,6 +50,9 @@ CFG="$E2E_DIR/sigil.toml"
 sigil_config "$CFG" "$PS" "smtp:[127.0.0.1]:$PSINK"
 sed -i 's/^hostname = "sigil.e2e.test"$/&\nmax_message_size = 4096\nmax_sessions = 2/' "$CFG"
 grep -q '^max_sessions = 2$' "$CFG" || fail "could not set max_message_size and max_sessions"
+# dkim-sign with no [[signing]] rule: runs, signs nothing, passes.
+sed -i 's/^stages = \[\]$/stages = ["dkim-sign"]/' "$CFG"
+grep -q '^stages = \["dkim-sign"\]$' "$CFG" || fail "could not set the bank's stages"
 
 # ---------------------------------------------------------------- 1. off
 run_sigild plain "$CFG" "$PS"
@@ -108,6 +113,10 @@ grep -q ' msg: id=.* bank="" .*action=refused ' "$LOG" || fail "the refused summ
 want_metric 1 sigil_messages_total listener=e2e bank= action=refused
 want_metric 0 sigil_messages_total listener=e2e bank=default action=tempfail
 want_metric "$bytes" sigil_received_bytes_total listener=e2e
+# The refused message ran no stage: three dkim-sign runs.
+want_metric 3 sigil_stage_outcomes_total stage=dkim-sign outcome=pass
+want_metric 0 sigil_stage_outcomes_total stage=dkim-sign outcome=error
+want_metric 3 sigil_stage_duration_seconds_count stage=dkim-sign
 pass "3 relayed, 1 refused, $bytes bytes: counted by listener, bank and action"
 
 # ---------------------------------------------------------------- 4. reloads

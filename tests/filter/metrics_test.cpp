@@ -26,6 +26,7 @@ TEST(Metrics, OffThenCounted) {
   metrics::config_reload(true, std::chrono::system_clock::now());
   metrics::session_opened(nullptr);
   metrics::session_refused(metrics::Refusal::MaxSessions);
+  metrics::stage("av", metrics::StageOutcome::Pass, std::chrono::microseconds(1));
   EXPECT_EQ(metrics::text(), "");
 
   ASSERT_NE(metrics::enable(), nullptr);
@@ -48,6 +49,11 @@ TEST(Metrics, OffThenCounted) {
   metrics::session_refused(metrics::Refusal::MaxSessions);
   metrics::session_refused(metrics::Refusal::MaxSessionsPerClient);
   metrics::session_refused(metrics::Refusal::MaxSessionsPerClient);
+  using std::chrono::microseconds;
+  metrics::stage("av", metrics::StageOutcome::Pass, microseconds(700));      // <= 0.001
+  metrics::stage("av", metrics::StageOutcome::Finding, microseconds(20000));  // <= 0.025
+  metrics::stage("av", metrics::StageOutcome::Timeout, microseconds(40000000));  // > 30
+  metrics::stage("spam", metrics::StageOutcome::Error, microseconds(100));
 
   std::string t = "\n" + metrics::text();
   EXPECT_TRUE(has_line(t, R"(sigil_messages_total{action="relayed",bank="default",listener="in"} 2)")) << t;
@@ -64,6 +70,19 @@ TEST(Metrics, OffThenCounted) {
   EXPECT_TRUE(has_line(t, R"(sigil_session_refusals_total{reason="max_sessions"} 1)")) << t;
   EXPECT_TRUE(has_line(t, R"(sigil_session_refusals_total{reason="max_sessions_per_client"} 2)")) << t;
   EXPECT_TRUE(has_line(t, R"(sigil_session_refusals_total{reason="milter_hosts"} 0)")) << t;
+  EXPECT_TRUE(has_line(t, R"(sigil_stage_outcomes_total{outcome="pass",stage="av"} 1)")) << t;
+  EXPECT_TRUE(has_line(t, R"(sigil_stage_outcomes_total{outcome="finding",stage="av"} 1)")) << t;
+  EXPECT_TRUE(has_line(t, R"(sigil_stage_outcomes_total{outcome="timeout",stage="av"} 1)")) << t;
+  EXPECT_TRUE(has_line(t, R"(sigil_stage_outcomes_total{outcome="error",stage="av"} 0)")) << t;
+  EXPECT_TRUE(has_line(t, R"(sigil_stage_outcomes_total{outcome="error",stage="spam"} 1)")) << t;
+  EXPECT_TRUE(has_line(t, R"(sigil_stage_duration_seconds_count{stage="av"} 3)")) << t;
+  EXPECT_TRUE(has_line(t, R"(sigil_stage_duration_seconds_bucket{stage="av",le="0.0005"} 0)")) << t;
+  EXPECT_TRUE(has_line(t, R"(sigil_stage_duration_seconds_bucket{stage="av",le="0.001"} 1)")) << t;
+  EXPECT_TRUE(has_line(t, R"(sigil_stage_duration_seconds_bucket{stage="av",le="0.025"} 2)")) << t;
+  EXPECT_TRUE(has_line(t, R"(sigil_stage_duration_seconds_bucket{stage="av",le="30"} 2)")) << t;
+  EXPECT_TRUE(has_line(t, R"(sigil_stage_duration_seconds_bucket{stage="av",le="+Inf"} 3)")) << t;
+  EXPECT_TRUE(has_line(t, R"(sigil_stage_duration_seconds_sum{stage="av"} 40.0207)")) << t;
+  EXPECT_TRUE(has_line(t, "# TYPE sigil_stage_duration_seconds histogram")) << t;
   EXPECT_TRUE(has_line(t, "# TYPE sigil_messages_total counter")) << t;
   EXPECT_TRUE(has_line(t, "# TYPE sigil_config_last_reload_timestamp_seconds gauge")) << t;
 }
