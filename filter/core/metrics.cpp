@@ -10,6 +10,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <string_view>
 #include <utility>
 
 #include <prometheus/counter.h>
@@ -58,6 +59,10 @@ const Histogram::BucketBoundaries& stage_buckets() {
   return b;
 }
 
+// The Authentication-Results words of DKIM (RFC 8601 §2.7.1), in dkim::AuthResult's order.
+constexpr std::array<std::string_view, 7> kVerifyResults = {
+    "none", "pass", "fail", "policy", "neutral", "temperror", "permerror"};
+
 struct State {
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
   Family<Counter>& messages =
@@ -98,6 +103,23 @@ struct State {
                                          .Register(*registry);
   std::mutex stages_mu;  // guards `stages`
   std::deque<std::pair<std::string, StageChildren>> stages;  // stable addresses
+  Family<Counter>& signatures = prometheus::BuildCounter()
+                                    .Name("sigil_dkim_signatures_total")
+                                    .Help("DKIM signatures made, by key and algorithm")
+                                    .Register(*registry);
+  std::mutex signatures_mu;  // guards `signers`
+  std::deque<std::pair<std::string, Counter*>> signers;  // "key\0algorithm"
+  Family<Counter>& verify_family =
+      prometheus::BuildCounter()
+          .Name("sigil_dkim_verify_results_total")
+          .Help("DKIM signatures verified, by result (none: a message without one)")
+          .Register(*registry);
+  std::array<Counter*, kVerifyResults.size()> verify = [this] {
+    std::array<Counter*, kVerifyResults.size()> a{};
+    for (std::size_t i = 0; i < a.size(); ++i)
+      a[i] = &verify_family.Add({{"result", std::string(kVerifyResults[i])}});
+    return a;
+  }();
   Gauge& last_reload =
       prometheus::BuildGauge()
           .Name("sigil_config_last_reload_timestamp_seconds")
@@ -217,6 +239,30 @@ void stage(std::string_view name, StageOutcome outcome, std::chrono::microsecond
   }
   c->outcomes[static_cast<std::size_t>(outcome)]->Increment();
   c->seconds->Observe(std::chrono::duration<double>(time).count());
+}
+
+void dkim_signature(const std::string& key, const char* algorithm) {
+  State* s = g_state.load(std::memory_order_acquire);
+  if (!s) return;
+  std::string id = key + '\0' + algorithm;
+  Counter* c = nullptr;
+  {
+    std::lock_guard lock(s->signatures_mu);
+    for (auto& [k, counter] : s->signers)
+      if (k == id) c = counter;
+    if (!c) {
+      c = &s->signatures.Add({{"key", key}, {"algorithm", algorithm}});
+      s->signers.emplace_back(std::move(id), c);
+    }
+  }
+  c->Increment();
+}
+
+void dkim_verify(const char* result) {
+  State* s = g_state.load(std::memory_order_acquire);
+  if (!s) return;
+  for (std::size_t i = 0; i < kVerifyResults.size(); ++i)
+    if (kVerifyResults[i] == result) return s->verify[i]->Increment();
 }
 
 void config_reload(bool ok, std::chrono::system_clock::time_point when) {

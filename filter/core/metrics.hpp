@@ -69,6 +69,14 @@ enum class StageOutcome {
 };
 void stage(std::string_view name, StageOutcome outcome, std::chrono::microseconds time);
 
+// dkim-sign made a signature with [[key]] `key` (`algorithm`: "rsa-sha256",
+// "ed25519-sha256"): sigil_dkim_signatures_total{key,algorithm}.
+void dkim_signature(const std::string& key, const char* algorithm);
+// dkim-verify judged a signature (`result`: the Authentication-Results word,
+// "pass", "fail", ...; "none" once for a message with no signature):
+// sigil_dkim_verify_results_total{result}.
+void dkim_verify(const char* result);
+
 // A SIGHUP reload ended: sigil_config_reloads_total{result} and, on success,
 // sigil_config_last_reload_timestamp_seconds = `when`.
 void config_reload(bool ok, std::chrono::system_clock::time_point when);

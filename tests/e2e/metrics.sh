@@ -12,9 +12,11 @@
 #      max_message_size) through listener "e2e": sigil_messages_total
 #      {listener="e2e",bank="default",action="relayed"} = 3, {listener="e2e",
 #      bank="",action="refused"} = 1 (no bank chosen yet, as in its summary), and sigil_received_bytes_total{listener="e2e"} = the sum of the
-#      size= of the four summary lines; the bank's dkim-sign (no rule: it
-#      signs nothing) ran 3 times: sigil_stage_outcomes_total{stage=
-#      "dkim-sign",outcome="pass"} = 3, sigil_stage_duration_seconds_count = 3.
+#      size= of the four summary lines; the bank's dkim-verify and dkim-sign
+#      ran 3 times each: sigil_stage_outcomes_total{stage,outcome="pass"} = 3,
+#      sigil_stage_duration_seconds_count = 3,
+#      sigil_dkim_signatures_total{key="ex-ed",algorithm="ed25519-sha256"} = 3,
+#      sigil_dkim_verify_results_total{result="none"} = 3 (unsigned mail).
 #   4. A good SIGHUP and a broken one: sigil_config_reloads_total
 #      {result="success"} = 1, {result="failure"} = 1, the timestamp moved to
 #      the good reload; a reload that changes metrics.address logs that it
@@ -50,9 +52,26 @@ CFG="$E2E_DIR/sigil.toml"
 sigil_config "$CFG" "$PS" "smtp:[127.0.0.1]:$PSINK"
 sed -i 's/^hostname = "sigil.e2e.test"$/&\nmax_message_size = 4096\nmax_sessions = 2/' "$CFG"
 grep -q '^max_sessions = 2$' "$CFG" || fail "could not set max_message_size and max_sessions"
-# dkim-sign with no [[signing]] rule: runs, signs nothing, passes.
-sed -i 's/^stages = \[\]$/stages = ["dkim-sign"]/' "$CFG"
-grep -q '^stages = \["dkim-sign"\]$' "$CFG" || fail "could not set the bank's stages"
+# dkim-verify (the messages carry no signature: result none, no DNS) then
+# dkim-sign with one Ed25519 key for example.com (smtpclient's From).
+mkdir -m 700 "$E2E_DIR/keys"
+"$SIGIL" keys generate --selector ed2026 --domain example.com --type ed25519 \
+  --out "$E2E_DIR/keys/ed.pem" >"$E2E_DIR/ed.record" 2>"$E2E_DIR/keygen.err" ||
+  fail "sigil keys generate: $(cat "$E2E_DIR/keygen.err")"
+sed -i 's/^stages = \[\]$/stages = ["dkim-verify", "dkim-sign"]\noriginating = true/' "$CFG"
+grep -q '^originating = true$' "$CFG" || fail "could not set the bank's stages"
+cat >>"$CFG" <<EOF
+
+[[key]]
+name = "ex-ed"
+file = "$E2E_DIR/keys/ed.pem"
+domain = "example.com"
+selector = "ed2026"
+
+[[signing]]
+match = ["example.com"]
+keys = ["ex-ed"]
+EOF
 
 # ---------------------------------------------------------------- 1. off
 run_sigild plain "$CFG" "$PS"
@@ -113,10 +132,17 @@ grep -q ' msg: id=.* bank="" .*action=refused ' "$LOG" || fail "the refused summ
 want_metric 1 sigil_messages_total listener=e2e bank= action=refused
 want_metric 0 sigil_messages_total listener=e2e bank=default action=tempfail
 want_metric "$bytes" sigil_received_bytes_total listener=e2e
-# The refused message ran no stage: three dkim-sign runs.
+# The refused message ran no stage: three runs of each, three signatures.
+[ "$(grep -c ' msg: id=.* dkim="signed .*a=ed25519-sha256' "$LOG")" -eq 3 ] ||
+  fail "want 3 signed summaries: $(grep ' msg: id=' "$LOG")"
 want_metric 3 sigil_stage_outcomes_total stage=dkim-sign outcome=pass
 want_metric 0 sigil_stage_outcomes_total stage=dkim-sign outcome=error
+want_metric 3 sigil_stage_outcomes_total stage=dkim-verify outcome=pass
 want_metric 3 sigil_stage_duration_seconds_count stage=dkim-sign
+want_metric 3 sigil_stage_duration_seconds_count stage=dkim-verify
+want_metric 3 sigil_dkim_signatures_total key=ex-ed algorithm=ed25519-sha256
+want_metric 3 sigil_dkim_verify_results_total result=none
+want_metric 0 sigil_dkim_verify_results_total result=pass
 pass "3 relayed, 1 refused, $bytes bytes: counted by listener, bank and action"
 
 # ---------------------------------------------------------------- 4. reloads

@@ -27,6 +27,8 @@ TEST(Metrics, OffThenCounted) {
   metrics::session_opened(nullptr);
   metrics::session_refused(metrics::Refusal::MaxSessions);
   metrics::stage("av", metrics::StageOutcome::Pass, std::chrono::microseconds(1));
+  metrics::dkim_signature("k", "rsa-sha256");
+  metrics::dkim_verify("pass");
   EXPECT_EQ(metrics::text(), "");
 
   ASSERT_NE(metrics::enable(), nullptr);
@@ -54,6 +56,13 @@ TEST(Metrics, OffThenCounted) {
   metrics::stage("av", metrics::StageOutcome::Finding, microseconds(20000));  // <= 0.025
   metrics::stage("av", metrics::StageOutcome::Timeout, microseconds(40000000));  // > 30
   metrics::stage("spam", metrics::StageOutcome::Error, microseconds(100));
+  metrics::dkim_signature("example-rsa", "rsa-sha256");
+  metrics::dkim_signature("example-rsa", "rsa-sha256");
+  metrics::dkim_signature("example-ed", "ed25519-sha256");
+  metrics::dkim_verify("pass");
+  metrics::dkim_verify("pass");
+  metrics::dkim_verify("none");
+  metrics::dkim_verify("bogus");  // not a result word: not counted
 
   std::string t = "\n" + metrics::text();
   EXPECT_TRUE(has_line(t, R"(sigil_messages_total{action="relayed",bank="default",listener="in"} 2)")) << t;
@@ -83,6 +92,12 @@ TEST(Metrics, OffThenCounted) {
   EXPECT_TRUE(has_line(t, R"(sigil_stage_duration_seconds_bucket{stage="av",le="+Inf"} 3)")) << t;
   EXPECT_TRUE(has_line(t, R"(sigil_stage_duration_seconds_sum{stage="av"} 40.0207)")) << t;
   EXPECT_TRUE(has_line(t, "# TYPE sigil_stage_duration_seconds histogram")) << t;
+  EXPECT_TRUE(has_line(t, R"(sigil_dkim_signatures_total{algorithm="rsa-sha256",key="example-rsa"} 2)")) << t;
+  EXPECT_TRUE(has_line(t, R"(sigil_dkim_signatures_total{algorithm="ed25519-sha256",key="example-ed"} 1)")) << t;
+  EXPECT_TRUE(has_line(t, R"(sigil_dkim_verify_results_total{result="pass"} 2)")) << t;
+  EXPECT_TRUE(has_line(t, R"(sigil_dkim_verify_results_total{result="none"} 1)")) << t;
+  EXPECT_TRUE(has_line(t, R"(sigil_dkim_verify_results_total{result="fail"} 0)")) << t;
+  EXPECT_EQ(t.find("bogus"), std::string::npos) << t;
   EXPECT_TRUE(has_line(t, "# TYPE sigil_messages_total counter")) << t;
   EXPECT_TRUE(has_line(t, "# TYPE sigil_config_last_reload_timestamp_seconds gauge")) << t;
 }
