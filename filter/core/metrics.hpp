@@ -5,8 +5,9 @@
 // Off until enable() (sigild calls it when [metrics] address is set): every
 // recording call is then a test of one pointer and returns.  On, a call
 // increments counters that already exist: the label children of a listener
-// are made once (listener(), at session start), those of a bank the first
-// time it is seen, so a message costs no string-keyed lookup in the registry.
+// are made once (listener(), at session start), those of a bank, a stage or
+// a signing key the first time it is seen (then found by a short linear
+// search), so no event costs a string-keyed lookup in the registry.
 // The names follow the Prometheus conventions (sigil_ prefix, _total
 // counters, base units); docs/metrics.md lists them.
 //
