@@ -517,6 +517,12 @@ struct DsnConfig {
   std::string from;
 };
 
+// [metrics]: the Prometheus endpoint (filter/core/metrics.hpp); no address:
+// off, nothing listens.  TCP only (numeric host:port).
+struct MetricsConfig {
+  std::optional<ListenAddress> address;
+};
+
 struct Config {
   std::string source;  // file name, or "<embedded>"
   DaemonConfig daemon;
@@ -538,6 +544,7 @@ struct Config {
   RecipientsConfig recipients;
   std::vector<RecipientRule> recipient_rules;
   DsnConfig dsn;
+  MetricsConfig metrics;
 };
 
 // Loads and validates.  Failure: ErrorKind::Config, message has one line per

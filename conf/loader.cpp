@@ -17,7 +17,7 @@ Config Loader::load(const toml::table& root) {
   c.source = source_;
   check_keys(root, "", {"daemon", "smtp", "forward", "listener", "bank", "network", "key",
                         "signing", "dns", "dkim_verify", "dkim_whitelist", "av", "spam", "decode",
-                        "quarantine", "banned", "recipients", "recipient", "dsn"});
+                        "quarantine", "banned", "recipients", "recipient", "dsn", "metrics"});
   // In this order: later groups refer to what earlier ones define (banks,
   // keys); the listeners' banks are checked once everything else is.
   load_core_sections(*this, root, c);

@@ -1,7 +1,7 @@
 // conf/sections.hpp — the loaders of the configuration's sections, one
 // function per group (internal to conf/; Loader::load calls them in order).
 //
-//   core     (sections_core.cpp): [daemon] [smtp] [forward] [[listener]]
+//   core     (sections_core.cpp): [daemon] [smtp] [forward] [[listener]] [metrics]
 //            [bank.NAME] [[network]]
 //   DKIM     (sections_dkim.cpp): [[key]] [[signing]] [dns] [dkim_verify]
 //            [[dkim_whitelist]]

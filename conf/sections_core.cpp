@@ -1,5 +1,5 @@
 // conf/sections_core.cpp — the core sections: [daemon], [smtp], [forward],
-// [[listener]], [bank.NAME] and [[network]] (see conf/sections.hpp).
+// [[listener]], [bank.NAME], [[network]] and [metrics] (see conf/sections.hpp).
 //
 // Reads how Sigil runs, listens, forwards, and which policy banks apply to
 // which listener and client network.  Banks are overlays: only the settings
@@ -385,11 +385,25 @@ void load_networks(Loader& l, const toml::table& root, Config& c) {
   });
 }
 
+// [metrics] address: a numeric TCP host:port (no Unix socket: Prometheus
+// scrapes over HTTP/TCP).
+void load_metrics(Loader& l, const toml::table& root, Config& c) {
+  auto t = l.section(root, "metrics", {"address"});
+  if (!t) return;
+  std::string a;
+  if (!l.get_string(*t, "metrics", "address", a)) return;
+  auto r = parse_listen_address(a);
+  if (!r) return l.error(t->get("address"), "metrics.address", r.error().message);
+  if (r.value().kind != ListenAddress::Kind::Tcp)
+    return l.error(t->get("address"), "metrics.address", "must be a TCP host:port");
+  c.metrics.address = r.value();
+}
+
 }  // namespace
 
 void load_core_sections(Loader& l, const toml::table& root, Config& c) {
   for (auto load : {load_daemon, load_smtp, load_forward, load_listeners, load_banks,
-                    load_networks})
+                    load_networks, load_metrics})
     load(l, root, c);
 }
 

@@ -1,7 +1,7 @@
 # conf/packaging/service_toml.cmake — cmake -DIN=conf/sigil.toml -DOUT=FILE -P
 # this: writes the packaged service's /etc/sigil/sigil.toml, the commented
 # default with the service's settings ([daemon] user and group sigil,
-# log_target syslog, spool_dir /var/spool/sigil).
+# log_target syslog, spool_dir /var/spool/sigil, [metrics] on 127.0.0.1:9101).
 #
 # Each edit is a plain string replacement that must match exactly once: a
 # line changed in conf/sigil.toml stops the build here instead of shipping a
@@ -18,6 +18,7 @@ set(edits
   "# user = \"sigil\"  |user = \"sigil\"    "
   "# group = \"sigil\"  |group = \"sigil\"    "
   "spool_dir = \"/var/tmp\"       |spool_dir = \"/var/spool/sigil\""
+  "# [metrics]\n# address = \"127.0.0.1:9101\"  |[metrics]\naddress = \"127.0.0.1:9101\"    "
 )
 foreach(edit IN LISTS edits)
   string(FIND "${edit}" "|" bar)
@@ -40,7 +41,8 @@ set(header "# /etc/sigil/sigil.toml — the sigil service's configuration (a con
 # with `sigil check-config`, apply it with `systemctl reload sigil`.
 # This is sigild's embedded default (conf/sigil.toml in the source) with the
 # service's settings: [daemon] user and group sigil, log_target syslog
-# (facility mail), spool_dir /var/spool/sigil.  Other starting points:
+# (facility mail), spool_dir /var/spool/sigil, Prometheus metrics on
+# 127.0.0.1:9101 (/metrics).  Other starting points:
 # /usr/share/doc/sigil/examples/.
 #
 ")

@@ -6,7 +6,9 @@
 //   options: sigild_options.cpp (sigild --help, sigild(8))
 // Started as root it drops to [daemon] user after binding and loading keys
 // (privileges.hpp).  SIGTERM/SIGINT drain and exit; SIGHUP reloads the
-// configuration.  Tells systemd where it is (systemd_notify.hpp).
+// configuration.  Tells systemd where it is (systemd_notify.hpp).  Serves
+// Prometheus metrics when [metrics] address is set (metrics_endpoint.hpp).
+#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <iostream>
@@ -18,11 +20,13 @@
 
 #include "conf/config.hpp"
 #include "filter/app/config_path.hpp"
+#include "filter/app/metrics_endpoint.hpp"
 #include "filter/app/privileges.hpp"
 #include "filter/app/sigild_options.hpp"
 #include "filter/app/systemd_notify.hpp"
 #include "filter/app/wiring.hpp"
 #include "filter/core/log.hpp"
+#include "filter/core/metrics.hpp"
 #include "filter/net/server.hpp"
 #include "filter/stages/registry.hpp"
 #include "sigil_version.hpp"
@@ -55,6 +59,12 @@ int main(int argc, char** argv) {
   boost::asio::io_context io(1);
   filter::Server server(io, path, filter::sigild_wiring(filter::builtin_stages()));
   auto shared = std::make_shared<const conf::Config>(std::move(cfg.value()));
+  // Before the listeners: the sessions' metrics need the registry.
+  auto metrics = filter::MetricsEndpoint::start(shared->metrics);
+  if (!metrics) {
+    filter::log::main().critical("{}; not starting", metrics.error().message);
+    return 1;
+  }
   if (auto s = server.start(shared); !s) {
     filter::log::main().critical("{}", s.error().message);
     return 1;
@@ -72,6 +82,8 @@ int main(int argc, char** argv) {
           filter::log::main().info("SIGHUP: reloading");
           notify.reloading();
           auto r = server.reload();
+          filter::metrics::config_reload(r.ok(), std::chrono::system_clock::now());
+          if (r) metrics->reloaded(server.runtime()->config->metrics);
           notify.reloaded(r ? "configuration reloaded from " + server.runtime()->config->source
                             : "reload refused, running configuration kept: " + r.error().message);
         } else {

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "filter/core/log.hpp"
+#include "filter/core/metrics.hpp"
 
 #include <algorithm>
 #include <optional>
@@ -90,6 +91,17 @@ static asio::awaitable<Guarded> run_guarded(Stage& s, MessageContext& ctx) {
   co_return g;
 }
 
+// A run's outcome for sigil_stage_outcomes_total: `outcome` as recorded,
+// `v` the verdict, `found` whether the stage added a finding.
+static metrics::StageOutcome metric_outcome(const std::string& outcome, const Verdict& v,
+                                            bool found) {
+  if (outcome == "timeout" || outcome == "budget") return metrics::StageOutcome::Timeout;
+  if (outcome == "error" || v.action == Action::TempFail) return metrics::StageOutcome::Error;
+  if (found || v.action == Action::Reject || v.action == Action::Discard)
+    return metrics::StageOutcome::Finding;
+  return metrics::StageOutcome::Pass;
+}
+
 asio::awaitable<Verdict> Pipeline::run(MessageContext& ctx, std::vector<StageRecord>& records,
                                        Phase first, Phase last,
                                        std::optional<Verdict>* carried) const {
@@ -107,6 +119,7 @@ asio::awaitable<Verdict> Pipeline::run(MessageContext& ctx, std::vector<StageRec
       continue;
     }
     auto t0 = std::chrono::steady_clock::now();
+    const std::size_t findings = ctx.findings.size();
     Verdict v;
     std::string outcome;
     // The listener's budget cuts the stage's own deadline (a budget spent
@@ -153,6 +166,8 @@ asio::awaitable<Verdict> Pipeline::run(MessageContext& ctx, std::vector<StageRec
     records.push_back({std::string(stage->name()), outcome,
                        std::chrono::duration_cast<std::chrono::microseconds>(
                            std::chrono::steady_clock::now() - t0)});
+    metrics::stage(stage->name(), metric_outcome(outcome, v, ctx.findings.size() > findings),
+                   records.back().time);
     if (v.action == Action::Accept && !accepted && stage->phase() != Phase::Seal) {
       accepted = std::move(v);
       continue;

@@ -30,7 +30,7 @@ static constexpr std::uint32_t kWantProtocol = m::kNoUnknown | m::kNoData | m::k
 
 MilterSession::MilterSession(Server& server, Socket sock, conf::ListenerConfig listener,
                              ClientInfo peer)
-    : PeerConnection(server, std::move(sock), peer.addr),
+    : PeerConnection(server, std::move(sock), peer.addr, metrics::listener(listener.name)),
       listener_(std::move(listener)),
       peer_(std::move(peer)),
       client_(peer_),
@@ -470,6 +470,7 @@ void MilterSession::log_summary(log::Summary& s) {
   s.size = store_ ? store_->size() : 0;
   s.time = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t_mail_);
   log::summary_logger().info("{}", log::format_summary(s, rt_->config->daemon.log_json));
+  metrics::message(metrics_, s.bank, s.action, s.size);
   reset_message();
   queue_id_.clear();
 }

@@ -14,9 +14,11 @@ namespace sigil::filter {
 
 namespace asio = boost::asio;
 
-PeerConnection::PeerConnection(Server& server, Socket sock, std::string client_addr)
+PeerConnection::PeerConnection(Server& server, Socket sock, std::string client_addr,
+                               metrics::Listener* metrics)
     : server_(server),
       sock_(std::move(sock)),
+      metrics_(metrics),
       dog_(sock_.get_executor()),
       client_addr_(std::move(client_addr)) {
   server_.count_client(client_addr_);
@@ -26,7 +28,10 @@ PeerConnection::PeerConnection(Server& server, Socket sock, std::string client_a
 // reads memory through a pipe, and with the process out of file descriptors
 // (Cli.SigildSurvivesRunningOut...) it cannot make one and reports a false
 // "invalid vptr" for the base class.
-__attribute__((no_sanitize("vptr"))) PeerConnection::~PeerConnection() { dog_.stop(); }
+__attribute__((no_sanitize("vptr"))) PeerConnection::~PeerConnection() {
+  dog_.stop();
+  if (gauged_) metrics::session_closed(metrics_);  // opened, never closed (an exception)
+}
 
 void PeerConnection::on_drain() {
   if (idle_wait_) {
@@ -43,6 +48,8 @@ void PeerConnection::force_close() {
 
 bool PeerConnection::open() {
   server_.attach(this);
+  if (!gauged_) metrics::session_opened(metrics_);
+  gauged_ = true;
   dog_.start([this] {
     boost::system::error_code ec;
     sock_.cancel(ec);
@@ -61,6 +68,8 @@ asio::awaitable<void> PeerConnection::close() {
   dog_.stop();
   if (counted_) server_.uncount_client(client_addr_);
   counted_ = false;
+  if (gauged_) metrics::session_closed(metrics_);
+  gauged_ = false;
   server_.detach(this);
 }
 

@@ -4,7 +4,8 @@
 // cancels the socket's I/O when a read or a write overruns its time, the
 // server's drain (a connection waiting between transactions is cut) and its
 // forced close.  It counts in the server's sessions of its client address
-// (smtp.max_sessions_per_client) from its construction, at accept, to close().
+// (smtp.max_sessions_per_client) from its construction, at accept, to close(),
+// and in its listener's sigil_sessions_open from open() to close().
 //
 // Does not: frame or parse anything (each session reads its own protocol),
 // or keep the connection alive (the session's coroutine holds a shared_ptr
@@ -18,6 +19,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
 
+#include "filter/core/metrics.hpp"
 #include "filter/net/server.hpp"
 #include "filter/net/watchdog.hpp"
 
@@ -39,8 +41,11 @@ class PeerConnection : public FrontConnection {
   void force_close() override;
 
  protected:
-  // `client_addr`: the peer's address as the server saw it at accept.
-  PeerConnection(Server& server, Socket sock, std::string client_addr);
+  // `client_addr`: the peer's address as the server saw it at accept;
+  // `metrics`: its listener's (null: metrics off), counted open from open()
+  // to close().
+  PeerConnection(Server& server, Socket sock, std::string client_addr,
+                 metrics::Listener* metrics);
 
   // Registers with the server and starts the watchdog; TCP_NODELAY on a TCP
   // socket.  Returns true for TCP, false for a Unix socket.
@@ -62,12 +67,14 @@ class PeerConnection : public FrontConnection {
 
   Server& server_;
   Socket sock_;
+  metrics::Listener* const metrics_;  // the listener's counters; null: metrics off
   std::string out_;  // replies not yet written
 
  private:
   Watchdog dog_;
   std::string client_addr_;
   bool counted_ = true;  // in the server's per-client count until close()
+  bool gauged_ = false;  // in sigil_sessions_open from open() to close()
   bool idle_wait_ = false;
 };
 

@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "filter/core/log.hpp"
+#include "filter/core/metrics.hpp"
 #include "filter/core/peer_trust.hpp"
 
 namespace sigil::filter {
@@ -110,12 +111,14 @@ static bool admit(Server& server, Sock& sock, const conf::ListenerConfig& cfg,
   if (server.session_count() >= smtp.max_sessions) {
     log::main().warn("listener {}: {} sessions open (smtp.max_sessions), refusing a connection",
                      cfg.name, server.session_count());
+    metrics::session_refused(metrics::Refusal::MaxSessions);
     refuse(sock, cfg, "421 4.3.2 " + smtp.hostname + " Too many connections, try again later");
     return false;
   }
   if (!milter_peer_allowed(cfg, ci)) {
     log::main().warn("listener {}: milter connection from {} refused: not in its milter_hosts",
                      cfg.name, ci.addr);
+    metrics::session_refused(metrics::Refusal::MilterHosts);
     refuse(sock, cfg, "");
     return false;
   }
@@ -124,6 +127,7 @@ static bool admit(Server& server, Sock& sock, const conf::ListenerConfig& cfg,
     log::main().warn("listener {}: {} has {} sessions open (smtp.max_sessions_per_client), "
                      "refusing a connection from it",
                      cfg.name, ci.addr, open);
+    metrics::session_refused(metrics::Refusal::MaxSessionsPerClient);
     refuse(sock, cfg,
            "421 4.7.0 " + smtp.hostname + " Error: too many connections from your address");
     return false;

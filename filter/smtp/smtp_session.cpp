@@ -21,7 +21,7 @@ namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
 SmtpSession::SmtpSession(Server& server, Socket sock, conf::ListenerConfig listener, ClientInfo client)
-    : PeerConnection(server, std::move(sock), client.addr),
+    : PeerConnection(server, std::move(sock), client.addr, metrics::listener(listener.name)),
       listener_(std::move(listener)),
       client_(std::move(client)),
       socket_client_(client_),
@@ -570,6 +570,7 @@ void SmtpSession::send_answer(const Answer& a, CheckResult& c, MessageContext& c
 void SmtpSession::log_summary(log::Summary& s) {
   s.time = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t_mail_);
   log::summary_logger().info("{}", log::format_summary(s, rt_->config->daemon.log_json));
+  metrics::message(metrics_, s.bank, s.action, s.size);
 }
 
 }  // namespace sigil::filter

@@ -14,6 +14,7 @@
 #include "conf/ascii.hpp"
 #include "dkim/signer.hpp"
 #include "filter/core/message_store.hpp"
+#include "filter/core/metrics.hpp"
 #include "filter/core/smtp_text.hpp"
 #include "filter/stages/crypto_pool.hpp"
 
@@ -240,9 +241,8 @@ DkimSignStage::Plan DkimSignStage::plan_signatures(MessageContext& ctx) const {
       continue;
     }
     plan.prepared.push_back(std::move(*p));
-    plan.names.push_back({"d=" + s.domain + " s=" + s.selector + " a=" +
-                              dkim::algorithm(s.key->type()),
-                          s.key_name});
+    const char* a = dkim::algorithm(s.key->type());
+    plan.names.push_back({"d=" + s.domain + " s=" + s.selector + " a=" + a, s.key_name, a});
   }
   if (plan.prepared.empty()) {
     // Nothing to sign: report why (complete() does the same with no jobs).
@@ -264,6 +264,7 @@ Verdict DkimSignStage::complete(MessageContext& ctx, const Plan& plan,
     }
     fields.push_back(dkim::finish(plan.prepared[i], *raw[i]));
     made.push_back(plan.names[i].what);
+    metrics::dkim_signature(plan.names[i].key_name, plan.names[i].algorithm);
   }
   if (!errors.empty()) {
     note("unsigned: " + errors.front());

@@ -67,6 +67,7 @@ class DkimSignStage : public Stage {
     struct Name {
       std::string what;      // "d=example.com s=sel a=rsa-sha256", for the log
       std::string key_name;  // the [[key]]
+      const char* algorithm;  // "rsa-sha256", "ed25519-sha256" (the metrics' label)
     };
     std::vector<Name> names;  // one per prepared
     std::vector<std::string> skipped, errors;

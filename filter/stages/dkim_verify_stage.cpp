@@ -16,6 +16,7 @@
 #include "dns/resolver.hpp"
 #include "filter/core/log.hpp"
 #include "filter/core/message_store.hpp"
+#include "filter/core/metrics.hpp"
 #include "filter/stages/crypto_pool.hpp"
 #include "keys/signing_table.hpp"
 
@@ -280,6 +281,8 @@ asio::awaitable<Verdict> DkimVerifyStage::run(MessageContext& ctx) {
   auto results = v.finish();
 
   std::size_t forged = replace_authentication_results(ctx, cfg_.authserv_id, results);
+  for (const auto& r : results) metrics::dkim_verify(dkim::to_string(r.result));
+  if (results.empty()) metrics::dkim_verify(dkim::to_string(dkim::AuthResult::None));
   std::vector<std::string> valid;
   for (const auto& r : results)
     if (r.result == dkim::AuthResult::Pass) valid.push_back(ascii::lower(r.domain));

@@ -1223,3 +1223,30 @@ TEST(ConfigSmtp, SessionsPerClientAndDataTimeout) {
                 .find("t.toml:2:smtp.max_sessions_per_client: out of range"),
             std::string::npos);
 }
+
+// [metrics]: absent = off; a numeric TCP host:port; anything else refused.
+TEST(ConfigMetrics, OffByDefaultAddressAndErrors) {
+  auto d = load_string(embedded_default(), "<embedded>");
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  EXPECT_FALSE(d->metrics.address.has_value()) << "the embedded default serves no metrics";
+  auto empty = load_string(std::string(kMinimal) + "[metrics]\n", "t.toml");
+  ASSERT_TRUE(empty.ok()) << empty.error().message;
+  EXPECT_FALSE(empty->metrics.address.has_value());
+  auto v4 = load_string(std::string(kMinimal) + "[metrics]\naddress = \"127.0.0.1:9101\"\n", "t.toml");
+  ASSERT_TRUE(v4.ok()) << v4.error().message;
+  ASSERT_TRUE(v4->metrics.address.has_value());
+  EXPECT_EQ(v4->metrics.address->host, "127.0.0.1");
+  EXPECT_EQ(v4->metrics.address->port, 9101);
+  auto v6 = load_string(std::string(kMinimal) + "[metrics]\naddress = \"[::1]:9101\"\n", "t.toml");
+  ASSERT_TRUE(v6.ok()) << v6.error().message;
+  EXPECT_EQ(v6->metrics.address->host, "::1");
+  EXPECT_NE(load_error(std::string(kMinimal) + "[metrics]\naddress = \"unix:/run/sigil/m.sock\"\n")
+                .find("t.toml:4:metrics.address: must be a TCP host:port"),
+            std::string::npos);
+  EXPECT_NE(load_error(std::string(kMinimal) + "[metrics]\naddress = \"localhost\"\n")
+                .find("t.toml:4:metrics.address:"),
+            std::string::npos);
+  EXPECT_NE(load_error(std::string(kMinimal) + "[metrics]\nport = 9101\n")
+                .find("t.toml:4:metrics.port: unknown key"),
+            std::string::npos);
+}

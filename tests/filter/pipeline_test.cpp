@@ -1,7 +1,8 @@
 // tests/filter/pipeline_test.cpp — filter/core/pipeline.hpp and policy.hpp: phase order, verdicts,
 // deadlines and errors of stages, and policy banks (PolicyTable): building
 // from a config, selecting by listener and client IP, and building only the
-// components the listed stages ask for.
+// components the listed stages ask for; the stage metrics each run records.
+#include "filter/core/metrics.hpp"
 #include "filter/core/pipeline.hpp"
 #include "filter/core/policy.hpp"
 #include "filter/stages/registry.hpp"
@@ -307,6 +308,37 @@ TEST(Pipeline, StageWithinDeadlineIsNotCutOff) {
   EXPECT_EQ(r.records[0].outcome, "reject");
   EXPECT_GE(r.records[0].time, 30ms);
   EXPECT_LT(r.elapsed, 4s);
+}
+
+// Each run is counted by sigil_stage_outcomes_total (pass, finding, timeout,
+// error) and timed by sigil_stage_duration_seconds; a bypassed stage is not.
+// Metrics stay on for the rest of this process: the stage names are this
+// test's own.
+TEST(Pipeline, StageRunsCountedInMetrics) {
+  metrics::enable();
+  auto pass = std::make_shared<TestStage>("m-pass", Phase::Verify, nullptr);
+  auto bad = std::make_shared<TestStage>("m-throw", Phase::Inspect, nullptr, Action::Continue,
+                                         TestStage::Mode::Throw);
+  bad->on_error = OnError::Continue;
+  auto slow = std::make_shared<TestStage>("m-slow", Phase::Inspect, nullptr, Action::Continue,
+                                          TestStage::Mode::Sleep, 500ms);
+  slow->deadline = 20ms;
+  slow->on_error = OnError::Continue;
+  auto reject = std::make_shared<TestStage>("m-reject", Phase::Modify, nullptr, Action::Reject);
+  Pipeline p({pass, bad, slow, reject});
+  run_pipeline(p);
+  run_pipeline(p);
+  std::string t = "\n" + metrics::text();
+  auto has = [&](const std::string& line) { return t.find("\n" + line + "\n") != std::string::npos; };
+  EXPECT_TRUE(has(R"(sigil_stage_outcomes_total{outcome="pass",stage="m-pass"} 2)")) << t;
+  EXPECT_TRUE(has(R"(sigil_stage_outcomes_total{outcome="error",stage="m-throw"} 2)")) << t;
+  EXPECT_TRUE(has(R"(sigil_stage_outcomes_total{outcome="timeout",stage="m-slow"} 2)")) << t;
+  EXPECT_TRUE(has(R"(sigil_stage_outcomes_total{outcome="pass",stage="m-slow"} 0)")) << t;
+  EXPECT_TRUE(has(R"(sigil_stage_outcomes_total{outcome="finding",stage="m-reject"} 2)")) << t;
+  EXPECT_TRUE(has(R"(sigil_stage_duration_seconds_count{stage="m-slow"} 2)")) << t;
+  // Timed out at 20 ms: both runs in the (0.01, 0.25] buckets, none above.
+  EXPECT_TRUE(has(R"(sigil_stage_duration_seconds_bucket{stage="m-slow",le="0.01"} 0)")) << t;
+  EXPECT_TRUE(has(R"(sigil_stage_duration_seconds_bucket{stage="m-slow",le="0.25"} 2)")) << t;
 }
 
 TEST(Pipeline, ThrowingStageHandledByOnError) {

@@ -8,7 +8,8 @@
 # no -c, no NOTIFY_SOCKET, the unit's capability bounding set, no new
 # privileges, memory-deny-write-execute) on a free port written into
 # /etc/sigil/sigil.toml with sed as an admin would; relays a message and
-# finds it in /var/lib/sigil/Maildir, owned by sigil; checks sigild dropped
+# finds it in /var/lib/sigil/Maildir, owned by sigil, and counted on the
+# packaged config's metrics endpoint (moved to a free port); checks sigild dropped
 # to sigil (/proc/PID/status); stops it by PID; purges the package and checks
 # that its files, directories, user and group are gone.
 # It cannot run the unit under systemd (PID 1 here is not systemd): the
@@ -98,6 +99,10 @@ pass "systemd-analyze verify ${man_opt[*]} $unit: no warning"
 port=$(free_port)
 sed -i "s/^address = \"127\.0\.0\.1:10024\"/address = \"127.0.0.1:$port\"/" /etc/sigil/sigil.toml
 grep -q "^address = \"127.0.0.1:$port\"" /etc/sigil/sigil.toml || fail "the listener address was not edited"
+# The package serves metrics on 127.0.0.1:9101: moved to a free port too.
+mport=$(free_port)
+sed -i "s/^address = \"127\.0\.0\.1:9101\"/address = \"127.0.0.1:$mport\"/" /etc/sigil/sigil.toml
+grep -q "^address = \"127.0.0.1:$mport\"" /etc/sigil/sigil.toml || fail "the metrics address was not edited"
 exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
 [ "$exec_start" = /usr/sbin/sigild ] || fail "ExecStart is '$exec_start', not /usr/sbin/sigild"
 # CapabilityBoundingSet=CAP_A CAP_B -> setpriv's -all,+a,+b
@@ -140,6 +145,10 @@ expect_owner_mode /var/lib/sigil/Maildir "sigil:sigil 700"
 left=$(find /var/lib/sigil /var/spool/sigil /run/sigil ! -user sigil -print)
 [ -z "$left" ] || fail "not owned by sigil: $left"
 pass "relayed a message into /var/lib/sigil/Maildir ($reply); everything sigil's dirs hold is sigil's"
+metrics=$(curl -sf "http://127.0.0.1:$mport/metrics") || fail "GET /metrics on 127.0.0.1:$mport failed"
+grep -qE '^sigil_messages_total\{action="relayed",bank="[^"]*",listener="default"\} 1$' <<<"$metrics" ||
+  fail "/metrics does not count the relayed message: $(grep '^sigil_messages_total' <<<"$metrics")"
+pass "the packaged config serves /metrics on loopback; the message is counted"
 
 stop_pid "$sigild_PID" TERM || fail "sigild did not stop on SIGTERM"
 rc=0

@@ -1,0 +1,275 @@
+// filter/core/metrics.cpp — the registry, its families and the label
+// children the recording calls use (see metrics.hpp).
+//
+// Does not: serve HTTP, or remove a label child (a listener or bank that a
+// reload dropped keeps its last values until restart, as counters should).
+#include "filter/core/metrics.hpp"
+
+#include <array>
+#include <atomic>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <string_view>
+#include <utility>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+namespace sigil::filter::metrics {
+
+namespace {
+
+using prometheus::Counter;
+using prometheus::Family;
+using prometheus::Gauge;
+using prometheus::Histogram;
+
+// SummaryAction's values, in order (log.hpp); one counter child each.
+constexpr std::array kActions = {
+    log::SummaryAction::Relayed,  log::SummaryAction::Partial,
+    log::SummaryAction::Hold,     log::SummaryAction::Discard,
+    log::SummaryAction::Reject,   log::SummaryAction::TempFail,
+    log::SummaryAction::TempFailPartial, log::SummaryAction::Refused,
+    log::SummaryAction::Aborted,  log::SummaryAction::TimeoutInData};
+using ActionCounters = std::array<Counter*, kActions.size()>;
+
+std::size_t action_index(log::SummaryAction a) noexcept {
+  for (std::size_t i = 0; i < kActions.size(); ++i)
+    if (kActions[i] == a) return i;
+  return 0;
+}
+
+// One stage's children: a counter per StageOutcome (in its order) and the histogram.
+struct StageChildren {
+  std::array<Counter*, 4> outcomes{};
+  Histogram* seconds = nullptr;
+};
+constexpr std::array<const char*, 4> kStageOutcomes = {"pass", "finding", "timeout", "error"};
+
+// From 0.5 ms (a header check) to 30 s (the default stage deadline).
+const Histogram::BucketBoundaries& stage_buckets() {
+  static const Histogram::BucketBoundaries b = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                0.05,   0.1,   0.25,   0.5,   1,    2.5,
+                                                5,      10,    30};
+  return b;
+}
+
+// The Authentication-Results words of DKIM (RFC 8601 §2.7.1), in dkim::AuthResult's order.
+constexpr std::array<std::string_view, 7> kVerifyResults = {
+    "none", "pass", "fail", "policy", "neutral", "temperror", "permerror"};
+
+struct State {
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  Family<Counter>& messages =
+      prometheus::BuildCounter()
+          .Name("sigil_messages_total")
+          .Help("Messages by listener, policy bank and summary action")
+          .Register(*registry);
+  Family<Counter>& bytes = prometheus::BuildCounter()
+                               .Name("sigil_received_bytes_total")
+                               .Help("Bytes of the messages received, by listener")
+                               .Register(*registry);
+  Family<Counter>& reloads = prometheus::BuildCounter()
+                                 .Name("sigil_config_reloads_total")
+                                 .Help("SIGHUP configuration reloads by result")
+                                 .Register(*registry);
+  Counter& reload_ok = reloads.Add({{"result", "success"}});
+  Counter& reload_failed = reloads.Add({{"result", "failure"}});
+  Family<Gauge>& sessions = prometheus::BuildGauge()
+                                .Name("sigil_sessions_open")
+                                .Help("Front connections open, by listener")
+                                .Register(*registry);
+  Family<Counter>& refusals_family =
+      prometheus::BuildCounter()
+          .Name("sigil_session_refusals_total")
+          .Help("Connections refused at accept, by reason")
+          .Register(*registry);
+  // In Refusal's order.
+  std::array<Counter*, 3> refusals = {&refusals_family.Add({{"reason", "max_sessions"}}),
+                                      &refusals_family.Add({{"reason", "max_sessions_per_client"}}),
+                                      &refusals_family.Add({{"reason", "milter_hosts"}})};
+  Family<Counter>& stage_outcomes = prometheus::BuildCounter()
+                                        .Name("sigil_stage_outcomes_total")
+                                        .Help("Stage runs by stage and outcome")
+                                        .Register(*registry);
+  Family<Histogram>& stage_seconds = prometheus::BuildHistogram()
+                                         .Name("sigil_stage_duration_seconds")
+                                         .Help("Time a stage took, by stage")
+                                         .Register(*registry);
+  std::mutex stages_mu;  // guards `stages`
+  std::deque<std::pair<std::string, StageChildren>> stages;  // stable addresses
+  Family<Counter>& signatures = prometheus::BuildCounter()
+                                    .Name("sigil_dkim_signatures_total")
+                                    .Help("DKIM signatures made, by key and algorithm")
+                                    .Register(*registry);
+  std::mutex signatures_mu;  // guards `signers`
+  std::deque<std::pair<std::string, Counter*>> signers;  // "key\0algorithm"
+  Family<Counter>& verify_family =
+      prometheus::BuildCounter()
+          .Name("sigil_dkim_verify_results_total")
+          .Help("DKIM signatures verified, by result (none: a message without one)")
+          .Register(*registry);
+  std::array<Counter*, kVerifyResults.size()> verify = [this] {
+    std::array<Counter*, kVerifyResults.size()> a{};
+    for (std::size_t i = 0; i < a.size(); ++i)
+      a[i] = &verify_family.Add({{"result", std::string(kVerifyResults[i])}});
+    return a;
+  }();
+  Gauge& last_reload =
+      prometheus::BuildGauge()
+          .Name("sigil_config_last_reload_timestamp_seconds")
+          .Help("Unix time the running configuration was loaded (start or last good reload)")
+          .Register(*registry)
+          .Add({});
+  std::mutex mu;  // guards `listeners`
+  std::map<std::string, std::unique_ptr<Listener>> listeners;
+};
+
+std::atomic<State*> g_state{nullptr};
+
+double unix_seconds(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
+
+}  // namespace
+
+class Listener {
+ public:
+  Listener(State& s, std::string name)
+      : state_(s),
+        name_(std::move(name)),
+        bytes_(s.bytes.Add({{"listener", name_}})),
+        sessions_(s.sessions.Add({{"listener", name_}})) {}
+
+  Gauge& sessions() { return sessions_; }
+
+  void message(const std::string& bank, log::SummaryAction a, std::uint64_t n) {
+    counters(bank)[action_index(a)]->Increment();
+    bytes_.Increment(static_cast<double>(n));
+  }
+
+ private:
+  // The bank's counters, made the first time the bank is seen here.
+  const ActionCounters& counters(const std::string& bank) {
+    std::lock_guard lock(mu_);
+    for (auto& [b, cs] : banks_)
+      if (b == bank) return cs;
+    ActionCounters cs{};
+    for (std::size_t i = 0; i < kActions.size(); ++i)
+      cs[i] = &state_.messages.Add({{"listener", name_},
+                                    {"bank", bank},
+                                    {"action", std::string(log::to_string(kActions[i]))}});
+    return banks_.emplace_back(bank, cs).second;
+  }
+
+  State& state_;
+  std::string name_;
+  Counter& bytes_;
+  Gauge& sessions_;
+  std::mutex mu_;  // guards banks_ (a few banks: a linear search)
+  std::deque<std::pair<std::string, ActionCounters>> banks_;  // stable addresses
+};
+
+std::shared_ptr<prometheus::Registry> enable() {
+  static State* const state = [] {
+    auto* s = new State;  // never freed: the exposer's thread may scrape until exit
+    s->last_reload.Set(unix_seconds(std::chrono::system_clock::now()));
+    g_state.store(s, std::memory_order_release);
+    return s;
+  }();
+  return state->registry;
+}
+
+bool enabled() noexcept { return g_state.load(std::memory_order_acquire) != nullptr; }
+
+std::string text() {
+  State* s = g_state.load(std::memory_order_acquire);
+  if (!s) return {};
+  return prometheus::TextSerializer().Serialize(s->registry->Collect());
+}
+
+Listener* listener(const std::string& name) {
+  State* s = g_state.load(std::memory_order_acquire);
+  if (!s) return nullptr;
+  std::lock_guard lock(s->mu);
+  auto& l = s->listeners[name];
+  if (!l) l = std::make_unique<Listener>(*s, name);
+  return l.get();
+}
+
+void message(Listener* l, const std::string& bank, log::SummaryAction action,
+             std::uint64_t bytes) {
+  if (l) l->message(bank, action, bytes);
+}
+
+void session_opened(Listener* l) {
+  if (l) l->sessions().Increment();
+}
+
+void session_closed(Listener* l) {
+  if (l) l->sessions().Decrement();
+}
+
+void session_refused(Refusal r) {
+  State* s = g_state.load(std::memory_order_acquire);
+  if (s) s->refusals[static_cast<std::size_t>(r)]->Increment();
+}
+
+void stage(std::string_view name, StageOutcome outcome, std::chrono::microseconds time) {
+  State* s = g_state.load(std::memory_order_acquire);
+  if (!s) return;
+  StageChildren* c = nullptr;
+  {
+    std::lock_guard lock(s->stages_mu);
+    for (auto& [n, cs] : s->stages)
+      if (n == name) c = &cs;
+    if (!c) {
+      StageChildren cs;
+      std::string n(name);
+      for (std::size_t i = 0; i < kStageOutcomes.size(); ++i)
+        cs.outcomes[i] = &s->stage_outcomes.Add({{"stage", n}, {"outcome", kStageOutcomes[i]}});
+      cs.seconds = &s->stage_seconds.Add({{"stage", n}}, stage_buckets());
+      c = &s->stages.emplace_back(std::move(n), cs).second;
+    }
+  }
+  c->outcomes[static_cast<std::size_t>(outcome)]->Increment();
+  c->seconds->Observe(std::chrono::duration<double>(time).count());
+}
+
+void dkim_signature(const std::string& key, const char* algorithm) {
+  State* s = g_state.load(std::memory_order_acquire);
+  if (!s) return;
+  std::string id = key + '\0' + algorithm;
+  Counter* c = nullptr;
+  {
+    std::lock_guard lock(s->signatures_mu);
+    for (auto& [k, counter] : s->signers)
+      if (k == id) c = counter;
+    if (!c) {
+      c = &s->signatures.Add({{"key", key}, {"algorithm", algorithm}});
+      s->signers.emplace_back(std::move(id), c);
+    }
+  }
+  c->Increment();
+}
+
+void dkim_verify(const char* result) {
+  State* s = g_state.load(std::memory_order_acquire);
+  if (!s) return;
+  for (std::size_t i = 0; i < kVerifyResults.size(); ++i)
+    if (kVerifyResults[i] == result) return s->verify[i]->Increment();
+}
+
+void config_reload(bool ok, std::chrono::system_clock::time_point when) {
+  State* s = g_state.load(std::memory_order_acquire);
+  if (!s) return;
+  (ok ? s->reload_ok : s->reload_failed).Increment();
+  if (ok) s->last_reload.Set(unix_seconds(when));
+}
+
+}  // namespace sigil::filter::metrics

@@ -1,0 +1,85 @@
+// filter/core/metrics.hpp — the Prometheus metrics: one registry and its
+// metric families (prometheus-cpp core), and the recording calls the fronts,
+// the stages and sigild make.
+//
+// Off until enable() (sigild calls it when [metrics] address is set): every
+// recording call is then a test of one pointer and returns.  On, a call
+// increments counters that already exist: the label children of a listener
+// are made once (listener(), at session start), those of a bank, a stage or
+// a signing key the first time it is seen (then found by a short linear
+// search), so no event costs a string-keyed lookup in the registry.
+// The names follow the Prometheus conventions (sigil_ prefix, _total
+// counters, base units); docs/metrics.md lists them.
+//
+// Does not: serve HTTP (filter/app/metrics_endpoint.hpp starts prometheus-
+// cpp's pull exposer on this registry), or decide anything it counts.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "filter/core/log.hpp"
+
+namespace prometheus {
+class Registry;
+}
+
+namespace sigil::filter::metrics {
+
+// Creates the registry and the metric families (once; later calls return the
+// same registry).  Recording counts from here on.
+std::shared_ptr<prometheus::Registry> enable();
+bool enabled() noexcept;
+// The registry's current values in the text exposition format ("" when off);
+// for tests and diagnostics.
+std::string text();
+
+// One listener's label children; nullptr when metrics are off.  Made once
+// per listener name and kept for the life of the process.
+class Listener;
+Listener* listener(const std::string& name);
+
+// A message's summary line was written: sigil_messages_total{listener,bank,
+// action} and sigil_received_bytes_total{listener} (`bytes`: its size).
+void message(Listener* l, const std::string& bank, log::SummaryAction action,
+             std::uint64_t bytes);
+
+// A front connection was accepted / closed: sigil_sessions_open{listener}.
+void session_opened(Listener* l);
+void session_closed(Listener* l);
+
+// A connection refused at accept: sigil_session_refusals_total{reason}.
+enum class Refusal {
+  MaxSessions,           // "max_sessions": smtp.max_sessions open in all
+  MaxSessionsPerClient,  // "max_sessions_per_client": from that address
+  MilterHosts,           // "milter_hosts": not a milter listener's MTA
+};
+void session_refused(Refusal r);
+
+// A stage ran (core/pipeline.cpp): sigil_stage_outcomes_total{stage,outcome}
+// and sigil_stage_duration_seconds{stage}.  A bypassed stage did not run and
+// is not counted.
+enum class StageOutcome {
+  Pass,     // "pass": continue or accept, nothing found
+  Finding,  // "finding": it added a finding, or rejected or discarded
+  Timeout,  // "timeout": its deadline or the listener's budget ran out
+  Error,    // "error": it failed, threw, or returned tempfail
+};
+void stage(std::string_view name, StageOutcome outcome, std::chrono::microseconds time);
+
+// dkim-sign made a signature with [[key]] `key` (`algorithm`: "rsa-sha256",
+// "ed25519-sha256"): sigil_dkim_signatures_total{key,algorithm}.
+void dkim_signature(const std::string& key, const char* algorithm);
+// dkim-verify judged a signature (`result`: the Authentication-Results word,
+// "pass", "fail", ...; "none" once for a message with no signature):
+// sigil_dkim_verify_results_total{result}.
+void dkim_verify(const char* result);
+
+// A SIGHUP reload ended: sigil_config_reloads_total{result} and, on success,
+// sigil_config_last_reload_timestamp_seconds = `when`.
+void config_reload(bool ok, std::chrono::system_clock::time_point when);
+
+}  // namespace sigil::filter::metrics
