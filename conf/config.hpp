@@ -64,6 +64,10 @@ struct SmtpConfig {
   std::size_t max_line_length = 4096;
   std::size_t max_header_size = 1024 * 1024;
   unsigned max_errors = 20;
+  // NOOP, RSET, VRFY and HELP a session may send before each further one
+  // counts as a bad command (Postfix's smtpd_junk_command_limit); the count
+  // starts again after each message that went through the pipeline.
+  unsigned max_junk_commands = 100;
   std::size_t max_sessions = 1000;  // concurrent client connections, all listeners
   // Concurrent connections from one client address (all listeners); 0: no
   // limit.  Unset: max(1, max_sessions / 4).  A listener's xforward_hosts

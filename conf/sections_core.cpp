@@ -82,7 +82,7 @@ void load_daemon(Loader& l, const toml::table& root, Config& c) {
 
 void load_smtp(Loader& l, const toml::table& root, Config& c) {
   auto t = l.section(root, "smtp", {"hostname", "max_message_size", "max_recipients",
-                                    "max_line_length", "max_header_size", "max_errors",
+                                    "max_line_length", "max_header_size", "max_errors", "max_junk_commands",
                                     "max_sessions", "max_sessions_per_client",
                                     "command_timeout", "idle_timeout", "data_timeout"});
   if (!t) return;
@@ -100,6 +100,7 @@ void load_smtp(Loader& l, const toml::table& root, Config& c) {
   l.get_uint(*t, p, "max_line_length", c.smtp.max_line_length, 512, 1 << 20);
   l.get_uint(*t, p, "max_header_size", c.smtp.max_header_size, 1024, 64ull << 20);
   l.get_uint(*t, p, "max_errors", c.smtp.max_errors, 1, 1000);
+  l.get_uint(*t, p, "max_junk_commands", c.smtp.max_junk_commands, 1, 1000000);
   l.get_uint(*t, p, "max_sessions", c.smtp.max_sessions, 1, 1000000);
   // Unset: a quarter of max_sessions, so one address never holds them all.
   c.smtp.max_sessions_per_client = std::max<std::size_t>(1, c.smtp.max_sessions / 4);

@@ -83,6 +83,10 @@ asio::awaitable<SmtpSession::ReadEnd> SmtpSession::read_line(Line& out) {
 
 void SmtpSession::bad_command() { ++errors_; }
 
+void SmtpSession::junk_command() {
+  if (++junk_ > smtp_->max_junk_commands) bad_command();
+}
+
 void SmtpSession::reset_transaction() {
   in_mail_ = false;
   env_ = Envelope{};
@@ -102,7 +106,8 @@ asio::awaitable<void> SmtpSession::run() {
     reply(220, "", smtp_->hostname + " ESMTP Sigil ready");
     while (!quit_) {
       if (errors_ >= smtp_->max_errors) {
-        log::smtp().info("{}: {} bad commands, closing", client_.addr, errors_);
+        log::smtp().info("{}: {} bad commands ({} NOOP/RSET/VRFY/HELP since the last message), "
+                         "closing", client_.addr, errors_, junk_);
         reply(421, "4.7.0", smtp_->hostname + " Too many errors, closing connection");
         break;
       }
@@ -156,14 +161,24 @@ asio::awaitable<void> SmtpSession::run() {
         case Verb::Rset:
           reset_transaction();
           reply(250, "2.0.0", "Ok");
+          junk_command();
           break;
-        case Verb::Noop: reply(250, "2.0.0", "Ok"); break;
+        case Verb::Noop:
+          reply(250, "2.0.0", "Ok");
+          junk_command();
+          break;
         case Verb::Quit:
           reply(221, "2.0.0", "Bye");
           quit_ = true;
           break;
-        case Verb::Vrfy: reply(252, "2.5.2", "Cannot VRFY; send some mail"); break;
-        case Verb::Help: reply(214, "2.0.0", "See RFC 5321"); break;
+        case Verb::Vrfy:
+          reply(252, "2.5.2", "Cannot VRFY; send some mail");
+          junk_command();
+          break;
+        case Verb::Help:
+          reply(214, "2.0.0", "See RFC 5321");
+          junk_command();
+          break;
         case Verb::Bdat:
         case Verb::Starttls:
           reply(502, "5.5.1", "Command not implemented");
@@ -437,6 +452,7 @@ asio::awaitable<bool> SmtpSession::do_data() {
   } else {
     co_await process_message();
     reset_transaction();
+    junk_ = 0;
     co_return true;
   }
   // Refused before the pipeline: still one summary line.

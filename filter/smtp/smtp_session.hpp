@@ -12,7 +12,8 @@
 // Command lines must end in CRLF: a bare LF gets 500 5.5.2 and the line is
 // ignored.  A line longer than smtp.max_line_length is discarded through its
 // end and gets 500 5.5.2.  After smtp.max_errors bad commands the session
-// ends with 421.  See data_reader.hpp for the DATA smuggling rules.  Each
+// ends with 421; past smtp.max_junk_commands NOOP/RSET/VRFY/HELP without
+// a message in between, each one counts as a bad command too.  See data_reader.hpp for the DATA smuggling rules.  Each
 // read waits smtp.idle_timeout between transactions and smtp.command_timeout
 // inside one; the whole DATA phase, from the 354 to the dot, has
 // smtp.data_timeout, past which the client gets 421 4.4.2 and the session
@@ -96,6 +97,8 @@ class SmtpSession : public PeerConnection, public std::enable_shared_from_this<S
   void reply_all(int code, std::string_view enhanced, const std::string& text);
   void reset_transaction();
   void bad_command();  // counts errors; the loop closes the session at smtp.max_errors
+  // NOOP/RSET/VRFY/HELP: past smtp.max_junk_commands each is also a bad command.
+  void junk_command();
 
   conf::ListenerConfig listener_;
   ClientInfo client_;
@@ -107,6 +110,7 @@ class SmtpSession : public PeerConnection, public std::enable_shared_from_this<S
   bool in_mail_ = false;
   bool quit_ = false;
   unsigned errors_ = 0;
+  unsigned junk_ = 0;  // junk commands since the session began or the last message
   Envelope env_;
   std::string log_id_;
   std::unique_ptr<MessageStore> store_;

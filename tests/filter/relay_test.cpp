@@ -719,6 +719,24 @@ TEST(Relay, TooManyErrorsCloseTheSession) {
   EXPECT_TRUE(c.closed_within(2s));
 }
 
+// Junk commands count as errors only past max_junk_commands, and a message
+// in between starts the count again.
+TEST(Relay, JunkCommandsPastTheLimitCountAsErrors) {
+  Rig rig({}, {.smtp_extra = "max_errors = 2\nmax_junk_commands = 3"});
+  auto& [be, relay, c] = rig;
+  for (const char* cmd : {"NOOP", "RSET", "VRFY x"}) EXPECT_LT(c.cmd(cmd).code, 300) << cmd;
+  EXPECT_EQ(c.cmd("MAIL FROM:<a@x.test>").code, 250);
+  EXPECT_EQ(c.cmd("RCPT TO:<b@x.test>").code, 250);
+  ASSERT_EQ(c.cmd("DATA").code, 354);
+  EXPECT_EQ(c.cmd("Subject: s\r\n\r\nbody\r\n.").code, 250);
+  for (const char* cmd : {"NOOP", "HELP", "NOOP"}) EXPECT_LT(c.cmd(cmd).code, 300) << cmd;
+  EXPECT_FALSE(c.closed_within(200ms));  // three since the message: still within the limit
+  EXPECT_EQ(c.cmd("NOOP").code, 250);    // the 4th: an error, the 1st
+  EXPECT_EQ(c.cmd("RSET").code, 250);    // the 5th: the 2nd error
+  EXPECT_EQ(c.read().code, 421);
+  EXPECT_TRUE(c.closed_within(2s));
+}
+
 TEST(Relay, IdleAndCommandTimeouts) {
   ScriptedBackend be({});
   Relay relay(make_config(
