@@ -6,10 +6,21 @@
 #include <iostream>
 #include <string>
 
+#include "filter/app/config_path.hpp"
 
 namespace sigil::filter {
 
 namespace {
+
+// A command's details with "{config}" replaced by the default configuration
+// path this build was given (SIGIL_DEFAULT_CONFIG).
+std::string with_default_config(std::string_view details) {
+  std::string out(details);
+  const std::string_view token = "{config}";
+  for (auto at = out.find(token); at != std::string::npos; at = out.find(token, at))
+    out.replace(at, token.size(), default_config_path());
+  return out;
+}
 
 struct Command {
   std::string_view group;  // "keys", "quarantine", "import", or "" for a top-level command
@@ -25,7 +36,7 @@ constexpr Command kCommands[] = {
      "Loads FILE as sigild would (every key checked, file:line:key on error), builds\n"
      "its policy banks and loads its DKIM keys; with [daemon] user, checks that this\n"
      "user can read the keys (a reload re-reads them) and write sigild's directories.\n"
-     "Opens no socket.  Without FILE: /etc/sigil/sigil.toml when it exists, else the\n"
+     "Opens no socket.  Without FILE: {config} when it exists, else the\n"
      "embedded default.\n"
      "  --no-keys   do not load the key files (a machine without them)\n"
      "Exit 0 and `FILE: OK (...)` when sigild would start with it, 1 otherwise.\n"},
@@ -126,7 +137,7 @@ int sigil_help(int argc, char** argv) {
   if (const Command* c = find(w1, w2)) {
     std::cout << "usage: ";
     synopsis(std::cout, *c);
-    std::cout << "  " << c->summary << "\n\n" << c->details;
+    std::cout << "  " << c->summary << "\n\n" << with_default_config(c->details);
   } else if (is_group(w1)) {
     std::cout << "usage: sigil " << w1 << " COMMAND ...\n";
     group_usage(std::cout, w1);

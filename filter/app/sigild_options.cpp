@@ -4,6 +4,7 @@
 #include <iostream>
 #include <string_view>
 
+#include "filter/app/config_path.hpp"
 #include "sigil_version.hpp"
 
 namespace sigil::filter {
@@ -16,7 +17,9 @@ void help() {
          "       sigild --help | --version\n\n"
          "The Sigil mail content filter daemon.  It runs in the foreground (under\n"
          "systemd or another supervisor) and serves the listeners of its configuration.\n\n"
-         "  -c, --config FILE  the configuration; without -c, /etc/sigil/sigil.toml when\n"
+         "  -c, --config FILE  the configuration; without -c, "
+      << default_config_path()
+      << " when\n"
          "                     it exists, else the embedded default (sigil show-default)\n"
          "  -h, --help         this help\n"
          "  -V, --version      print the version\n\n"

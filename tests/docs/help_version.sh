@@ -7,7 +7,7 @@
 #   SIGIL=... SIGILD=... help_version.sh VERSION
 set -euo pipefail
 version=${1:?usage: help_version.sh VERSION}
-: "${SIGIL:?}" "${SIGILD:?}"
+: "${SIGIL:?}" "${SIGILD:?}" "${SIGIL_DEFAULT_CONFIG:?}"
 fail=0
 bad() { echo "FAIL $*"; fail=1; }
 
@@ -35,6 +35,9 @@ expect 0 "usage: sigil COMMAND" "$SIGIL" help
 for c in check-config show-default version; do
   expect 0 "usage: sigil $c" "$SIGIL" "$c" --help
 done
+# Both name the default configuration this build was given, not a literal.
+expect 0 "without -c, $SIGIL_DEFAULT_CONFIG when" "$SIGILD" --help
+expect 0 "Without FILE: $SIGIL_DEFAULT_CONFIG when" "$SIGIL" check-config --help
 for c in generate show test; do
   expect 0 "usage: sigil keys $c" "$SIGIL" keys "$c" --help
 done
