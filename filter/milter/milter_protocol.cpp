@@ -153,8 +153,11 @@ static std::string clean(std::string_view s) {
 
 std::string reply_code(int code, std::string_view enhanced, std::string_view text) {
   std::string d = std::to_string(code);
-  if (!enhanced.empty()) d += " " + std::string(enhanced);
-  d += " ";
+  d += ' ';
+  if (!enhanced.empty()) {
+    d += enhanced;
+    d += ' ';
+  }
   // sendmail expands '%' in reply texts (Postfix does not); double it so
   // either MTA shows it as written.
   for (char c : clean(text)) {
