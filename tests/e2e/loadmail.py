@@ -3,7 +3,7 @@
 what arrived, for the fault tests (tests/e2e/faults.sh).
 
   loadmail.py send PORT PREFIX COUNT SESSIONS [options]
-  loadmail.py check DIR PREFIX COUNT [SIZE]
+  loadmail.py check DIR[,DIR...] PREFIX COUNT [SIZE]
   loadmail.py count DIR PREFIX
   loadmail.py results DIR PREFIX REGEX
 
@@ -273,15 +273,14 @@ def send(argv):
 
 
 def check(argv):
-    d, prefix, count = argv[0], argv[1], int(argv[2])
+    dirs, prefix, count = argv[0].split(","), argv[1], int(argv[2])
     size = int(argv[3]) if len(argv) > 3 else 600
     mid_re = re.compile(r"^Message-ID: <(%s-\d+)@%s>" % (re.escape(prefix), re.escape(DOMAIN)),
                         re.I | re.M)
     copies = collections.Counter()
     partial = truncated = 0
     bad = []
-    for name in sorted(os.listdir(d)):
-        path = os.path.join(d, name)
+    for path in sorted(os.path.join(d, name) for d in dirs for name in os.listdir(d)):
         if not os.path.isfile(path):
             continue
         with open(path, "rb") as f:
