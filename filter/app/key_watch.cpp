@@ -100,7 +100,7 @@ void KeyWatch::stop() {
 
 asio::awaitable<void> KeyWatch::run(std::uint64_t generation, std::shared_ptr<Round> round) {
   for (;;) {
-    co_await check(round);
+    co_await check(generation, round);
     if (generation != generation_) co_return;
     apply(*round->table);
     round->timer->expires_after(round->cfg->dkim_sign.key_check_interval);
@@ -111,7 +111,8 @@ asio::awaitable<void> KeyWatch::run(std::uint64_t generation, std::shared_ptr<Ro
 
 // Looks up every successor's record, one after the other (a few keys), and
 // records the conclusive verdicts; logs a link's verdict when it changes.
-asio::awaitable<void> KeyWatch::check(std::shared_ptr<Round> round) {
+// Stops as soon as a newer watch (reload) or stop() has begun.
+asio::awaitable<void> KeyWatch::check(std::uint64_t generation, std::shared_ptr<Round> round) {
   if (!round->resolver) co_return;
   const auto& keys = round->table->keys();
   auto named = successor_flags(*round->table);
@@ -120,6 +121,7 @@ asio::awaitable<void> KeyWatch::check(std::shared_ptr<Round> round) {
     const auto& k = keys[i];
     std::string name = k.selector + "._domainkey." + k.domain;
     auto answer = co_await round->resolver->txt(name, k.domain);
+    if (generation != generation_) co_return;  // reloaded or stopping meanwhile
     auto verdict = keys::check_publication(*k.key, to_lookup(answer));
     std::string id = link_id(k);
     if (verdict.state != keys::Publication::State::DnsError) matches_[id] = verdict.matches();

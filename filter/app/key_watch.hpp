@@ -58,7 +58,7 @@ class KeyWatch {
  private:
   struct Round;
   boost::asio::awaitable<void> run(std::uint64_t generation, std::shared_ptr<Round> round);
-  boost::asio::awaitable<void> check(std::shared_ptr<Round> round);
+  boost::asio::awaitable<void> check(std::uint64_t generation, std::shared_ptr<Round> round);
   // Computes the key in effect for every key from the verdicts, sets the
   // slot, logs and counts the switches, sets the gauges.
   void apply(const keys::SigningTable& table);
