@@ -60,21 +60,11 @@ dnsmasq_with() {
 }
 dnsmasq_with
 
-cat >"$CFG" <<CONF
-# Key rotation e2e: a signing relay.
-[daemon]
-allow_root = true              # the tests run as root (CI)
-log_level = "info"
-drain_timeout = 5
-spool_dir = "$E2E_DIR"
-
-[smtp]
-hostname = "sigil.e2e.test"
-
-[forward]
-target = "smtp:[127.0.0.1]:$P_SINK"
-connect_timeout = 5
-reply_timeout = 30
+# relay_lib's minimal relay (listener "e2e", bank default), its bank made
+# the signing one, and the key sections after it.
+sigil_config "$CFG" "$P_OUT" "smtp:[127.0.0.1]:$P_SINK"
+sed -i 's/^stages = \[\]$/stages = ["dkim-sign"]\noriginating = true/' "$CFG"
+cat >>"$CFG" <<CONF
 
 [metrics]
 address = "127.0.0.1:$PM"
@@ -99,18 +89,6 @@ selector = "s2025"
 [[signing]]
 match = ["example.com"]
 keys = ["ex"]
-
-[bank.default]
-stages = []
-
-[bank.out]
-stages = ["dkim-sign"]
-originating = true
-
-[[listener]]
-name = "out"
-address = "127.0.0.1:$P_OUT"
-bank = "out"
 CONF
 chmod 0640 "$CFG"
 cp "$CFG" "$E2E_DIR/sigil.toml.orig"
