@@ -15,16 +15,13 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "conf/config.hpp"
 #include "filter/app/config_path.hpp"
 #include "filter/app/help.hpp"
-#include "filter/app/rotate_config_edit.hpp"
 #include "keys/key_publication.hpp"
 #include "keys/signing_table.hpp"
 
