@@ -177,6 +177,17 @@ struct KeyConfig {
   std::string file;      // PEM private key, mode 0600 (keys/ checks)
   std::string domain;    // d=, lower-cased
   std::string selector;  // s=
+  // The [[key]] (same domain) that takes over once its DNS record is
+  // published and matches its private key (filter/app/key_watch.hpp); ""
+  // for none.  Chains (a -> b -> c) are allowed, cycles are not.
+  std::string successor;
+};
+
+// [dkim_sign]: settings of the signing side that are not per key or rule.
+struct DkimSignConfig {
+  // How often sigild looks up the records of successor keys (besides at
+  // start and after each reload).
+  Seconds key_check_interval{3600};
 };
 
 enum class Canon { Simple, Relaxed };
@@ -537,6 +548,7 @@ struct Config {
   std::vector<NetworkRule> networks;
   std::vector<KeyConfig> keys;
   std::vector<SigningRule> signing;
+  DkimSignConfig dkim_sign;
   DnsConfig dns;
   VerifyConfig verify;
   std::vector<WhitelistRule> whitelist;

@@ -16,7 +16,7 @@ Config Loader::load(const toml::table& root) {
   Config c;
   c.source = source_;
   check_keys(root, "", {"daemon", "smtp", "forward", "listener", "bank", "network", "key",
-                        "signing", "dns", "dkim_verify", "dkim_whitelist", "av", "spam", "decode",
+                        "signing", "dkim_sign", "dns", "dkim_verify", "dkim_whitelist", "av", "spam", "decode",
                         "quarantine", "banned", "recipients", "recipient", "dsn", "metrics"});
   // In this order: later groups refer to what earlier ones define (banks,
   // keys); the listeners' banks are checked once everything else is.

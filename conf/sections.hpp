@@ -3,7 +3,7 @@
 //
 //   core     (sections_core.cpp): [daemon] [smtp] [forward] [[listener]] [metrics]
 //            [bank.NAME] [[network]]
-//   DKIM     (sections_dkim.cpp): [[key]] [[signing]] [dns] [dkim_verify]
+//   DKIM     (sections_dkim.cpp): [[key]] [[signing]] [dkim_sign] [dns] [dkim_verify]
 //            [[dkim_whitelist]]
 //   scanning (sections_scan.cpp): [av] [spam] [decode] [banned.NAME]
 //            [quarantine] [recipients] [[recipient]] [dsn]

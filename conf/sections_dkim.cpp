@@ -1,9 +1,9 @@
 // conf/sections_dkim.cpp — the DKIM sections: [[key]], [[signing]] with
-// [[signing.signature]], [dns], [dkim_verify] and [[dkim_whitelist]] (see
+// [[signing.signature]], [dkim_sign], [dns], [dkim_verify] and [[dkim_whitelist]] (see
 // conf/sections.hpp), and resolve_options (conf/config.hpp).
 //
-// Checks what a DKIM signer and verifier need from the file: key names and
-// the DNS record each key is published at, signing rules and their
+// Checks what a DKIM signer and verifier need from the file: key names, the
+// DNS record each key is published at and its successor (key rotation), signing rules and their
 // signature options (c=, h=, x=, i= of RFC 6376 §3.5, with From always
 // signed, §5.4), the resolver's servers, limits and static records, and the
 // whitelist rules with the banks they switch to.
@@ -90,14 +90,58 @@ bool load_key_record(Loader& l, const toml::table& t, const std::string& p, KeyC
   return record_ok;
 }
 
-// [[key]]: name, file, domain, selector.
+// The successors of the [[key]]s (`tables`: each key's table): each names
+// another key of the same domain, no two name the same one, and following
+// them never comes back to a key (a cycle).
+void check_successors(Loader& l, const std::vector<const toml::table*>& tables,
+                      const std::map<std::string, std::size_t>& names, const Config& c) {
+  std::map<std::string, std::size_t> named_by;
+  for (std::size_t i = 0; i < c.keys.size(); ++i) {
+    const KeyConfig& k = c.keys[i];
+    if (k.successor.empty()) continue;
+    const toml::node* n = tables[i]->get("successor");
+    std::string p = "key[" + std::to_string(i) + "].successor";
+    auto s = names.find(k.successor);
+    if (s == names.end()) {
+      l.error(n, p, "no [[key]] named '" + k.successor + "'");
+    } else if (s->second == i) {
+      l.error(n, p, "a key cannot be its own successor");
+    } else if (c.keys[s->second].domain != k.domain) {
+      l.error(n, p, "'" + k.successor + "' signs for " + c.keys[s->second].domain +
+                        ", not " + k.domain + " (a successor keeps d=)");
+    } else if (auto [it, fresh] = named_by.emplace(k.successor, i); !fresh) {
+      l.error(n, p, "'" + k.successor + "' is already the successor of key[" +
+                        std::to_string(it->second) + "]");
+    }
+  }
+  // A cycle: walking from a key comes back to it within keys.size() steps.
+  for (std::size_t i = 0; i < c.keys.size(); ++i) {
+    std::size_t at = i;
+    for (std::size_t step = 0; step < c.keys.size(); ++step) {
+      auto s = names.find(c.keys[at].successor);
+      if (c.keys[at].successor.empty() || s == names.end() || s->second == at) break;
+      at = s->second;
+      if (at == i) {
+        l.error(tables[i]->get("successor"), "key[" + std::to_string(i) + "].successor",
+                "the successors of '" + c.keys[i].name + "' come back to it (a cycle)");
+        break;
+      }
+    }
+  }
+}
+
+// [[key]]: name, file, domain, selector, successor.
 void load_keys(Loader& l, const toml::table& root, Config& c) {
   std::map<std::string, std::size_t> names, records;
+  std::vector<const toml::table*> tables;
   l.for_each_table(root, "key", [&](const toml::table& t, std::size_t i) {
     std::string p = "key[" + std::to_string(i) + "]";
-    l.check_keys(t, p, {"name", "file", "domain", "selector"});
+    l.check_keys(t, p, {"name", "file", "domain", "selector", "successor"});
     KeyConfig k;
+    tables.push_back(&t);
     load_key_name(l, t, p, i, k, names);
+    if (l.get_string(t, p, "successor", k.successor) && k.successor.empty())
+      l.error(t.get("successor"), p + ".successor", "must not be empty");
     if (l.required_string(t, p, "file", k.file) && k.file.front() != '/')
       l.error(t.get("file"), p + ".file", "must be an absolute path");
     // Two files behind one DNS record: only one of them can verify.
@@ -109,6 +153,15 @@ void load_keys(Loader& l, const toml::table& root, Config& c) {
     }
     c.keys.push_back(std::move(k));
   });
+  check_successors(l, tables, names, c);
+}
+
+// [dkim_sign]: key_check_interval (seconds, 1 s to a week).
+void load_dkim_sign(Loader& l, const toml::table& root, Config& c) {
+  auto t = l.section(root, "dkim_sign", {"key_check_interval"});
+  if (!t) return;
+  l.get_seconds(*t, "dkim_sign", "key_check_interval", c.dkim_sign.key_check_interval, 1,
+                7 * 86400);
 }
 
 // -------------------------------------------------------- signature options
@@ -449,7 +502,7 @@ void load_dkim_whitelist(Loader& l, const toml::table& root, Config& c) {
 }  // namespace
 
 void load_dkim_sections(Loader& l, const toml::table& root, Config& c) {
-  for (auto load : {load_keys, load_signing, load_dns, load_dkim_verify, load_dkim_whitelist})
+  for (auto load : {load_keys, load_signing, load_dkim_sign, load_dns, load_dkim_verify, load_dkim_whitelist})
     load(l, root, c);
 }
 

@@ -306,6 +306,11 @@ std::map<std::string, std::size_t> SigningTable::load_keys(
     keys_.push_back(
         KeyEntry{k.name, k.file, ascii::lower(k.domain), k.selector, r ? r.value() : nullptr});
   }
+  for (std::size_t i = 0, j = 0; i < keys.size() && j < keys_.size(); ++i) {
+    if (keys[i].name != keys_[j].name) continue;  // a duplicate left out above
+    if (auto s = by_name.find(keys[i].successor); s != by_name.end()) keys_[j].successor = s->second;
+    ++j;
+  }
   return by_name;
 }
 
@@ -326,7 +331,7 @@ void SigningTable::add_rule(std::size_t ri, const conf::SigningRule& rule,
     auto o = conf::resolve_options(s.options, rule.options);
     sigs.push_back(ResolvedSignature{k.name, k.key, k.domain, k.selector, *o.header_canon,
                                      *o.body_canon, *o.headers, *o.oversign, *o.expire,
-                                     *o.identity, *o.sign_if_signed});
+                                     *o.identity, *o.sign_if_signed, it->second});
   }
   if (rule.signatures.empty()) {
     errors.push_back(where + ": no signature");
@@ -357,6 +362,20 @@ void SigningTable::add_rule(std::size_t ri, const conf::SigningRule& rule,
     views_.push_back(SigningRuleView{ri, std::move(p), sigs});
   }
   for (std::size_t v = first; v < views_.size(); ++v) index(v);
+}
+
+std::vector<std::size_t> SigningTable::successors() const {
+  std::vector<std::size_t> out;
+  out.reserve(keys_.size());
+  for (const auto& k : keys_) out.push_back(k.successor);
+  return out;
+}
+
+const SigningTable::KeyEntry& SigningTable::signer_for(std::size_t index,
+                                                       const InEffect* snapshot) const {
+  if (snapshot && index < snapshot->size() && (*snapshot)[index] < keys_.size())
+    return keys_[(*snapshot)[index]];
+  return keys_[index];
 }
 
 Result<std::shared_ptr<const SigningTable>> SigningTable::load(const conf::Config& cfg) {

@@ -13,8 +13,10 @@
 // from From and Sender (RFC 5322 §3.4, with the obsolete forms of §4.4 that
 // real mail still carries, and UTF-8 local parts per RFC 6532), and the
 // i=/d= relation (RFC 6376 §3.5), which conf/ has already validated.
-// Does not: sign (dkim/), look at DNS (the `sigil keys test` command checks
-// the published records), or decide whether a message is originating
+// Successor keys (key rotation): each KeyEntry knows its successor, and the
+// table carries the slot saying which key signs for which now.
+// Does not: sign (dkim/), look at DNS (`sigil keys test` and sigild's key
+// watch check the published records and fill the slot), or decide whether a message is originating
 // (filter/ policy banks).
 #pragma once
 
@@ -30,6 +32,7 @@
 
 #include "conf/config.hpp"
 #include "conf/result.hpp"
+#include "keys/key_publication.hpp"
 #include "keys/private_key.hpp"
 
 namespace sigil::keys {
@@ -47,6 +50,7 @@ struct ResolvedSignature {
   std::chrono::seconds expire{0};     // x= = t= + expire; 0 = no x=
   std::string identity;               // i=, "" for none
   bool sign_if_signed = true;
+  std::size_t key_index = 0;          // key_name's position in SigningTable::keys()
 };
 
 // A rule as matched: `index` is its position in Config::signing, `pattern`
@@ -62,7 +66,10 @@ class SigningTable {
   struct KeyEntry {
     std::string name, file, domain, selector;
     KeyPtr key;
+    // The position of its successor in keys(), or kNoSuccessor.
+    std::size_t successor = kNoSuccessor;
   };
+  static constexpr std::size_t kNoSuccessor = static_cast<std::size_t>(-1);
 
   // Loads every [[key]] file once (a file named by several keys is read
   // once) and resolves every rule.  Failure (Config), one line per problem:
@@ -93,6 +100,15 @@ class SigningTable {
 
   // Every [[key]], in file order (for `sigil keys show/test`).
   const std::vector<KeyEntry>& keys() const { return keys_; }
+  // Each key's successor index (KeyEntry::successor), for key_in_effect().
+  std::vector<std::size_t> successors() const;
+
+  // Which key signs for each key now (key_publication.hpp): set by sigild's
+  // key watch, read by dkim-sign once per message.  Empty slot: each key
+  // signs itself.  The table stays immutable; the slot is its own object.
+  const InEffectSlot& in_effect() const { return *in_effect_; }
+  // The key that signs for keys()[index] under `snapshot` (nullptr: itself).
+  const KeyEntry& signer_for(std::size_t index, const InEffect* snapshot) const;
 
  private:
   SigningTable() = default;
@@ -128,6 +144,7 @@ class SigningTable {
   Index subtree_;                       // ".domain", stored without the dot
   std::optional<std::size_t> any_;      // "."
   std::vector<std::string> warnings_;
+  std::shared_ptr<InEffectSlot> in_effect_ = std::make_shared<InEffectSlot>();
 };
 
 // The addr-spec of a From or Sender field value (RFC 5322 §3.4): display

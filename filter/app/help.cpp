@@ -65,6 +65,27 @@ constexpr Command kCommands[] = {
      "Looks up each key's TXT record and compares its public key with the private\n"
      "key's.  Exit 0 only when every key is published and matches.\n"
      "  --dns     ask this server instead of the resolv.conf ones\n"},
+    {"keys", "status", "[CONFIG] [--dns IP[:PORT]]",
+     "list each [[key]]: published, matching, age, and what it signs now",
+     "Looks up each key's TXT record and prints one line per key: name, domain,\n"
+     "selector, published (yes, no, error), matching (yes, no, - on a DNS error),\n"
+     "the key file's age in days, and what the key does given these answers, by\n"
+     "the rules sigild applies: signs, signs for KEY (a successor in effect),\n"
+     "replaced by KEY, successor of KEY waiting for DNS.  A record that does not\n"
+     "match gets a second line saying why.  Without CONFIG: {config}.\n"
+     "  --dns     ask this server instead of the resolv.conf ones\n"},
+    {"keys", "rotate", "--key NAME [--type rsa|ed25519] [--bits N] [--selector S] [CONFIG]",
+     "make the next key of NAME and name it as successor in CONFIG",
+     "Makes a new key for the domain of NAME's chain, next to its last key's file\n"
+     "(DOMAIN.SELECTOR.pem, mode 0600), with selector sYYYYMMDD (a letter added\n"
+     "when taken) unless --selector; adds successor = \"NAME-SELECTOR\" to the last\n"
+     "link's [[key]] and the new [[key]] after it, keeping comments and layout;\n"
+     "checks the result loads, then replaces CONFIG atomically.  Prints the TXT\n"
+     "record to publish.  After a reload sigild keeps signing with the current key\n"
+     "and switches once the record is published and matches.\n"
+     "  --type    rsa or ed25519 (default: the current key's)\n"
+     "  --bits    RSA key size (default: the current key's)\n"
+     "Without CONFIG: {config}.\n"},
     {"quarantine", "list", "CONFIG", "list the quarantined messages, oldest first",
      "One line per message in CONFIG's [quarantine] dir: id, time, size, category,\n"
      "sender and recipients.\n"},

@@ -8,6 +8,8 @@
 // (privileges.hpp).  SIGTERM/SIGINT drain and exit; SIGHUP reloads the
 // configuration.  Tells systemd where it is (systemd_notify.hpp).  Serves
 // Prometheus metrics when [metrics] address is set (metrics_endpoint.hpp).
+// Watches the DNS records of successor keys (key_watch.hpp) from the start,
+// again after each reload.
 #include <chrono>
 #include <csignal>
 #include <cstring>
@@ -20,6 +22,7 @@
 
 #include "conf/config.hpp"
 #include "filter/app/config_path.hpp"
+#include "filter/app/key_watch.hpp"
 #include "filter/app/metrics_endpoint.hpp"
 #include "filter/app/privileges.hpp"
 #include "filter/app/sigild_options.hpp"
@@ -73,6 +76,14 @@ int main(int argc, char** argv) {
     filter::log::main().critical("{}; not starting", s.error().message);
     return 1;
   }
+  // Successor keys: their records checked now, after each reload, and
+  // every key_check_interval; signing never waits for it.
+  filter::KeyWatch key_watch(io.get_executor());
+  auto watch_keys = [&] {
+    auto rt = server.runtime();
+    key_watch.watch(rt->components.find<keys::SigningTable>("signing-table"), rt->config);
+  };
+  watch_keys();
   filter::SystemdNotifier notify;
   boost::asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
   std::function<void(const boost::system::error_code&, int)> on_signal =
@@ -84,11 +95,13 @@ int main(int argc, char** argv) {
           auto r = server.reload();
           filter::metrics::config_reload(r.ok(), std::chrono::system_clock::now());
           if (r) metrics->reloaded(server.runtime()->config->metrics);
+          if (r) watch_keys();
           notify.reloaded(r ? "configuration reloaded from " + server.runtime()->config->source
                             : "reload refused, running configuration kept: " + r.error().message);
         } else {
           filter::log::main().info("{}: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
           notify.stopping("draining");
+          key_watch.stop();
           server.drain();
         }
         signals.async_wait(on_signal);

@@ -272,4 +272,72 @@ void config_reload(bool ok, std::chrono::system_clock::time_point when) {
   if (ok) s->last_reload.Set(unix_seconds(when));
 }
 
+// ------------------------------------------------------------- DKIM keys
+
+namespace {
+
+// Made the first time the key watch records something (metrics on).
+struct KeyMetrics {
+  explicit KeyMetrics(prometheus::Registry& r)
+      : switches(prometheus::BuildCounter()
+                     .Name("sigil_dkim_key_switches_total")
+                     .Help("DKIM key switches: a key's signatures now made by its successor "
+                           "(or by itself again), by the key signing rules name")
+                     .Register(r)),
+        ages(prometheus::BuildGauge()
+                 .Name("sigil_dkim_key_age_seconds")
+                 .Help("Age of each DKIM key file (from its modification time)")
+                 .Register(r)),
+        unpublished(prometheus::BuildGauge()
+                        .Name("sigil_dkim_keys_unpublished")
+                        .Help("Successor DKIM keys whose DNS record is not published or "
+                              "does not match the key")
+                        .Register(r)
+                        .Add({})) {}
+  Family<Counter>& switches;
+  Family<Gauge>& ages;
+  Gauge& unpublished;
+  std::mutex mu;  // guards the maps
+  std::map<std::string, Counter*> switch_children;
+  std::map<std::string, Gauge*> age_children;
+};
+
+KeyMetrics* key_metrics() {
+  State* s = g_state.load(std::memory_order_acquire);
+  if (!s) return nullptr;
+  static KeyMetrics* const k = new KeyMetrics(*s->registry);  // never freed, like State
+  return k;
+}
+
+}  // namespace
+
+void dkim_key_switch(const std::string& key) {
+  KeyMetrics* k = key_metrics();
+  if (!k) return;
+  std::lock_guard lock(k->mu);
+  auto& c = k->switch_children[key];
+  if (!c) c = &k->switches.Add({{"key", key}});
+  c->Increment();
+}
+
+void dkim_key_ages(const std::vector<std::pair<std::string, double>>& ages) {
+  KeyMetrics* k = key_metrics();
+  if (!k) return;
+  std::lock_guard lock(k->mu);
+  std::map<std::string, Gauge*> kept;
+  for (const auto& [key, seconds] : ages) {
+    auto it = k->age_children.find(key);
+    Gauge* g = it != k->age_children.end() ? it->second : &k->ages.Add({{"key", key}});
+    if (it != k->age_children.end()) k->age_children.erase(it);
+    g->Set(seconds);
+    kept.emplace(key, g);
+  }
+  for (auto& [key, g] : k->age_children) k->ages.Remove(g);
+  k->age_children = std::move(kept);
+}
+
+void dkim_keys_unpublished(std::size_t n) {
+  if (KeyMetrics* k = key_metrics()) k->unpublished.Set(static_cast<double>(n));
+}
+
 }  // namespace sigil::filter::metrics

@@ -20,6 +20,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "filter/core/log.hpp"
 
@@ -81,5 +83,18 @@ void dkim_verify(const char* result);
 // A SIGHUP reload ended: sigil_config_reloads_total{result} and, on success,
 // sigil_config_last_reload_timestamp_seconds = `when`.
 void config_reload(bool ok, std::chrono::system_clock::time_point when);
+
+// ------------------------------------------------------------- DKIM keys
+// Key rotation (filter/app/key_watch.hpp).
+// A key's signatures are now made with another key (its successor, or back
+// to itself): sigil_dkim_key_switches_total{key} (`key`: the [[key]] the
+// signing rules name).
+void dkim_key_switch(const std::string& key);
+// The age of each [[key]]'s file (now - mtime): sigil_dkim_key_age_seconds{key};
+// a key not listed any more (a reload dropped it) loses its series.
+void dkim_key_ages(const std::vector<std::pair<std::string, double>>& ages);
+// Successor keys whose record is not published or does not match:
+// sigil_dkim_keys_unpublished.
+void dkim_keys_unpublished(std::size_t n);
 
 }  // namespace sigil::filter::metrics

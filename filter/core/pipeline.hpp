@@ -177,6 +177,12 @@ class Components {
     items_.emplace(kind, p);
     return p;
   }
+  // The object of `kind` built so far, or nullptr (nothing built).
+  template <typename T>
+  std::shared_ptr<T> find(const std::string& kind) const {
+    auto it = items_.find(kind);
+    return it == items_.end() ? nullptr : std::static_pointer_cast<T>(it->second);
+  }
   // Kinds built so far ("resolver", "scanner", "mime", ...).
   std::vector<std::string> built() const;
 

@@ -223,6 +223,9 @@ DkimSignStage::Plan DkimSignStage::plan_signatures(MessageContext& ctx) const {
 
   BodyHashes body_hashes(ctx.message);
   std::int64_t now = std::time(nullptr);
+  // Which key signs for each [[key]] now (a successor whose record is
+  // published): one snapshot for the whole message, never a DNS wait.
+  auto in_effect = table_->in_effect().get();
   for (const auto& s : rule->signatures) {
     if (!s.sign_if_signed) {
       if (auto why = already_signed(ctx, fields, s.domain); !why.empty()) {
@@ -235,14 +238,18 @@ DkimSignStage::Plan DkimSignStage::plan_signatures(MessageContext& ctx) const {
       plan.errors.push_back("spool read failed: " + bh.error().message);
       continue;
     }
-    auto p = dkim::prepare(signature_spec(s, now), fields, *bh);
+    const auto& signer = table_->signer_for(s.key_index, in_effect.get());
+    auto spec = signature_spec(s, now);
+    spec.key = signer.key;  // the same d= (conf/ checks that a successor keeps it)
+    spec.selector = signer.selector;
+    auto p = dkim::prepare(spec, fields, *bh);
     if (!p) {
-      plan.errors.push_back(p.error().message + " (key " + s.key_name + ")");
+      plan.errors.push_back(p.error().message + " (key " + signer.name + ")");
       continue;
     }
     plan.prepared.push_back(std::move(*p));
-    const char* a = dkim::algorithm(s.key->type());
-    plan.names.push_back({"d=" + s.domain + " s=" + s.selector + " a=" + a, s.key_name, a});
+    const char* a = dkim::algorithm(signer.key->type());
+    plan.names.push_back({"d=" + s.domain + " s=" + signer.selector + " a=" + a, signer.name, a});
   }
   if (plan.prepared.empty()) {
     // Nothing to sign: report why (complete() does the same with no jobs).

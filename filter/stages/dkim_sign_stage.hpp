@@ -29,8 +29,13 @@
 // Implements: DKIM signing (RFC 6376, with Ed25519 keys as RFC 8463; the
 // signer is dkim/), the body hashed from the store through ChunkReader.
 //
+// Key rotation: a signature whose [[key]] has a successor in effect (the
+// table's in_effect() slot, which sigild's key watch fills once the
+// successor's record is published and matches) is made with the successor's
+// key and selector, same d=.
+//
 // Does not: load keys (the table is a snapshot built at load/reload; a broken
-// key refuses the load and keeps the old snapshot).
+// key refuses the load and keeps the old snapshot), or look at DNS.
 #pragma once
 
 #include <memory>

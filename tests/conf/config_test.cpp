@@ -1250,3 +1250,61 @@ TEST(ConfigMetrics, OffByDefaultAddressAndErrors) {
                 .find("t.toml:4:metrics.port: unknown key"),
             std::string::npos);
 }
+
+// ---------------------------------------------------------- key rotation
+
+namespace {
+
+// [[key]] NAME of DOMAIN, with `extra` lines (e.g. a successor).
+std::string key_block(const std::string& name, const std::string& domain,
+                      const std::string& extra = "") {
+  return "[[key]]\nname = \"" + name + "\"\nfile = \"/k/" + name + ".pem\"\ndomain = \"" +
+         domain + "\"\nselector = \"" + name + "\"\n" + extra;
+}
+
+}  // namespace
+
+TEST(ConfigKeyRotation, SuccessorChainsLoad) {
+  auto r = load_string(std::string(kMinimal) +
+                           key_block("a", "example.com", "successor = \"b\"\n") +
+                           key_block("b", "example.com", "successor = \"c\"\n") +
+                           key_block("c", "example.com") + "[dkim_sign]\nkey_check_interval = 1\n",
+                       "t.toml");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->keys[0].successor, "b");
+  EXPECT_EQ(r->keys[1].successor, "c");
+  EXPECT_EQ(r->keys[2].successor, "");
+  EXPECT_EQ(r->dkim_sign.key_check_interval, Seconds(1));
+  auto d = load_string(kMinimal, "t.toml");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->dkim_sign.key_check_interval, Seconds(3600)) << "the default: an hour";
+}
+
+TEST(ConfigKeyRotation, RefusesBadSuccessors) {
+  std::string m = kMinimal;  // two lines: the first [[key]] starts on line 3
+  struct Case {
+    std::string text, want;
+  } cases[] = {
+      {m + key_block("a", "example.com", "successor = \"nope\"\n"),
+       "t.toml:8:key[0].successor: no [[key]] named 'nope'"},
+      {m + key_block("a", "example.com", "successor = \"a\"\n"),
+       "t.toml:8:key[0].successor: a key cannot be its own successor"},
+      {m + key_block("a", "example.com", "successor = \"b\"\n") + key_block("b", "example.org"),
+       "t.toml:8:key[0].successor: 'b' signs for example.org, not example.com"},
+      {m + key_block("a", "example.com", "successor = \"c\"\n") +
+           key_block("b", "example.com", "successor = \"c\"\n") + key_block("c", "example.com"),
+       "t.toml:14:key[1].successor: 'c' is already the successor of key[0]"},
+      {m + key_block("a", "example.com", "successor = \"b\"\n") +
+           key_block("b", "example.com", "successor = \"a\"\n"),
+       "t.toml:8:key[0].successor: the successors of 'a' come back to it (a cycle)"},
+      {m + key_block("a", "example.com", "successor = \"\"\n"),
+       "t.toml:8:key[0].successor: must not be empty"},
+      {m + "[dkim_sign]\nkey_check_interval = 0\n",
+       "t.toml:4:dkim_sign.key_check_interval: out of range"},
+      {m + "[dkim_sign]\ninterval = 5\n", "t.toml:4:dkim_sign.interval: unknown key"},
+  };
+  for (const auto& c : cases) {
+    std::string err = load_error(c.text);
+    EXPECT_NE(err.find(c.want), std::string::npos) << "want: " << c.want << "\ngot: " << err;
+  }
+}

@@ -122,7 +122,7 @@ TEST(DaemonAccess, NamesTheDirectoryItCannotWrite) {
 
 TEST(DaemonAccess, NamesTheKeyItCannotRead) {
   conf::Config cfg;
-  cfg.keys.push_back({"k", "/nonexistent/sigil/k.pem", "example.com", "s"});
+  cfg.keys.push_back({"k", "/nonexistent/sigil/k.pem", "example.com", "s", ""});
   auto problems = unreadable_keys(cfg);
   ASSERT_EQ(problems.size(), 1u);
   EXPECT_EQ(problems[0], "key k (/nonexistent/sigil/k.pem): No such file or directory");

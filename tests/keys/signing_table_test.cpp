@@ -373,8 +373,8 @@ TEST_F(SigningTableTest, RsaAndEd25519PairLoadsEachFileOnce) {
 TEST_F(SigningTableTest, GroupReadableKeyIsRefusedWithItsName) {
   auto open = write("open.pem", KeyType::Ed25519, 0, 0644);
   auto cfg = config("[[signing]]\nmatch = [\".\"]\nkeys = [\"rsa\"]\n");
-  cfg.keys.push_back(conf::KeyConfig{"leaky", open, "example.com", "leak"});
-  cfg.keys.push_back(conf::KeyConfig{"gone", (dir_ / "missing.pem").string(), "example.com", "g"});
+  cfg.keys.push_back(conf::KeyConfig{"leaky", open, "example.com", "leak", ""});
+  cfg.keys.push_back(conf::KeyConfig{"gone", (dir_ / "missing.pem").string(), "example.com", "g", ""});
   auto t = SigningTable::load(cfg);
   ASSERT_FALSE(t.ok()) << "want a refusal for a 0644 key file";
   const std::string& got = t.error().message;
@@ -390,7 +390,7 @@ TEST_F(SigningTableTest, GroupReadableKeyIsRefusedWithItsName) {
 TEST_F(SigningTableTest, Warnings) {
   auto cfg = config("[[signing]]\nmatch = [\"example.com\"]\nkeys = [\"ed\"]\n"
                     "[[signing]]\nmatch = [\".\"]\nkeys = [\"rsa\"]\n");
-  cfg.keys.push_back(conf::KeyConfig{"weak", weak_, "example.net", "w"});
+  cfg.keys.push_back(conf::KeyConfig{"weak", weak_, "example.net", "w", ""});
   cfg.signing[1].signatures[0].key = "weak";  // conf checked names against its own keys
   auto t = SigningTable::load(cfg);
   ASSERT_TRUE(t.ok()) << t.error().message;
@@ -415,8 +415,8 @@ TEST_F(SigningTableTest, EmptyTable) {
 
 TEST_F(SigningTableTest, HandBuiltConfigIsCheckedToo) {
   conf::Config cfg;
-  cfg.keys.push_back(conf::KeyConfig{"rsa", rsa_, "example.com", "s1"});
-  cfg.keys.push_back(conf::KeyConfig{"rsa", ed_, "example.com", "s2"});
+  cfg.keys.push_back(conf::KeyConfig{"rsa", rsa_, "example.com", "s1", ""});
+  cfg.keys.push_back(conf::KeyConfig{"rsa", ed_, "example.com", "s2", ""});
   conf::SigningRule r;
   r.match = {"example.com", ""};
   r.signatures.push_back(conf::SignatureConfig{"ghost", {}});
@@ -431,6 +431,29 @@ TEST_F(SigningTableTest, HandBuiltConfigIsCheckedToo) {
                            "signing[0]: bad match pattern ''", "signing[1]: no signature"})
     EXPECT_NE(t.error().message.find(want), std::string::npos)
         << "got:\n" << t.error().message << "\nwant substring: " << want;
+}
+
+// A successor: its index in keys(), and the key the slot says signs for a
+// rule's key (the dkim-sign stage's view of a rotation).
+TEST_F(SigningTableTest, SuccessorAndKeyInEffect) {
+  auto cfg = config("[[signing]]\nmatch = [\"example.com\"]\nkeys = [\"rsa\"]\n");
+  cfg.keys[0].successor = "ed";  // both example.com
+  auto t = SigningTable::load(cfg);
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  const auto& keys = (*t)->keys();
+  EXPECT_EQ(keys[0].successor, 1u);
+  EXPECT_EQ(keys[1].successor, SigningTable::kNoSuccessor);
+  auto rule = (*t)->match("a@example.com", "", "");
+  ASSERT_TRUE(rule);
+  std::size_t k = rule->signatures[0].key_index;
+  EXPECT_EQ(k, 0u);
+  EXPECT_EQ((*t)->in_effect().get(), nullptr) << "nobody set it: every key signs itself";
+  EXPECT_EQ((*t)->signer_for(k, nullptr).selector, "s1");
+  (*t)->in_effect().set(std::make_shared<InEffect>(InEffect{1, 1, 2}));
+  const auto& signer = (*t)->signer_for(k, (*t)->in_effect().get().get());
+  EXPECT_EQ(signer.name, "ed");
+  EXPECT_EQ(signer.selector, "e1");
+  EXPECT_EQ(signer.domain, "example.com");
 }
 
 }  // namespace
