@@ -28,25 +28,11 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/relay_lib.sh"
 
-# metric NAME [LABEL=VALUE...]: the series' value, "absent" when missing.
-metric() {
-  local v
-  # Exit 1 is "no such series" (printed as absent, checked by the caller).
-  v=$(python3 "$E2E_HERE/scrape.py" "$PM" "$@") || v=absent
-  printf '%s\n' "$v"
-}
-# want_metric WANT NAME [LABEL=VALUE...]: the series equals WANT (numerically).
-want_metric() {
-  local want=$1 got
-  shift
-  got=$(metric "$@")
-  [ "$got" != absent ] && awk -v a="$got" -v b="$want" 'BEGIN { exit !(a + 0 == b + 0) }' ||
-    fail "$*: got $got, want $want"
-}
 # listens PID PORT: process PID listens on TCP port PORT (ss -ltnp).
 listens() { ss -ltnpH "sport = :$2" | grep -q "pid=$1,"; }
 
 take_ports PS PSINK PM PM2
+METRICS_PORT=$PM  # metric, want_metric (relay_lib.sh)
 run_sink sink "$PSINK"
 CFG="$E2E_DIR/sigil.toml"
 sigil_config "$CFG" "$PS" "smtp:[127.0.0.1]:$PSINK"
