@@ -1,6 +1,7 @@
 // filter/core/metrics.hpp — the Prometheus metrics: one registry and its
 // metric families (prometheus-cpp core), and the recording calls the fronts,
-// the stages and sigild make.
+// the stages, the back-end client, the message store and sigild make (the
+// resolver's through stages/dns_metrics.hpp).
 //
 // Off until enable() (sigild calls it when [metrics] address is set): every
 // recording call is then a test of one pointer and returns.  On, a call

@@ -4,6 +4,9 @@
 // text exposition with its exact name, labels and value.  Its own process:
 // enable() is for good.  The wiring into the resolver, the back-end and the
 // stages: tests/dns/resolver_test.cpp, tests/e2e/metrics.sh.
+#include <chrono>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -86,6 +89,31 @@ TEST(MetricsOps, OffThenCounted) {
   };
   for (const char* w : want) EXPECT_TRUE(has_line(t, w)) << "want: " << w << "\n" << t;
   EXPECT_EQ(t.find("sigil_backend_replies_total{class=\"3xx\"}"), std::string::npos);
+}
+
+// Every family the registry has (this file's and metrics_test's, the key
+// rotation's included) has its row in docs/metrics.md.
+TEST(MetricsOps, EveryFamilyDocumented) {
+  ASSERT_NE(metrics::enable(), nullptr);
+  // A family shows once it has a series: give the labelled ones one each.
+  metrics::message(metrics::listener("in"), "default", log::SummaryAction::Relayed, 1);
+  metrics::stage("av", metrics::StageOutcome::Pass, std::chrono::microseconds(1));
+  metrics::dkim_signature("k", "rsa-sha256");
+  metrics::dkim_whitelist_hit("trusted");
+  std::ifstream in(std::string(SIGIL_SOURCE_DIR) + "/docs/metrics.md");
+  ASSERT_TRUE(in) << "docs/metrics.md";
+  std::stringstream doc;
+  doc << in.rdbuf();
+  std::istringstream text(metrics::text());
+  int families = 0;
+  for (std::string line; std::getline(text, line);) {
+    if (!line.starts_with("# TYPE ")) continue;
+    std::string name = line.substr(7, line.find(' ', 7) - 7);
+    ++families;
+    EXPECT_NE(doc.str().find("| `" + name + "` |"), std::string::npos)
+        << name << " has no row in docs/metrics.md";
+  }
+  EXPECT_GE(families, 24);  // the 24 before the key rotation's
 }
 
 }  // namespace
