@@ -185,6 +185,18 @@ struct State {
   std::array<Counter*, 3> dsns = {&dsns_family.Add({{"result", "sent"}}),
                                   &dsns_family.Add({{"result", "tempfail"}}),
                                   &dsns_family.Add({{"result", "refused"}})};
+  Family<Counter>& suppressed_family =
+      prometheus::BuildCounter()
+          .Name("sigil_dsn_suppressed_recipients_total")
+          .Help("Recipients a backscatter guard kept out of a DSN, by reason")
+          .Register(*registry);
+  // In DsnSuppressed's order.
+  std::array<Counter*, 6> suppressed = {&suppressed_family.Add({{"reason", "null_sender"}}),
+                                        &suppressed_family.Add({{"reason", "virus"}}),
+                                        &suppressed_family.Add({{"reason", "spam"}}),
+                                        &suppressed_family.Add({{"reason", "precedence"}}),
+                                        &suppressed_family.Add({{"reason", "list_id"}}),
+                                        &suppressed_family.Add({{"reason", "notify"}})};
   Gauge& spool = gauge("sigil_spool_bytes", "Bytes in the spool files of the messages open");
   Family<Gauge>& pool_family = prometheus::BuildGauge()
                                    .Name("sigil_pool_queued_jobs")
@@ -380,6 +392,11 @@ void backend_idle(int delta) {
 void dsn(DsnResult result) {
   State* s = g_state.load(std::memory_order_acquire);
   if (s) s->dsns[static_cast<std::size_t>(result)]->Increment();
+}
+
+void dsn_suppressed(DsnSuppressed reason) {
+  State* s = g_state.load(std::memory_order_acquire);
+  if (s) s->suppressed[static_cast<std::size_t>(reason)]->Increment();
 }
 
 void spool_bytes(std::int64_t delta) {

@@ -110,6 +110,11 @@ void backend_idle(int delta);
 // temporary or permanent reply: sigil_dsns_total{result}.
 enum class DsnResult { Sent, TempFail, Refused };
 void dsn(DsnResult result);
+// A backscatter guard (core/bounce_guard.hpp) kept a recipient out of a DSN:
+// sigil_dsn_suppressed_recipients_total{reason} ("null_sender", "virus",
+// "spam", "precedence", "list_id", "notify").
+enum class DsnSuppressed { NullSender, Virus, Spam, Precedence, ListId, Notify };
+void dsn_suppressed(DsnSuppressed reason);
 
 // Spool files (core/message_store.cpp) grew, or were dropped: the bytes
 // written to spool files now open, sigil_spool_bytes.
