@@ -189,6 +189,7 @@ asio::awaitable<void> Resolver::take_slot(const std::string& domain) {
     co_await slot_freed_.async_wait(asio::as_tuple(asio::use_awaitable));
   }
   ++in_flight_;
+  if (observer_) observer_->dns_event(Observer::Event::Started);
   if (!domain.empty()) ++domain_in_flight_[domain];
 }
 
@@ -196,6 +197,7 @@ asio::awaitable<void> Resolver::take_slot(const std::string& domain) {
 // one only a waiter of this domain can use.
 void Resolver::release_slot(const std::string& domain) {
   --in_flight_;
+  if (observer_) observer_->dns_event(Observer::Event::Finished);
   if (auto d = domain_in_flight_.find(domain); d != domain_in_flight_.end() && --d->second == 0)
     domain_in_flight_.erase(d);
   slot_freed_.cancel();
@@ -216,7 +218,7 @@ asio::awaitable<TxtAnswer> Resolver::txt(std::string name, std::string domain) {
   if (auto c = cache_.find(*key); c != cache_.end()) {
     auto now = Clock::now();
     if (c->second.expires > now) {
-      ++stats_.cache_hits;
+      note(stats_.cache_hits, Observer::Event::CacheHit);
       TxtAnswer a = c->second.answer;
       a.from_cache = true;
       a.ttl = static_cast<std::uint32_t>(
@@ -295,7 +297,7 @@ asio::awaitable<TxtAnswer> Resolver::attempt(const std::string& name, const Serv
   if (ec) co_return answer(Status::Retry, "UDP socket for " + from + ": " + ec.message());
   auto [sec, sn] = co_await sock.async_send_to(asio::buffer(*query), ep,
                                                asio::as_tuple(asio::use_awaitable));
-  ++stats_.queries_sent;
+  note(stats_.queries_sent, Observer::Event::QuerySent);
   if (sec) co_return answer(Status::Retry, "send to " + from + ": " + sec.message());
 
   asio::steady_timer deadline(ex_, cfg_.timeout);
@@ -306,7 +308,10 @@ asio::awaitable<TxtAnswer> Resolver::attempt(const std::string& name, const Serv
     auto r = co_await (sock.async_receive_from(asio::buffer(buf), sender,
                                                asio::as_tuple(asio::use_awaitable)) ||
                        deadline.async_wait(asio::as_tuple(asio::use_awaitable)));
-    if (r.index() == 1) co_return answer(Status::Retry, "timeout from " + from);
+    if (r.index() == 1) {
+      note(stats_.timeouts, Observer::Event::Timeout);
+      co_return answer(Status::Retry, "timeout from " + from);
+    }
     auto [rec, n] = std::get<0>(r);
     if (rec) co_return answer(Status::Retry, "receive from " + from + ": " + rec.message());
     // Spoofing defences: the queried address and port, our ID, our question.
@@ -316,16 +321,19 @@ asio::awaitable<TxtAnswer> Resolver::attempt(const std::string& name, const Serv
       co_return answer(Status::Fail, "malformed reply from " + from);
     if (reply.kind == Reply::Kind::Read) break;
   }
+  if (reply.servfail) note(stats_.servfails, Observer::Event::ServFail);
   if (!reply.truncated) co_return std::move(reply.answer);
 
   // Truncated: ask again over TCP, same ID and question, a fresh deadline.
   tcp::socket tsock(ex_);
   asio::steady_timer tdeadline(ex_, cfg_.timeout);
-  ++stats_.queries_sent;
+  note(stats_.queries_sent, Observer::Event::QuerySent);
   auto tr = co_await (tcp_exchange(tsock, tcp::endpoint(server.address, server.port), *query) ||
                       tdeadline.async_wait(asio::as_tuple(asio::use_awaitable)));
-  if (tr.index() == 1)
+  if (tr.index() == 1) {
+    note(stats_.timeouts, Observer::Event::Timeout);
     co_return answer(Status::Retry, "truncated, and TCP to " + from + " timed out");
+  }
   TcpResult t = std::move(std::get<0>(tr));
   if (t.ec)
     co_return answer(Status::Retry, "truncated, and TCP " + std::string(t.step) + " to " + from +
@@ -333,6 +341,8 @@ asio::awaitable<TxtAnswer> Resolver::attempt(const std::string& name, const Serv
   Reply treply = read_reply(t.reply.data(), t.reply.size(), id, name, from + " (TCP)", cfg_);
   if (treply.kind == Reply::Kind::Malformed)
     co_return answer(Status::Fail, "malformed TCP reply from " + from);
+  if (treply.kind == Reply::Kind::Read && treply.servfail)
+    note(stats_.servfails, Observer::Event::ServFail);
   if (treply.kind == Reply::Kind::Mismatch)
     co_return answer(Status::Retry, "TCP reply from " + from + " does not match the query");
   co_return std::move(treply.answer);

@@ -87,8 +87,30 @@ class Resolver {
     std::uint64_t cache_hits = 0;    // answers served from the cache (not static_records)
     std::uint64_t merged = 0;        // calls that waited on an identical query in flight
     std::uint64_t domain_waits = 0;  // queries that waited because their domain was at its cap
+    std::uint64_t timeouts = 0;      // attempts (UDP, or TCP after TC=1) with no answer in time
+    std::uint64_t servfails = 0;     // attempts answered SERVFAIL
+    std::uint64_t in_flight = 0;     // lookups holding a slot now (max_concurrent)
   };
-  Stats stats() const { return stats_; }
+  // Read on the resolver's executor only (see Threading above).
+  Stats stats() const {
+    Stats s = stats_;
+    s.in_flight = in_flight_;
+    return s;
+  }
+
+  // Told of each event as it is counted in Stats, on the resolver's
+  // executor; an implementation read from other threads (a metrics
+  // scrape) must be thread-safe itself.  Its calls must not throw.
+  class Observer {
+   public:
+    enum class Event { QuerySent, CacheHit, Timeout, ServFail, Started, Finished };
+    virtual void dns_event(Event e) noexcept = 0;
+
+   protected:
+    ~Observer() = default;
+  };
+  // `o` (not owned; nullptr: none) must outlive the Resolver.
+  void set_observer(Observer* o) noexcept { observer_ = o; }
 
   const std::vector<Server>& servers() const noexcept { return servers_; }
 
@@ -105,6 +127,10 @@ class Resolver {
   boost::asio::awaitable<TxtAnswer> lookup(const std::string& name);
   boost::asio::awaitable<TxtAnswer> attempt(const std::string& name, const Server& server);
   void store(const std::string& name, const TxtAnswer& a);
+  void note(std::uint64_t& counter, Observer::Event e) noexcept {
+    ++counter;
+    if (observer_) observer_->dns_event(e);
+  }
 
   boost::asio::any_io_executor ex_;
   conf::DnsConfig cfg_;
@@ -118,6 +144,7 @@ class Resolver {
   std::unordered_map<std::string, std::size_t> domain_in_flight_;
   boost::asio::steady_timer slot_freed_;  // never expires; cancel() wakes the waiters
   Stats stats_;
+  Observer* observer_ = nullptr;
 };
 
 }  // namespace sigil::dns

@@ -158,6 +158,7 @@ Reply read_reply(const std::uint8_t* wire, std::size_t n, std::uint16_t id,
     return r;
   r.kind = Reply::Kind::Read;
   r.truncated = ldns_pkt_tc(reply.get());
+  r.servfail = ldns_pkt_get_rcode(reply.get()) == LDNS_RCODE_SERVFAIL;
   r.answer = interpret(reply.get(), qname.get(), name, from, cfg);
   return r;
 }

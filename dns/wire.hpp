@@ -49,6 +49,7 @@ struct Reply {
   };
   Kind kind = Kind::Malformed;
   bool truncated = false;  // Read: TC=1 (over UDP: ask again over TCP)
+  bool servfail = false;   // Read: rcode SERVFAIL (answer is then a Retry)
   TxtAnswer answer;        // Read: Ok, NotFound (TTLs capped by cfg.max_ttl), Retry or Fail
 };
 

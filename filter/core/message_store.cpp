@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "conf/ascii.hpp"
+#include "filter/core/metrics.hpp"
 
 namespace sigil::filter {
 
@@ -138,6 +139,8 @@ MessageStore::~MessageStore() { reset(); }
 void MessageStore::reset() {
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
+  if (spooled_bytes_) metrics::spool_bytes(-static_cast<std::int64_t>(spooled_bytes_));
+  spooled_bytes_ = 0;
   mem_.clear();
   if (mem_.capacity() > threshold_) std::string().swap(mem_);
   wbuf_.clear();
@@ -175,6 +178,8 @@ Status MessageStore::flush_wbuf() {
     }
     p += w;
     left -= static_cast<std::size_t>(w);
+    spooled_bytes_ += static_cast<std::uint64_t>(w);
+    metrics::spool_bytes(w);
   }
   wbuf_.clear();
   if (wbuf_.capacity() > 2 * kWriteBuffer) std::string().swap(wbuf_);

@@ -118,6 +118,7 @@ class MessageStore {
   std::string wbuf_;
   int fd_ = -1;
   std::uint64_t size_ = 0;
+  std::uint64_t spooled_bytes_ = 0;  // written to fd_ (sigil_spool_bytes)
   HeaderIndex headers_;
 };
 

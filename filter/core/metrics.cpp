@@ -63,8 +63,39 @@ const Histogram::BucketBoundaries& stage_buckets() {
 constexpr std::array<std::string_view, 7> kVerifyResults = {
     "none", "pass", "fail", "policy", "neutral", "temperror", "permerror"};
 
+// Counters of a family with one label, made the first time a value is seen
+// (then found by a short linear search: a few banks).
+class Named {
+ public:
+  Counter& get(Family<Counter>& family, const char* label, const std::string& value) {
+    std::lock_guard lock(mu_);
+    for (auto& [v, c] : children_)
+      if (v == value) return *c;
+    Counter* c = &family.Add({{label, value}});
+    children_.emplace_back(value, c);
+    return *c;
+  }
+
+ private:
+  std::mutex mu_;
+  std::deque<std::pair<std::string, Counter*>> children_;
+};
+
 struct State {
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  // A family of one unlabelled series.
+  Counter& counter(const char* name, const char* help) {
+    return prometheus::BuildCounter().Name(name).Help(help).Register(*registry).Add({});
+  }
+  Gauge& gauge(const char* name, const char* help) {
+    return prometheus::BuildGauge().Name(name).Help(help).Register(*registry).Add({});
+  }
+  // A family labelled scanner="clamd"|"spamd"|"rspamd", in Scanner's order.
+  std::array<Counter*, 3> scanner_counters(const char* name, const char* help) {
+    auto& f = prometheus::BuildCounter().Name(name).Help(help).Register(*registry);
+    return {&f.Add({{"scanner", "clamd"}}), &f.Add({{"scanner", "spamd"}}),
+            &f.Add({{"scanner", "rspamd"}})};
+  }
   Family<Counter>& messages =
       prometheus::BuildCounter()
           .Name("sigil_messages_total")
@@ -120,6 +151,67 @@ struct State {
       a[i] = &verify_family.Add({{"result", std::string(kVerifyResults[i])}});
     return a;
   }();
+  Family<Counter>& whitelist_hits =
+      prometheus::BuildCounter()
+          .Name("sigil_dkim_whitelist_hits_total")
+          .Help("Policy banks loaded by dkim-verify's whitelist, by bank")
+          .Register(*registry);
+  Named whitelist_banks;
+  // In Dns's order; the last two drive the gauge.
+  std::array<Counter*, 4> dns = {
+      &counter("sigil_dns_queries_total", "DNS query packets sent (UDP, and TCP after TC=1)"),
+      &counter("sigil_dns_cache_hits_total", "DNS lookups answered from the cache"),
+      &counter("sigil_dns_timeouts_total", "DNS query attempts that got no answer in time"),
+      &counter("sigil_dns_servfails_total", "DNS query attempts answered SERVFAIL")};
+  Gauge& dns_in_flight = gauge("sigil_dns_queries_in_flight", "DNS lookups waiting for a server");
+  Family<Counter>& backend_replies_family =
+      prometheus::BuildCounter()
+          .Name("sigil_backend_replies_total")
+          .Help("Back-end replies that decided a message or recipient, by class")
+          .Register(*registry);
+  std::array<Counter*, 3> backend_replies = {&backend_replies_family.Add({{"class", "2xx"}}),
+                                             &backend_replies_family.Add({{"class", "4xx"}}),
+                                             &backend_replies_family.Add({{"class", "5xx"}})};
+  Counter& backend_connect_failures =
+      counter("sigil_backend_connect_failures_total",
+              "Back-end connections that failed (connect, greeting or EHLO)");
+  Gauge& backend_idle = gauge("sigil_backend_idle_connections",
+                              "Back-end connections kept open for reuse");
+  Family<Counter>& dsns_family = prometheus::BuildCounter()
+                                     .Name("sigil_dsns_total")
+                                     .Help("DSNs handed to the back-end, by its answer")
+                                     .Register(*registry);
+  // In DsnResult's order.
+  std::array<Counter*, 3> dsns = {&dsns_family.Add({{"result", "sent"}}),
+                                  &dsns_family.Add({{"result", "tempfail"}}),
+                                  &dsns_family.Add({{"result", "refused"}})};
+  Family<Counter>& suppressed_family =
+      prometheus::BuildCounter()
+          .Name("sigil_dsn_suppressed_recipients_total")
+          .Help("Recipients a backscatter guard kept out of a DSN, by reason")
+          .Register(*registry);
+  // In DsnSuppressed's order.
+  std::array<Counter*, 6> suppressed = {&suppressed_family.Add({{"reason", "null_sender"}}),
+                                        &suppressed_family.Add({{"reason", "virus"}}),
+                                        &suppressed_family.Add({{"reason", "spam"}}),
+                                        &suppressed_family.Add({{"reason", "precedence"}}),
+                                        &suppressed_family.Add({{"reason", "list_id"}}),
+                                        &suppressed_family.Add({{"reason", "notify"}})};
+  Gauge& spool = gauge("sigil_spool_bytes", "Bytes in the spool files of the messages open");
+  Family<Gauge>& pool_family = prometheus::BuildGauge()
+                                   .Name("sigil_pool_queued_jobs")
+                                   .Help("Jobs waiting for a thread of a pool, by pool")
+                                   .Register(*registry);
+  // In Pool's order.
+  std::array<Gauge*, 2> pools = {&pool_family.Add({{"pool", "crypto"}}),
+                                 &pool_family.Add({{"pool", "decode"}})};
+  // [ScanEvent][Scanner].
+  std::array<std::array<Counter*, 3>, 3> scanners = {
+      scanner_counters("sigil_scanner_calls_total", "Requests to a content scanner"),
+      scanner_counters("sigil_scanner_failures_total",
+                       "Scanner requests that failed (connection, timeout, protocol)"),
+      scanner_counters("sigil_scanner_failovers_total",
+                       "Scanner failures after which the next scanner was asked")};
   Gauge& last_reload =
       prometheus::BuildGauge()
           .Name("sigil_config_last_reload_timestamp_seconds")
@@ -263,6 +355,68 @@ void dkim_verify(const char* result) {
   if (!s) return;
   for (std::size_t i = 0; i < kVerifyResults.size(); ++i)
     if (kVerifyResults[i] == result) return s->verify[i]->Increment();
+}
+
+void dkim_whitelist_hit(const std::string& bank) {
+  State* s = g_state.load(std::memory_order_acquire);
+  if (s) s->whitelist_banks.get(s->whitelist_hits, "bank", bank).Increment();
+}
+
+void dns(Dns event) {
+  State* s = g_state.load(std::memory_order_acquire);
+  if (!s) return;
+  if (event == Dns::Started) return s->dns_in_flight.Increment();
+  if (event == Dns::Finished) return s->dns_in_flight.Decrement();
+  s->dns[static_cast<std::size_t>(event)]->Increment();
+}
+
+void backend_reply(int code) {
+  State* s = g_state.load(std::memory_order_acquire);
+  if (!s) return;
+  int c = code / 100;
+  if (c == 2) s->backend_replies[0]->Increment();
+  else if (c == 4) s->backend_replies[1]->Increment();
+  else if (c == 5) s->backend_replies[2]->Increment();
+}
+
+void backend_connect_failure() {
+  State* s = g_state.load(std::memory_order_acquire);
+  if (s) s->backend_connect_failures.Increment();
+}
+
+void backend_idle(int delta) {
+  State* s = g_state.load(std::memory_order_acquire);
+  if (s) s->backend_idle.Increment(delta);
+}
+
+void dsn(DsnResult result) {
+  State* s = g_state.load(std::memory_order_acquire);
+  if (s) s->dsns[static_cast<std::size_t>(result)]->Increment();
+}
+
+void dsn_suppressed(DsnSuppressed reason) {
+  State* s = g_state.load(std::memory_order_acquire);
+  if (s) s->suppressed[static_cast<std::size_t>(reason)]->Increment();
+}
+
+void spool_bytes(std::int64_t delta) {
+  State* s = g_state.load(std::memory_order_acquire);
+  if (s) s->spool.Increment(static_cast<double>(delta));
+}
+
+void pool_queued(Pool p) {
+  State* s = g_state.load(std::memory_order_acquire);
+  if (s) s->pools[static_cast<std::size_t>(p)]->Increment();
+}
+
+void pool_started(Pool p) {
+  State* s = g_state.load(std::memory_order_acquire);
+  if (s) s->pools[static_cast<std::size_t>(p)]->Decrement();
+}
+
+void scanner(Scanner sc, ScanEvent e) {
+  State* s = g_state.load(std::memory_order_acquire);
+  if (s) s->scanners[static_cast<std::size_t>(e)][static_cast<std::size_t>(sc)]->Increment();
 }
 
 void config_reload(bool ok, std::chrono::system_clock::time_point when) {

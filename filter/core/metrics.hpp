@@ -1,6 +1,7 @@
 // filter/core/metrics.hpp — the Prometheus metrics: one registry and its
 // metric families (prometheus-cpp core), and the recording calls the fronts,
-// the stages and sigild make.
+// the stages, the back-end client, the message store and sigild make (the
+// resolver's through stages/dns_metrics.hpp).
 //
 // Off until enable() (sigild calls it when [metrics] address is set): every
 // recording call is then a test of one pointer and returns.  On, a call
@@ -79,6 +80,62 @@ void dkim_signature(const std::string& key, const char* algorithm);
 // "pass", "fail", ...; "none" once for a message with no signature):
 // sigil_dkim_verify_results_total{result}.
 void dkim_verify(const char* result);
+// dkim-verify's whitelist loaded policy bank `bank` for a message:
+// sigil_dkim_whitelist_hits_total{bank}.
+void dkim_whitelist_hit(const std::string& bank);
+
+// The resolver's events (dns::Resolver::Observer; stages/dns_metrics.hpp
+// forwards them here).
+enum class Dns {
+  QuerySent,  // sigil_dns_queries_total: a packet sent (UDP, or TCP after TC=1)
+  CacheHit,   // sigil_dns_cache_hits_total: answered from the cache
+  Timeout,    // sigil_dns_timeouts_total: an attempt got no answer in time
+  ServFail,   // sigil_dns_servfails_total: an attempt got SERVFAIL
+  Started,    // sigil_dns_queries_in_flight + 1: a lookup took a slot
+  Finished,   // sigil_dns_queries_in_flight - 1: and gave it back
+};
+void dns(Dns event);
+
+// The SMTP/LMTP back-end (delivery/backend.cpp).  A reply that decided a
+// message or a recipient (the final reply after the data; a refusal at
+// MAIL, RCPT or DATA): sigil_backend_replies_total{class} ("2xx", "4xx",
+// "5xx"; other codes are not counted).
+void backend_reply(int code);
+// No usable connection (connect, greeting or EHLO failed):
+// sigil_backend_connect_failures_total.
+void backend_connect_failure();
+// Connections kept idle for reuse went up or down by `delta`:
+// sigil_backend_idle_connections.
+void backend_idle(int delta);
+
+// A DSN was handed to the back-end (delivery/dsn.cpp) and got a positive,
+// temporary or permanent reply: sigil_dsns_total{result}.
+enum class DsnResult { Sent, TempFail, Refused };
+void dsn(DsnResult result);
+// A backscatter guard (core/bounce_guard.hpp) kept a recipient out of a DSN:
+// sigil_dsn_suppressed_recipients_total{reason} ("null_sender", "virus",
+// "spam", "precedence", "list_id", "notify").
+enum class DsnSuppressed { NullSender, Virus, Spam, Precedence, ListId, Notify };
+void dsn_suppressed(DsnSuppressed reason);
+
+// Spool files (core/message_store.cpp) grew, or were dropped: the bytes
+// written to spool files now open, sigil_spool_bytes.
+void spool_bytes(std::int64_t delta);
+
+// The process pools (net/thread_pool.hpp): a job was handed to a pool /
+// began to run there; sigil_pool_queued_jobs{pool} is the difference.
+enum class Pool { Crypto, Decode };
+void pool_queued(Pool p);
+void pool_started(Pool p);
+
+// The content scanners (stages/av_stage.cpp, spam_stage.cpp):
+// sigil_scanner_calls_total{scanner}, sigil_scanner_failures_total{scanner}
+// (the call failed: connection, timeout, protocol), and
+// sigil_scanner_failovers_total{scanner} (after the failure the next
+// configured scanner was asked).
+enum class Scanner { Clamd, Spamd, Rspamd };
+enum class ScanEvent { Call, Failure, Failover };
+void scanner(Scanner s, ScanEvent e);
 
 // A SIGHUP reload ended: sigil_config_reloads_total{result} and, on success,
 // sigil_config_last_reload_timestamp_seconds = `when`.

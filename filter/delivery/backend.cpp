@@ -28,6 +28,7 @@
 #include "conf/ascii.hpp"
 #include "filter/core/log.hpp"
 #include "filter/core/message_store.hpp"
+#include "filter/core/metrics.hpp"
 #include "filter/net/line_buffer.hpp"
 #include "filter/net/watchdog.hpp"
 
@@ -226,6 +227,7 @@ std::vector<std::size_t> take_rcpt_replies(const std::vector<Reply>& replies, st
   res.rcpt.resize(n);
   for (std::size_t i = 0; i < n; ++i) {
     res.rcpt[i] = replies[first + i];
+    if (!res.rcpt[i].positive()) metrics::backend_reply(res.rcpt[i].code);
     if (res.rcpt[i].positive()) accepted.push_back(i);
     else if (res.rcpt[i].temporary() && !first_temp) first_temp = i;
   }
@@ -241,6 +243,7 @@ class SmtpBackend : public Backend, public std::enable_shared_from_this<SmtpBack
   ~SmtpBackend() override { close_idle(); }
 
   void close_idle() override {
+    metrics::backend_idle(-static_cast<int>(idle_.size()));
     for (auto& c : idle_) {
       c->dog.stop();
       boost::system::error_code ec;
@@ -296,6 +299,7 @@ ConnPtr SmtpBackend::take_idle() {
   while (!idle_.empty()) {
     ConnPtr c = std::move(idle_.back());
     idle_.pop_back();
+    metrics::backend_idle(-1);
     if (now - c->idle_since < cfg_.idle_connection_time && !c->broken) return c;
     c->dog.stop();
     boost::system::error_code ec;
@@ -317,9 +321,11 @@ void SmtpBackend::give_back(ConnPtr c) {
     boost::system::error_code ec;
     idle_.front()->sock.close(ec);
     idle_.pop_front();
+    metrics::backend_idle(-1);
   }
   c->idle_since = Clock::now();
   idle_.push_back(std::move(c));
+  metrics::backend_idle(1);
 }
 
 asio::awaitable<Result<ConnPtr>> SmtpBackend::connect(const DeliveryRequest& req) {
@@ -390,7 +396,10 @@ asio::awaitable<DeliveryResult> SmtpBackend::deliver(const DeliveryRequest& req)
     bool reused = c != nullptr;
     if (!c) {
       auto r = co_await connect(req);
-      if (!r) co_return fail_all(n, failure_reply(r.error(), "unavailable"));
+      if (!r) {
+        metrics::backend_connect_failure();
+        co_return fail_all(n, failure_reply(r.error(), "unavailable"));
+      }
       c = std::move(r.value());
     }
     bool retry = false;
@@ -437,6 +446,7 @@ asio::awaitable<DeliveryResult> SmtpBackend::attempt(BackendConnection& c,
       log::backend().warn("{}: back-end refused XFORWARD: {}", req.log_id, (*replies)[i].summary());
   const Reply& mail_reply = (*replies)[cmds.n_xforward];
   if (!mail_reply.positive()) {
+    metrics::backend_reply(mail_reply.code);
     co_await abandon(c, req, data_go);
     co_return fail_all(n, mail_reply);
   }
@@ -458,6 +468,7 @@ asio::awaitable<DeliveryResult> SmtpBackend::attempt(BackendConnection& c,
   // ---- DATA (already sent and answered when pipelined)
   auto go = co_await open_data(c, req, data_go);
   if (!go || go->code != 354) {
+    if (go) metrics::backend_reply(go->code);
     if (go) co_await abandon(c, req, data_go);
     co_return settle_accepted(std::move(res), accepted,
                               go ? go.value() : failure_reply(go.error(), "DATA"));
@@ -571,6 +582,7 @@ asio::awaitable<DeliveryResult> SmtpBackend::final_replies(
                                "); delivery state unknown, retry may duplicate");
       co_return settle_accepted(std::move(res), std::span(accepted).subspan(k), f);
     }
+    metrics::backend_reply(r->code);
     if (!c.lmtp) co_return settle_accepted(std::move(res), accepted, r.value());
     res.rcpt[accepted[k]] = r.value();
     if (k == 0 || !r->positive()) res.decisive = r.value();

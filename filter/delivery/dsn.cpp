@@ -7,6 +7,7 @@
 
 #include "conf/ascii.hpp"
 #include "filter/core/log.hpp"
+#include "filter/core/metrics.hpp"
 #include "filter/delivery/backend.hpp"
 
 namespace sigil::filter {
@@ -186,6 +187,9 @@ boost::asio::awaitable<Reply> send_dsn(Backend& backend, const MessageContext& c
   DeliveryRequest req{env, store, none, log_id, false, deadline};
   DeliveryResult r = co_await backend.deliver(req);
   Reply rep = r.rcpt.empty() ? r.decisive : r.rcpt.front();
+  metrics::dsn(rep.positive()    ? metrics::DsnResult::Sent
+               : rep.temporary() ? metrics::DsnResult::TempFail
+                                 : metrics::DsnResult::Refused);
   if (env.smtputf8 && rep.enhanced == "5.6.7")
     log::backend().warn("{}: the DSN to <{}> needs SMTPUTF8 (the message came with it), "
                         "which the [forward] back-end does not offer: {}",

@@ -17,6 +17,7 @@
 #include <boost/asio/write.hpp>
 
 #include "filter/core/log.hpp"
+#include "filter/core/metrics.hpp"
 
 namespace sigil::filter {
 
@@ -156,8 +157,12 @@ asio::awaitable<Verdict> AvStage::run(MessageContext& ctx) {
   }
   std::string failures;  // "name: why; name: why"
   for (const auto& s : cfg_.scanners) {
+    metrics::scanner(metrics::Scanner::Clamd, metrics::ScanEvent::Call);
     ScanOutcome o = co_await clamd_scan(s, ctx.message);
     if (o.kind == ScanOutcome::Kind::Failed) {
+      metrics::scanner(metrics::Scanner::Clamd, metrics::ScanEvent::Failure);
+      if (&s != &cfg_.scanners.back())
+        metrics::scanner(metrics::Scanner::Clamd, metrics::ScanEvent::Failover);
       log::main().warn("{}: av: scanner {} ({}) failed: {}", ctx.log_id, s.name, s.address,
                        o.detail);
       failures += (failures.empty() ? "" : "; ") + s.name + ": " + o.detail;

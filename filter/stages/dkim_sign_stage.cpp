@@ -148,7 +148,10 @@ bool worth_a_pool_thread(const std::vector<KeyJob>& jobs) {
 }
 
 // Runs on the crypto pool; owns everything it touches.
-asio::awaitable<Signatures> sign_on_pool(std::vector<KeyJob> jobs) { co_return sign_now(jobs); }
+asio::awaitable<Signatures> sign_on_pool(std::vector<KeyJob> jobs) {
+  metrics::pool_started(metrics::Pool::Crypto);
+  co_return sign_now(jobs);
+}
 
 }  // namespace
 
@@ -171,6 +174,7 @@ asio::awaitable<Verdict> DkimSignStage::run(MessageContext& ctx) {
     // The event loop goes on serving other sessions meanwhile.  The job is
     // not cancellable, so the pipeline's deadline waits for it (a signature
     // takes a millisecond); nothing of the session is touched off-thread.
+    metrics::pool_queued(metrics::Pool::Crypto);
     raw = co_await asio::co_spawn(crypto_pool(crypto_threads_)->get_executor(),
                                   sign_on_pool(std::move(jobs)), asio::use_awaitable);
   } else {

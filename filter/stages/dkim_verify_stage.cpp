@@ -113,14 +113,17 @@ asio::awaitable<Status> feed_body(asio::thread_pool* pool, dkim::Verification& v
     co_return Ok{};
   }
   Result<bool> more = true;
-  while (more && *more)
+  while (more && *more) {
+    metrics::pool_queued(metrics::Pool::Crypto);
     co_await asio::co_spawn(
         pool->get_executor(),
         [&]() -> asio::awaitable<void> {
+          metrics::pool_started(metrics::Pool::Crypto);
           more = feed_some(chunks, v, kSlice);
           co_return;
         },
         asio::use_awaitable);
+  }
   if (!more) co_return more.error();
   co_return Ok{};
 }
@@ -296,6 +299,7 @@ asio::awaitable<Verdict> DkimVerifyStage::run(MessageContext& ctx) {
                                  cfg_.whitelist_min_key_bits, &why);
     if (!banks.empty()) {
       ctx.notes.emplace_back("whitelist", whitelist_note(why, banks));
+      for (const auto& b : banks) metrics::dkim_whitelist_hit(b);
       ctx.load_banks.insert(ctx.load_banks.end(), banks.begin(), banks.end());
     }
   }

@@ -9,6 +9,7 @@
 #include "filter/core/log.hpp"
 #include "filter/stages/av_stage.hpp"
 #include "filter/stages/crypto_pool.hpp"
+#include "filter/stages/dns_metrics.hpp"
 #include "filter/stages/decode/decode_stage.hpp"
 #include "filter/stages/dkim_sign_stage.hpp"
 #include "filter/stages/dkim_verify_stage.hpp"
@@ -66,7 +67,9 @@ const StageFactory& builtin_stages() {
          std::shared_ptr<dns::Resolver> resolver;
          if (c.executor)
            resolver = c.get_or_create<dns::Resolver>("resolver", [&] {
-             return std::make_shared<dns::Resolver>(*c.executor, cfg.dns);
+             auto r = std::make_shared<dns::Resolver>(*c.executor, cfg.dns);
+             r->set_observer(dns_metrics_observer());
+             return r;
            });
          return std::make_shared<DkimVerifyStage>(std::move(lib), std::move(resolver), cfg.verify,
                                                   cfg.whitelist, crypto_threads(cfg));

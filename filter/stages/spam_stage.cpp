@@ -20,6 +20,7 @@
 #include "conf/ascii.hpp"
 #include "filter/core/log.hpp"
 #include "filter/core/message_store.hpp"
+#include "filter/core/metrics.hpp"
 #include "filter/core/policy.hpp"
 #include "filter/core/smtp_text.hpp"
 #include "filter/stages/spam_protocol.hpp"
@@ -266,12 +267,17 @@ asio::awaitable<Verdict> SpamStage::run(MessageContext& ctx) {
   std::optional<SpamReply> reply;
   const conf::SpamScanner* by = nullptr;
   for (const auto& s : cfg_.scanners) {
+    const auto which = s.kind == conf::SpamScanner::Kind::Rspamd ? metrics::Scanner::Rspamd
+                                                                 : metrics::Scanner::Spamd;
+    metrics::scanner(which, metrics::ScanEvent::Call);
     auto r = co_await scan(s, ctx);
     if (r) {
       reply = std::move(r.value());
       by = &s;
       break;
     }
+    metrics::scanner(which, metrics::ScanEvent::Failure);
+    if (&s != &cfg_.scanners.back()) metrics::scanner(which, metrics::ScanEvent::Failover);
     log::main().warn("{}: spam: scanner {} failed: {}", ctx.log_id, s.name, r.error().message);
     failures += (failures.empty() ? "" : "; ") + s.name + ": " + r.error().message;
   }

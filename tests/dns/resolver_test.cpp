@@ -436,3 +436,45 @@ TEST(DnsResolver, PerDomainCapLeavesSlotsForOtherDomains) {
   // Never more than 2 + 1 queries waited at the server at once.
   EXPECT_NE(line.find("\"peak_in_flight\":3,"), std::string::npos) << line;
 }
+
+// Stats and the Observer (what sigild's metrics read): every event counted
+// where it happens, once, and the in-flight count back to 0 at the end.
+TEST(DnsResolver, StatsAndObserverCountEvents) {
+  struct Recorder final : dns::Resolver::Observer {
+    std::map<Event, int> n;
+    int in_flight = 0, max_in_flight = 0;
+    void dns_event(Event e) noexcept override {
+      ++n[e];
+      if (e == Event::Started) max_in_flight = std::max(max_in_flight, ++in_flight);
+      if (e == Event::Finished) --in_flight;
+    }
+  } rec;
+  using E = dns::Resolver::Observer::Event;
+  FakeDns srv;
+  srv.set("txt.example", {FakeDns::Kind::Txt, {{"v"}}, 60, 0});
+  srv.set("servfail.example", {FakeDns::Kind::ServFail, {}, 60, 0});
+  srv.set("silent.example", {FakeDns::Kind::Silent, {}, 60, 0});
+  srv.set("tc.example", {FakeDns::Kind::Truncate, {{"over tcp"}}, 60, 0});
+  boost::asio::io_context io;
+  dns::Resolver r(io.get_executor(), config_for({&srv}));
+  r.set_observer(&rec);
+  EXPECT_EQ(run(r, io, "txt.example").status, dns::Status::Ok);
+  EXPECT_EQ(run(r, io, "txt.example").status, dns::Status::Ok);         // cache hit
+  EXPECT_EQ(run(r, io, "servfail.example").status, dns::Status::Retry);  // 2 attempts
+  EXPECT_EQ(run(r, io, "silent.example").status, dns::Status::Retry);    // 2 timeouts
+  EXPECT_EQ(run(r, io, "tc.example").status, dns::Status::Ok);           // UDP + TCP
+  auto s = r.stats();
+  EXPECT_EQ(s.queries_sent, 7u);  // 1 + 2 + 2 + 2
+  EXPECT_EQ(s.cache_hits, 1u);
+  EXPECT_EQ(s.servfails, 2u);
+  EXPECT_EQ(s.timeouts, 2u);
+  EXPECT_EQ(s.in_flight, 0u);
+  EXPECT_EQ(rec.n[E::QuerySent], 7);
+  EXPECT_EQ(rec.n[E::CacheHit], 1);
+  EXPECT_EQ(rec.n[E::ServFail], 2);
+  EXPECT_EQ(rec.n[E::Timeout], 2);
+  EXPECT_EQ(rec.n[E::Started], 4);  // the cache hit took no slot
+  EXPECT_EQ(rec.n[E::Finished], 4);
+  EXPECT_EQ(rec.in_flight, 0);
+  EXPECT_EQ(rec.max_in_flight, 1);
+}

@@ -29,7 +29,9 @@
 #   - every scanner down (dead socket, closed port, hung peer) → 451, nothing
 #     delivered; with on_error = "continue" → delivered, category unchecked;
 #   - a hung scanner past its timeout → the next one answers;
-#   - a message larger than max_size → not scanned, unchecked, delivered.
+#   - a message larger than max_size → not scanned, unchecked, delivered;
+#   - /metrics (docs/metrics.md) counts the clamd calls, failures and
+#     failovers of B and C exactly.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/relay_lib.sh"
 
@@ -39,7 +41,7 @@ CLAMD=$(command -v clamd || echo /usr/sbin/clamd)
 command -v sigtool >/dev/null || fail "sigtool not installed (package clamav)"
 
 cd "$E2E_DIR"
-take_ports P_IN P_PASS P_SINK P_CLAM P_HANG P_DEAD
+take_ports P_IN P_PASS P_SINK P_CLAM P_HANG P_DEAD PM_B PM_C
 
 # ------------------------------------------------------------ signatures
 EICAR='X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*'
@@ -156,6 +158,10 @@ destiny = { virus = "pass" }
 
 $1
 EOF
+  # /metrics on METRICS_PORT when set (one port per start: no rebinding).
+  if [ -n "${METRICS_PORT:-}" ]; then
+    printf '\n[metrics]\naddress = "127.0.0.1:%s"\n' "$METRICS_PORT" >>"$CFG"
+  fi
   "$SIGIL" check-config "$CFG" >check-config.out 2>&1 || fail "check-config: $(cat check-config.out)"
   run_sigild sigild "$CFG" "$P_IN"
 }
@@ -266,6 +272,7 @@ cmp -s <(tr -d '\r' <"$(dump_of bigclean)" | sed -n '/^$/,$p' | sed '${/^$/d}') 
 pass "spooled 3 MB message: EICAR at its end found; a clean one delivered intact"
 
 # ===================== B: dead primary, size-limited clamd, TCP backup
+METRICS_PORT=$PM_B  # start_sigild; metric, want_metric (relay_lib.sh)
 start_sigild "[av]
 scanners = [ { name = \"primary\", address = \"unix:$DEAD_SOCK\", timeout = 5 },
              { name = \"small\", address = \"unix:$E2E_DIR/small.sock\", timeout = 10 },
@@ -287,8 +294,17 @@ mkmsg limit-eicar big.body
 expect limit-eicar "$P_IN" 250 'av="INFECTED Eicar-Test-Signature-Local\.UNOFFICIAL \(scanner backup; .*small: clamd: INSTREAM size limit exceeded\. ERROR\)"'
 must_not_deliver limit-eicar
 pass "clamd's size-limit ERROR: next scanner (TCP backup) scans the 3 MB message"
+# failover: primary failed, small answered; limit and limit-eicar: primary
+# and small failed, backup answered.
+want_metric 8 sigil_scanner_calls_total scanner=clamd
+want_metric 5 sigil_scanner_failures_total scanner=clamd
+want_metric 5 sigil_scanner_failovers_total scanner=clamd
+want_metric 0 sigil_scanner_calls_total scanner=spamd
+want_metric 0 sigil_spool_bytes
+pass "metrics: 8 clamd calls, 5 failures, 5 failovers"
 
 # ===================== C: everything down, default on_error (tempfail)
+METRICS_PORT=$PM_C
 ALL_DOWN="scanners = [ { name = \"gone\", address = \"unix:$DEAD_SOCK\", timeout = 5 },
              { name = \"closed\", address = \"127.0.0.1:$P_DEAD\", timeout = 5 },
              { name = \"hung\", address = \"127.0.0.1:$P_HANG\", timeout = 2 } ]"
@@ -305,6 +321,13 @@ mkmsg down-clean
 expect down-clean "$P_IN" 451 'action=tempfail'
 must_not_deliver down-clean
 pass "all scanners down (dead socket, refused port, hung peer): 451, nothing delivered"
+# Two messages, three failed calls each; the last of each is no failover.
+want_metric 6 sigil_scanner_calls_total scanner=clamd
+want_metric 6 sigil_scanner_failures_total scanner=clamd
+want_metric 4 sigil_scanner_failovers_total scanner=clamd
+want_metric 2 sigil_messages_total listener=in bank=default action=tempfail
+pass "metrics: 6 clamd calls, 6 failures, 4 failovers, 2 tempfails"
+METRICS_PORT=  # D and E: no endpoint
 
 # ===================== D: everything down, on_error = continue
 start_sigild "[av]

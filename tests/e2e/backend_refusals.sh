@@ -20,9 +20,12 @@
 #      Final-Recipient unknown@, Status 5.1.1, Remote-MTA, Diagnostic-Code
 #      quoting the 550); the summary says action=partial and names unknown@
 #      as bounced with the back-end's reply;
-#      the same through a proxy listener (before-queue);
+#      the same through a proxy listener (before-queue); its /metrics then
+#      counts 2 DSNs sent, back-end replies 2xx = 4 (2 messages, 2 DSNs) and
+#      5xx = 2 (the RCPT refusals);
 #   2. the same through a back-end that refuses the DSN: the client gets 451
-#      4.3.0 (it retries; nothing lost), action=tempfail-partial;
+#      4.3.0 (it retries; nothing lost), action=tempfail-partial, and
+#      sigil_dsns_total{result="refused"} = 1;
 #   3. an LMTP back-end refusing one recipient after the data, behind the
 #      SMTP front: the same DSN (Status 5.2.2);
 #   4. a bounce (Sigil's own) for a UTF-8 sender through a back-end without
@@ -33,7 +36,7 @@ source "$(dirname "$0")/relay_lib.sh"
 
 PY=/usr/bin/python3
 cd "$E2E_DIR"
-take_ports P_PLAIN P_NOBNC P_LMTP P_ASCII S_PLAIN S_PROXY S_NOBNC S_LMTP S_ASCII
+take_ports P_PLAIN P_NOBNC P_LMTP P_ASCII S_PLAIN S_PROXY S_NOBNC S_LMTP S_ASCII M_PLAIN M_NOBNC
 
 spawn plain "$PY" "$E2E_HERE/fake_backend.py" --rcpt "unknown@example.net=550 5.1.1 <unknown@example.net>: Recipient address rejected: User unknown" \
   "$P_PLAIN" "$E2E_DIR/plain"
@@ -54,9 +57,13 @@ name = "proxy"
 address = "127.0.0.1:$S_PROXY"
 mode = "proxy"
 bank = "default"
+
+[metrics]
+address = "127.0.0.1:$M_PLAIN"
 EOF
 "$SIGIL" check-config plain.toml >/dev/null || fail "plain.toml refused"
 sigil_config nobounce.toml "$S_NOBNC" "smtp:[127.0.0.1]:$P_NOBNC"
+printf '\n[metrics]\naddress = "127.0.0.1:%s"\n' "$M_NOBNC" >>nobounce.toml
 sigil_config lmtp.toml "$S_LMTP" "lmtp:[127.0.0.1]:$P_LMTP"
 sigil_config ascii.toml "$S_ASCII" "smtp:[127.0.0.1]:$P_ASCII"
 sed -i 's/^stages = \[\]$/stages = ["decode"]\ndestiny = { bad-header = "bounce" }/' ascii.toml
@@ -138,6 +145,17 @@ f=$(dsn_in plain | xargs -r grep -l '^In-Reply-To: <proxied@e2e.test>' || true) 
 check_dsn "$f" unknown@example.net 5.1.1 'smtp; 550 5\.1\.1 '
 pass "the same through a proxy listener: 250 and a DSN"
 
+# Counted where they happened (docs/metrics.md): per message a 550 at RCPT
+# and the final 250; per DSN its final 250.
+METRICS_PORT=$M_PLAIN  # metric, want_metric (relay_lib.sh)
+want_metric 2 sigil_dsns_total result=sent
+want_metric 0 sigil_dsns_total result=refused
+want_metric 4 sigil_backend_replies_total class=2xx
+want_metric 2 sigil_backend_replies_total class=5xx
+want_metric 0 sigil_backend_replies_total class=4xx
+want_metric 0 sigil_backend_connect_failures_total
+pass "metrics: 2 DSNs sent, back-end replies 4 x 2xx and 2 x 5xx"
+
 # ------------------------------------------------------------ 2. the DSN refused
 mkmsg two
 send "$S_NOBNC" two.eml sender@example.org a@example.net unknown@example.net
@@ -145,7 +163,10 @@ has "$REPLY" '^451 4\.3\.0 [0-9A-Z]{12} Try again later: the DSN for the recipie
 line=$(LOG="$E2E_DIR/sigild_nobounce.log" summary_of "$LAST_ID")
 has "$line" 'action=tempfail-partial ' "two summary"
 has "$line" 'unknown@example.net: tempfail, the DSN was refused' "two summary"
-pass "a DSN the forward refuses: 451 4.3.0 for the message (the client retries, nothing lost)"
+METRICS_PORT=$M_NOBNC
+want_metric 1 sigil_dsns_total result=refused
+want_metric 0 sigil_dsns_total result=sent
+pass "a DSN the forward refuses: 451 4.3.0 for the message (the client retries, nothing lost); counted refused"
 
 # ------------------------------------------------------------ 3. LMTP back-end, after the data
 mkmsg three

@@ -18,7 +18,13 @@
 #   - a key that is not published: permerror; an unsigned message: none;
 #   - an Authentication-Results claiming our authserv-id is removed, another
 #     one is kept;
-#   - every message is delivered exactly once.
+#   - every message is delivered exactly once;
+#   - sigild's /metrics (docs/metrics.md) after the 8 messages:
+#     sigil_dkim_whitelist_hits_total{bank="trusted"} = 2; DNS queries = 6
+#     (the 6 distinct selectors), cache hits = 3 (wl-broken's two keys and
+#     esp-unlisted's), no timeout, no SERVFAIL, none in flight; verify
+#     results pass 6, fail 2, permerror 1, none 1; back-end 2xx replies = 8,
+#     no connect failure, one connection kept for reuse; spool bytes 0.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/relay_lib.sh"
 
@@ -32,7 +38,8 @@ command -v openssl >/dev/null || fail "openssl is not installed"
 cd "$E2E_DIR"
 K="$E2E_DIR/keys"
 mkdir -m 0700 "$K"
-take_ports P_IN P_SINK DNS
+take_ports P_IN P_SINK DNS PM
+METRICS_PORT=$PM  # metric, want_metric (relay_lib.sh)
 
 # ---------------------------------------------------------------- keys + DNS
 # p= of a PEM private key (RSA: SubjectPublicKeyInfo DER; Ed25519: the raw key).
@@ -65,9 +72,11 @@ key other rsa 2048 s1._domainkey.other.example
 key small rsa 1024 s1._domainkey.small.example
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$K/unpublished.pem" 2>/dev/null
 
+# --local-ttl: answers with a TTL (dnsmasq's default 0 is never cached), so
+# a selector asked twice is a cache hit, counted in the metrics below.
 spawn dnsmasq "$DNSMASQ" --keep-in-foreground --conf-file=/dev/null --port="$DNS" \
   --listen-address=127.0.0.1 --bind-interfaces --no-resolv --no-hosts --local=/#/ \
-  --user=root --pid-file="$E2E_DIR/dnsmasq.pid" "${DNSARGS[@]}"
+  --user=root --pid-file="$E2E_DIR/dnsmasq.pid" --local-ttl=300 "${DNSARGS[@]}"
 dns_up() { dns_answers "$DNS" rsa1._domainkey.trusted.example; }
 until_true 10 dns_up || fail "dnsmasq does not answer on $DNS: $(cat "$E2E_DIR/dnsmasq.log")"
 
@@ -114,6 +123,9 @@ add_header = ["X-Sigil-Whitelisted: yes"]
 [[dkim_whitelist]]
 match = ["trusted.example", "client.example/@esp.example", ".small.example"]
 banks = ["trusted"]
+
+[metrics]
+address = "127.0.0.1:$PM"
 EOF
 "$SIGIL" check-config "$CFG" >check-config.out 2>&1 || fail "check-config: $(cat check-config.out)"
 run_sigild sigild "$CFG" "$P_IN"
@@ -247,3 +259,21 @@ grep -qi 'dkim=pass header.d=trusted.example' <(grep -i '^Authentication-Results
 n=$(dumps sink)
 [ "$n" -eq 8 ] || fail "the sink holds $n messages, want 8 (each exactly once)"
 pass "dkim-verify: A-R for pass/fail/permerror/none, whitelisting by author and third-party signer, key-size floor, forged A-R removed, 8 messages delivered once"
+
+want_metric 2 sigil_dkim_whitelist_hits_total bank=trusted
+# One packet per distinct selector; the three repeats come from the cache.
+want_metric 6 sigil_dns_queries_total
+want_metric 3 sigil_dns_cache_hits_total
+want_metric 0 sigil_dns_timeouts_total
+want_metric 0 sigil_dns_servfails_total
+want_metric 0 sigil_dns_queries_in_flight
+want_metric 6 sigil_dkim_verify_results_total result=pass
+want_metric 2 sigil_dkim_verify_results_total result=fail
+want_metric 1 sigil_dkim_verify_results_total result=permerror
+want_metric 1 sigil_dkim_verify_results_total result=none
+want_metric 8 sigil_backend_replies_total class=2xx
+want_metric 0 sigil_backend_connect_failures_total
+want_metric 1 sigil_backend_idle_connections
+want_metric 0 sigil_spool_bytes
+want_metric 0 sigil_pool_queued_jobs pool=crypto
+pass "metrics: 2 whitelist hits, 6 DNS queries and 3 cache hits, 8 back-end 2xx replies"

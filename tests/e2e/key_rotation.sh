@@ -96,13 +96,7 @@ cp "$CFG" "$E2E_DIR/sigil.toml.orig"
 run_sink sink "$P_SINK"
 run_sigild sigild "$CFG" "$P_OUT"
 
-# metric NAME [LABEL=VALUE...]: the series' value, "absent" when missing.
-metric() {
-  local v
-  # Exit 1 is "no such series" (printed as absent, checked by the caller).
-  v=$(python3 "$E2E_HERE/scrape.py" "$PM" "$@") || v=absent
-  printf '%s\n' "$v"
-}
+METRICS_PORT=$PM  # for relay_lib.sh's metric
 metric_is() { [ "$(metric "${@:2}")" = "$1" ]; }
 
 # ---------------------------------------------------------------- 1. rotate

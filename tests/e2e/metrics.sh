@@ -21,36 +21,34 @@
 #      {result="success"} = 1, {result="failure"} = 1, the timestamp moved to
 #      the good reload; a reload that changes metrics.address logs that it
 #      takes effect on restart and the old endpoint keeps serving.
+#      The back-end: sigil_backend_replies_total{class="2xx"} = 3, one
+#      connection kept (sigil_backend_idle_connections = 1), no connect
+#      failure, sigil_spool_bytes = 0.
 #   5. Two idle connections: sigil_sessions_open{listener="e2e"} = 2; a third
 #      is refused (smtp.max_sessions = 2, 421 4.3.2):
 #      sigil_session_refusals_total{reason="max_sessions"} = 1; once they
 #      quit, sigil_sessions_open = 0.
+#   6. A message stopped half way through DATA, 8017 bytes in
+#      (memory_threshold 4096): sigil_spool_bytes is over 4096 and at most
+#      8017, and 0 once it is done.  A reload to a [forward] target nobody
+#      listens on: the old back-end's idle connection is closed
+#      (sigil_backend_idle_connections = 0), a message gets 451 and
+#      sigil_backend_connect_failures_total = 1, the 2xx count stays 3.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/relay_lib.sh"
 
-# metric NAME [LABEL=VALUE...]: the series' value, "absent" when missing.
-metric() {
-  local v
-  # Exit 1 is "no such series" (printed as absent, checked by the caller).
-  v=$(python3 "$E2E_HERE/scrape.py" "$PM" "$@") || v=absent
-  printf '%s\n' "$v"
-}
-# want_metric WANT NAME [LABEL=VALUE...]: the series equals WANT (numerically).
-want_metric() {
-  local want=$1 got
-  shift
-  got=$(metric "$@")
-  [ "$got" != absent ] && awk -v a="$got" -v b="$want" 'BEGIN { exit !(a + 0 == b + 0) }' ||
-    fail "$*: got $got, want $want"
-}
 # listens PID PORT: process PID listens on TCP port PORT (ss -ltnp).
 listens() { ss -ltnpH "sport = :$2" | grep -q "pid=$1,"; }
 
-take_ports PS PSINK PM PM2
+take_ports PS PSINK PM PM2 PDEAD
+METRICS_PORT=$PM  # metric, want_metric (relay_lib.sh)
 run_sink sink "$PSINK"
 CFG="$E2E_DIR/sigil.toml"
 sigil_config "$CFG" "$PS" "smtp:[127.0.0.1]:$PSINK"
-sed -i 's/^hostname = "sigil.e2e.test"$/&\nmax_message_size = 4096\nmax_sessions = 2/' "$CFG"
+sed -i 's/^hostname = "sigil.e2e.test"$/&\nmax_message_size = 12000\nmax_sessions = 2/' "$CFG"
+# Spool a message beyond 4 KiB (sigil_spool_bytes, part 6).
+sed -i 's/^spool_dir = .*$/&\nmemory_threshold = 4096/' "$CFG"
+grep -q '^memory_threshold = 4096$' "$CFG" || fail "could not set memory_threshold"
 grep -q '^max_sessions = 2$' "$CFG" || fail "could not set max_message_size and max_sessions"
 # dkim-verify (the messages carry no signature: result none, no DNS) then
 # dkim-sign with one Ed25519 key for example.com (smtpclient's From).
@@ -116,7 +114,7 @@ s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30)
 s.ehlo("front.example")
 s.mail("a@example.com")
 s.rcpt("b@example.net")
-code, _ = s.data(b"Subject: big\r\n\r\n" + (b"y" * 70 + b"\r\n") * 100)
+code, _ = s.data(b"Subject: big\r\n\r\n" + (b"y" * 70 + b"\r\n") * 200)
 print(code)
 s.quit()
 PY
@@ -125,7 +123,7 @@ until_true 5 test "$(summary_count "$LOG")" -ge 4 || fail "want 4 summary lines,
 [ "$(grep -c ' msg: id=.* action=relayed ' "$LOG")" -eq 3 ] || fail "want 3 relayed summaries"
 [ "$(grep -c ' msg: id=.* action=refused ' "$LOG")" -eq 1 ] || fail "want 1 refused summary"
 bytes=$(grep ' msg: id=' "$LOG" | grep -oE ' size=[0-9]+' | awk -F= '{ s += $2 } END { print s }')
-[ "$bytes" -gt 7000 ] || fail "summed size= $bytes: the big message is not in it"
+[ "$bytes" -gt 14000 ] || fail "summed size= $bytes: the big message is not in it"
 want_metric 3 sigil_messages_total listener=e2e bank=default action=relayed
 # Refused before a bank was chosen: bank="" as on its summary line.
 grep -q ' msg: id=.* bank="" .*action=refused ' "$LOG" || fail "the refused summary has a bank"
@@ -143,6 +141,12 @@ want_metric 3 sigil_stage_duration_seconds_count stage=dkim-verify
 want_metric 3 sigil_dkim_signatures_total key=ex-ed algorithm=ed25519-sha256
 want_metric 3 sigil_dkim_verify_results_total result=none
 want_metric 0 sigil_dkim_verify_results_total result=pass
+# The back-end's final 250 for each; one connection, reused, kept.
+want_metric 3 sigil_backend_replies_total class=2xx
+want_metric 0 sigil_backend_replies_total class=4xx
+want_metric 0 sigil_backend_connect_failures_total
+want_metric 1 sigil_backend_idle_connections
+want_metric 0 sigil_spool_bytes
 pass "3 relayed, 1 refused, $bytes bytes: counted by listener, bank and action"
 
 # ---------------------------------------------------------------- 4. reloads
@@ -186,3 +190,51 @@ wait_gone "$idle1_PID" 10 && wait_gone "$idle2_PID" 10 || fail "idle clients did
 until_true 5 test "$(metric sigil_sessions_open listener=e2e)" = 0 ||
   fail "sigil_sessions_open after the clients quit: $(metric sigil_sessions_open listener=e2e)"
 pass "sessions open per listener; a refusal at max_sessions counted"
+
+# ---------------------------------------------------------------- 6. spool, back-end down
+cat >"$E2E_DIR/half.py" <<'PY'
+import os, smtplib, sys, time
+port, ready, go = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+s = smtplib.SMTP("127.0.0.1", port, timeout=30)
+s.ehlo("front.example")
+s.mail("a@example.com")
+s.rcpt("b@example.net")
+code, _ = s.docmd("DATA")
+assert code == 354, code
+s.send(b"Subject: half\r\n\r\n" + (b"z" * 98 + b"\r\n") * 80)  # 8017 bytes
+open(ready, "w").close()
+for _ in range(300):
+    if os.path.exists(go):
+        break
+    time.sleep(0.1)
+s.send(b".\r\n")
+print(s.getreply()[0])
+s.quit()
+PY
+spawn half python3 "$E2E_DIR/half.py" "$PS" "$E2E_DIR/half.ready" "$E2E_DIR/half.go"
+until_true 10 test -f "$E2E_DIR/half.ready" || fail "the half-way client did not send its data"
+spooled_over() { awk -v v="$(metric sigil_spool_bytes)" 'BEGIN { exit !(v + 0 > 4096) }'; }
+until_true 5 spooled_over || fail "sigil_spool_bytes mid-DATA: $(metric sigil_spool_bytes), want > 4096"
+v=$(metric sigil_spool_bytes)
+awk -v v="$v" 'BEGIN { exit !(v + 0 <= 8017) }' || fail "sigil_spool_bytes $v: more than the message"
+touch "$E2E_DIR/half.go"
+wait_gone "$half_PID" 10 || fail "the half-way client did not finish"
+until_true 5 test "$(metric sigil_spool_bytes)" = 0 || fail "sigil_spool_bytes after the message: $(metric sigil_spool_bytes)"
+want_metric 4 sigil_backend_replies_total class=2xx
+pass "spool: $v bytes spooled mid-DATA, 0 once delivered"
+
+sed "s/smtp:\[127.0.0.1\]:$PSINK\"/smtp:[127.0.0.1]:$PDEAD\"/" "$E2E_DIR/good.toml" >"$CFG"
+grep -q "127.0.0.1\]:$PDEAD\"" "$CFG" || fail "could not point [forward] at the closed port"
+kill -HUP "$sigild_PID"
+until_true 10 test "$(metric sigil_config_reloads_total result=success)" = 3 ||
+  fail "the reload to the closed back-end port was not counted: $(metric sigil_config_reloads_total result=success)"
+until_true 5 test "$(metric sigil_backend_idle_connections)" = 0 ||
+  fail "the replaced back-end's idle connection: $(metric sigil_backend_idle_connections)"
+smtp_py "$PS" greet ehlo front.example msg a@example.com b@example.net "metrics-down" quit \
+  >"$E2E_DIR/down.out" 2>&1 || true  # refused: its reply is checked next
+[[ "$(reply_of "$E2E_DIR/down.out" msg)" =~ ^451\  ]] || fail "message to a closed back-end: $(cat "$E2E_DIR/down.out")"
+want_metric 1 sigil_backend_connect_failures_total
+want_metric 4 sigil_backend_replies_total class=2xx
+want_metric 0 sigil_backend_replies_total class=4xx
+want_metric 1 sigil_messages_total listener=e2e bank=default action=tempfail
+pass "back-end down: a connect failure counted, no reply counted, the old idle connection gone"

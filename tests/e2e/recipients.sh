@@ -24,7 +24,8 @@
 #     <> (multipart/report: Final-Recipient, Action: failed, Status 5.7.0,
 #     Original-Recipient from ORCPT, the original header as
 #     text/rfc822-headers); no DSN for the null sender, Precedence: bulk, or
-#     NOTIFY=NEVER;
+#     NOTIFY=NEVER, each counted in sigil_dsn_suppressed_recipients_total
+#     by its reason, and the one DSN in sigil_dsns_total{result="sent"};
 #   - reject over SMTP: all rejected → 554; a lover beside → 250, the lover
 #     gets the message and the other recipient a bounce;
 #   - tempfail over SMTP with a lover beside → 451 for the message, nothing
@@ -36,7 +37,7 @@ source "$(dirname "$0")/relay_lib.sh"
 
 PY=/usr/bin/python3
 cd "$E2E_DIR"
-take_ports P_DISC P_BNC P_REJ P_TF P_DEFER P_SINK P_SOFT
+take_ports P_DISC P_BNC P_REJ P_TF P_DEFER P_SINK P_SOFT PM
 
 run_sink sink "$P_SINK"
 run_sink soft "$P_SOFT" -r rcpt
@@ -96,6 +97,8 @@ conf defer.toml "$P_SOFT" "
 [[listener]]
 address = \"127.0.0.1:$P_DEFER\"
 bank = \"bounce\""
+printf '\n[metrics]\naddress = "127.0.0.1:%s"\n' "$PM" >>main.toml
+METRICS_PORT=$PM  # metric, want_metric (relay_lib.sh)
 run_sigild sigild main.toml "$P_DISC"
 run_sigild defer defer.toml "$P_DEFER"
 
@@ -205,7 +208,12 @@ mkmsg bnever
 send "$P_BNC" bnever.eml sender@example.org "other@example.net NOTIFY=NEVER"
 has "$REPLY" '^250 .*no bounce: NOTIFY=NEVER' "bnever reply"
 for n in bnull bbulk bnever; do nothing_of "$n"; done
-pass "backscatter guards: no DSN to <>, for Precedence: bulk, or with NOTIFY=NEVER"
+want_metric 1 sigil_dsn_suppressed_recipients_total reason=null_sender
+want_metric 1 sigil_dsn_suppressed_recipients_total reason=precedence
+want_metric 1 sigil_dsn_suppressed_recipients_total reason=notify
+want_metric 0 sigil_dsn_suppressed_recipients_total reason=virus
+want_metric 1 sigil_dsns_total result=sent
+pass "backscatter guards: no DSN to <>, for Precedence: bulk, or with NOTIFY=NEVER; counted by reason"
 
 # ------------------------------------------------------------ 4. reject (SMTP)
 mkmsg rej

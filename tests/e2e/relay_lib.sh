@@ -292,3 +292,20 @@ except OSError:
 sys.exit(0 if struct.unpack(">H", r[6:8])[0] >= 1 else 1)
 PYEOF
 }
+
+# metric NAME [LABEL=VALUE...]: the series' value on the /metrics endpoint at
+# 127.0.0.1:$METRICS_PORT (tests/e2e/scrape.py), "absent" when missing.
+metric() {
+  local v
+  # Exit 1 is "no such series" (printed as absent, checked by the caller).
+  v=$(python3 "$E2E_HERE/scrape.py" "$METRICS_PORT" "$@") || v=absent
+  printf '%s\n' "$v"
+}
+# want_metric WANT NAME [LABEL=VALUE...]: the series equals WANT (numerically).
+want_metric() {
+  local want=$1 got
+  shift
+  got=$(metric "$@")
+  [ "$got" != absent ] && awk -v a="$got" -v b="$want" 'BEGIN { exit !(a + 0 == b + 0) }' ||
+    fail "$*: got $got, want $want"
+}

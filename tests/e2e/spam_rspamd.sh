@@ -22,6 +22,7 @@
 # tempfail.
 #
 # Asserts, per message as captured by the sink and by sigild's summary line:
+#   - /metrics after the ham: 2 rspamd calls, 1 failure, 1 failover;
 #   - ham (spooled: larger than memory_threshold) with XFORWARD ADDR, NAME and
 #     HELO and two recipients → delivered with X-Spam-Flag: NO, X-Spam-Score,
 #     X-Spam-Level, X-Spam-Status: No, score=... tag=-999 tag2=6.2 kill=6.9
@@ -50,7 +51,7 @@ RSPAMD=$(command -v rspamd || echo /usr/bin/rspamd)
 [ -f /etc/rspamd/common.conf ] || fail "no /etc/rspamd/common.conf (package rspamd)"
 
 cd "$E2E_DIR"
-take_ports P_IN P_DISC P_DOWN P_DOWNTF P_SINK P_RSPAMD P_DEAD P_DNS
+take_ports P_IN P_DISC P_DOWN P_DOWNTF P_SINK P_RSPAMD P_DEAD P_DNS PM
 
 # ------------------------------------------------------------ rspamd
 R="$E2E_DIR/rspamd"
@@ -219,6 +220,7 @@ address = \"127.0.0.1:$P_DOWN\""
 conf downtf.toml tempfail "{ kind = \"rspamd\", name = \"gone\", address = \"127.0.0.1:$P_DEAD\", timeout = 5 }" "
 [[listener]]
 address = \"127.0.0.1:$P_DOWNTF\""
+printf '\n[metrics]\naddress = "127.0.0.1:%s"\n' "$PM" >>main.toml
 run_sigild sigild main.toml "$P_IN"
 run_sigild down down.toml "$P_DOWN"
 run_sigild downtf downtf.toml "$P_DOWNTF"
@@ -293,6 +295,13 @@ rl=$(grep -F "qid: <$LAST_ID>" "$E2E_DIR/rspamd.log" | grep rspamd_task_write_lo
 has "$rl" "ip: 192\.0\.2\.7, from: <sender@example\.org>" "rspamd's log line"
 has "$rl" "rcpts: <rcpt@example\.net,second@example\.net>" "rspamd's log line"
 pass "ham: X-Spam-* headers from rspamd's score and symbols; rspamd got IP, Helo, Hostname, From, both Rcpt and the Queue-Id; failover"
+# The ham message asked "dead" (failed, failed over) then rspamd.
+METRICS_PORT=$PM  # metric, want_metric (relay_lib.sh)
+want_metric 2 sigil_scanner_calls_total scanner=rspamd
+want_metric 1 sigil_scanner_failures_total scanner=rspamd
+want_metric 1 sigil_scanner_failovers_total scanner=rspamd
+want_metric 0 sigil_scanner_calls_total scanner=spamd
+pass "metrics: 2 rspamd calls, 1 failure, 1 failover"
 
 # ------------------------------------------------------------ 2. GTUBE, pass
 mkmsg gtube "note one" "$GTUBE"

@@ -31,6 +31,8 @@
 #     large", no X-Spam-* fields;
 #   - every scanner down → on_error continue: delivered, note "spamd
 #     unavailable"; on_error tempfail: 451, nothing delivered;
+#   - /metrics (docs/metrics.md): the ham's two spamd calls, one failure and
+#     one failover; the tempfail sigild's one call, one failure, no failover;
 #   - [recipients] local_domains: a GTUBE message to a local and a non-local
 #     recipient → two copies, the local one tagged, the other without any
 #     X-Spam-* field;
@@ -46,7 +48,7 @@ SPAMD=$(command -v spamd || echo /usr/sbin/spamd)
   fail "SpamAssassin's rules are not in /usr/share/spamassassin (package spamassassin)"
 
 cd "$E2E_DIR"
-take_ports P_IN P_DISC P_OFF P_DOWN P_DOWNTF P_SINK P_SPAMD P_DEAD
+take_ports P_IN P_DISC P_OFF P_DOWN P_DOWNTF P_SINK P_SPAMD P_DEAD PM_MAIN PM_DOWNTF
 
 # ------------------------------------------------------------ spamd
 # Site config: the .pre files (they load the plugins; without them spamd
@@ -170,6 +172,8 @@ address = \"127.0.0.1:$P_DOWN\""
 conf downtf.toml tempfail "{ name = \"gone\", address = \"127.0.0.1:$P_DEAD\", timeout = 5 }" "
 [[listener]]
 address = \"127.0.0.1:$P_DOWNTF\""
+printf '\n[metrics]\naddress = "127.0.0.1:%s"\n' "$PM_MAIN" >>main.toml
+printf '\n[metrics]\naddress = "127.0.0.1:%s"\n' "$PM_DOWNTF" >>downtf.toml
 run_sigild sigild main.toml "$P_IN"
 run_sigild down down.toml "$P_DOWN"
 run_sigild downtf downtf.toml "$P_DOWNTF"
@@ -202,6 +206,14 @@ has "$line" 'stages=spam:continue' "ham summary"
 hasnt "$line" 'category=' "ham summary"
 grep -qE "spam: scanner dead failed: connect" sigild.log || fail "the dead scanner's failure is not logged"
 pass "ham: X-Spam-* headers at tag_level -999, spooled message scanned, failover to the second scanner"
+# The ham message asked "dead" (failed, failed over) then "local".
+METRICS_PORT=$PM_MAIN  # metric, want_metric (relay_lib.sh)
+want_metric 2 sigil_scanner_calls_total scanner=spamd
+want_metric 1 sigil_scanner_failures_total scanner=spamd
+want_metric 1 sigil_scanner_failovers_total scanner=spamd
+want_metric 0 sigil_scanner_calls_total scanner=rspamd
+want_metric 0 sigil_spool_bytes  # ham was spooled (memory_threshold 4096), now done
+pass "metrics: 2 spamd calls, 1 failure, 1 failover"
 
 # ------------------------------------------------------------ 2. GTUBE, pass
 mkmsg gtube "note one" "$GTUBE"
@@ -283,7 +295,11 @@ has "$line" 'action=tempfail' "downtf summary"
 has "$line" 'spam="spamd unavailable: gone: ' "downtf summary"
 sleep 0.5
 [ "$(dumps sink)" -eq "$n0" ] || fail "down-tf was delivered"
-pass "every scanner down: on_error continue delivers with a note; tempfail answers 451"
+METRICS_PORT=$PM_DOWNTF
+want_metric 1 sigil_scanner_calls_total scanner=spamd
+want_metric 1 sigil_scanner_failures_total scanner=spamd
+want_metric 0 sigil_scanner_failovers_total scanner=spamd  # no other scanner to ask
+pass "every scanner down: on_error continue delivers with a note; tempfail answers 451 (counted)"
 
 # ------------------------------------------------------------ 8. local recipients
 # [recipients] local_domains = example.net: rcpt@example.net gets our

@@ -9,6 +9,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "filter/core/metrics.hpp"
 #include "filter/core/policy.hpp"
 #include "filter/net/thread_pool.hpp"
 #include "filter/stages/decode/display.hpp"
@@ -49,6 +50,7 @@ struct DecodeJob {
 // for the stage even past its deadline (operator|| waits for both sides),
 // and the walk stops itself at stop_at.
 boost::asio::awaitable<DecodeResult> decode_on_pool(DecodeJob j) {
+  metrics::pool_started(metrics::Pool::Decode);
   co_return decode_message(*j.message, *j.envelope, *j.cfg, j.banned, j.stop_at);
 }
 
@@ -84,6 +86,7 @@ boost::asio::awaitable<Verdict> DecodeStage::run(MessageContext& ctx) {
   DecodeResult r;
   if (threads_ > 0) {
     DecodeJob job{&ctx.message, &ctx.envelope, &cfg_, rules, stop_at};
+    metrics::pool_queued(metrics::Pool::Decode);
     r = co_await boost::asio::co_spawn(process_pool<DecodePoolTag>(threads_)->get_executor(), decode_on_pool(job),
                                        boost::asio::use_awaitable);
   } else {
