@@ -32,7 +32,7 @@
 
 #include "conf/config.hpp"
 #include "conf/result.hpp"
-#include "keys/key_publication.hpp"
+#include "keys/key_in_effect.hpp"
 #include "keys/private_key.hpp"
 
 namespace sigil::keys {
@@ -103,7 +103,7 @@ class SigningTable {
   // Each key's successor index (KeyEntry::successor), for key_in_effect().
   std::vector<std::size_t> successors() const;
 
-  // Which key signs for each key now (key_publication.hpp): set by sigild's
+  // Which key signs for each key now (key_in_effect.hpp): set by sigild's
   // key watch, read by dkim-sign once per message.  Empty slot: each key
   // signs itself.  The table stays immutable; the slot is its own object.
   const InEffectSlot& in_effect() const { return *in_effect_; }

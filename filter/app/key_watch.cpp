@@ -15,7 +15,8 @@
 #include "dns/resolver.hpp"
 #include "filter/core/log.hpp"
 #include "filter/core/metrics.hpp"
-#include "keys/key_publication.hpp"
+#include "dkim/key_publication.hpp"
+#include "filter/stages/dkim_verify_stage.hpp"
 
 namespace sigil::filter {
 
@@ -44,16 +45,6 @@ std::vector<bool> successor_flags(const keys::SigningTable& t) {
   for (const auto& k : t.keys())
     if (k.successor < named.size()) named[k.successor] = true;
   return named;
-}
-
-keys::TxtLookup to_lookup(const dns::TxtAnswer& a) {
-  keys::TxtLookup r;
-  r.records = a.records;
-  r.why = a.reason;
-  if (a.status == dns::Status::Ok) r.status = keys::TxtLookup::Status::Ok;
-  else if (a.status == dns::Status::NotFound) r.status = keys::TxtLookup::Status::NotFound;
-  else r.status = keys::TxtLookup::Status::Error;
-  return r;
 }
 
 // now - mtime of each key file (a file that cannot be stat'ed is left out).
@@ -122,19 +113,19 @@ asio::awaitable<void> KeyWatch::check(std::uint64_t generation, std::shared_ptr<
     std::string name = k.selector + "._domainkey." + k.domain;
     auto answer = co_await round->resolver->txt(name, k.domain);
     if (generation != generation_) co_return;  // reloaded or stopping meanwhile
-    auto verdict = keys::check_publication(*k.key, to_lookup(answer));
+    auto verdict = dkim::check_publication(*k.key, key_answer(answer));
     std::string id = link_id(k);
-    if (verdict.state != keys::Publication::State::DnsError) matches_[id] = verdict.matches();
+    if (verdict.state != dkim::Publication::State::DnsError) matches_[id] = verdict.matches();
     std::string text = verdict.text();
     if (said_[id] != text) {
       said_[id] = text;
       if (verdict.matches())
         log::main().info("dkim key {}: {} is published and matches", k.name, name);
-      else if (verdict.state == keys::Publication::State::NotPublished)
+      else if (verdict.state == dkim::Publication::State::NotPublished)
         log::main().info("dkim key {}: {}: {}; it does not sign yet", k.name, name, text);
       else
         log::main().warn("dkim key {}: {}: {}{}", k.name, name, text,
-                         verdict.state == keys::Publication::State::DnsError
+                         verdict.state == dkim::Publication::State::DnsError
                              ? "; the previous verdict holds"
                              : "; it does not sign");
     }

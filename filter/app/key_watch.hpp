@@ -6,7 +6,7 @@
 // from [dns]) at start, after each successful reload and every
 // [dkim_sign] key_check_interval.  The key in effect for a key `a` is the
 // furthest link of a's successor chain whose record matches its private key
-// (keys/key_publication.hpp): a record that exists but does not match
+// (dkim/key_publication.hpp): a record that exists but does not match
 // (another p=, another k=, several records, revoked) never takes over.  A
 // DNS error (timeout, SERVFAIL) keeps the previous verdict on that link;
 // NXDOMAIN or no TXT record means not published.  The decision goes into the

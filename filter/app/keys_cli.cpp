@@ -22,7 +22,7 @@
 #include "conf/config.hpp"
 #include "filter/app/config_path.hpp"
 #include "filter/app/help.hpp"
-#include "keys/key_publication.hpp"
+#include "dkim/key_publication.hpp"
 #include "keys/signing_table.hpp"
 
 namespace sigil::filter {
@@ -50,13 +50,13 @@ std::shared_ptr<const keys::SigningTable> load(const char* file, const char* cmd
 
 }  // namespace
 
-keys::TxtLookup lookup_txt(const std::string& name, const std::string& server) {
-  using Txt = keys::TxtLookup;
-  keys::TxtLookup out;
+dkim::KeyAnswer lookup_txt(const std::string& name, const std::string& server) {
+  using Kind = dkim::KeyAnswer::Kind;
+  dkim::KeyAnswer out;
   struct __res_state rs;
   std::memset(&rs, 0, sizeof rs);
   if (res_ninit(&rs) != 0) {
-    out.why = "resolver initialisation failed";
+    out.reason = "resolver initialisation failed";
     return out;
   }
   if (!server.empty()) {
@@ -71,7 +71,7 @@ keys::TxtLookup lookup_txt(const std::string& name, const std::string& server) {
     sa.sin_family = AF_INET;
     sa.sin_port = htons(static_cast<std::uint16_t>(port));
     if (inet_pton(AF_INET, host.c_str(), &sa.sin_addr) != 1) {
-      out.why = "--dns wants IPv4[:PORT], got '" + server + "'";
+      out.reason = "--dns wants IPv4[:PORT], got '" + server + "'";
       res_nclose(&rs);
       return out;
     }
@@ -86,17 +86,17 @@ keys::TxtLookup lookup_txt(const std::string& name, const std::string& server) {
     int herr = rs.res_h_errno;
     res_nclose(&rs);
     if (herr == HOST_NOT_FOUND || herr == NO_DATA) {
-      out.status = Txt::Status::NotFound;
-      out.why = herr == HOST_NOT_FOUND ? "NXDOMAIN" : "no TXT record";
+      out.kind = Kind::NotFound;
+      out.reason = herr == HOST_NOT_FOUND ? "NXDOMAIN" : "no TXT record";
     } else {
-      out.why = herr == TRY_AGAIN ? "timeout or SERVFAIL" : "lookup failed";
+      out.reason = herr == TRY_AGAIN ? "timeout or SERVFAIL" : "lookup failed";
     }
     return out;
   }
   res_nclose(&rs);
   ns_msg msg;
   if (ns_initparse(ans, n, &msg) != 0) {
-    out.why = "unparsable reply";
+    out.reason = "unparsable reply";
     return out;
   }
   for (int i = 0; i < ns_msg_count(msg, ns_s_an); ++i) {
@@ -113,8 +113,8 @@ keys::TxtLookup lookup_txt(const std::string& name, const std::string& server) {
     }
     out.records.push_back(rec);
   }
-  out.status = out.records.empty() ? Txt::Status::NotFound : Txt::Status::Ok;
-  if (out.records.empty()) out.why = "no TXT record";
+  out.kind = out.records.empty() ? Kind::NotFound : Kind::Ok;
+  if (out.records.empty()) out.reason = "no TXT record";
   return out;
 }
 
@@ -243,7 +243,7 @@ int keys_test(int argc, char** argv) {
   int bad = 0;
   for (const auto& k : table->keys()) {
     std::string name = k.selector + "._domainkey." + k.domain;
-    auto verdict = keys::check_publication(*k.key, lookup_txt(name, server)).text();
+    auto verdict = dkim::check_publication(*k.key, lookup_txt(name, server)).text();
     if (verdict != "ok") ++bad;
     std::cout << k.name << " " << name << ": " << verdict << "\n";
   }
@@ -274,8 +274,8 @@ std::string role(const keys::SigningTable& t, std::size_t i, const std::vector<b
          (ok[i] ? ", published, waiting for " + ks[pred[i]].name : ", waiting for DNS");
 }
 
-const char* published_word(const keys::Publication& p) {
-  using S = keys::Publication::State;
+const char* published_word(const dkim::Publication& p) {
+  using S = dkim::Publication::State;
   if (p.state == S::NotPublished) return "no";
   if (p.state == S::DnsError) return "error";
   return "yes";
@@ -296,10 +296,10 @@ int keys_status(int argc, char** argv) {
   auto table = load(file.c_str(), "status");
   if (!table) return 1;
   const auto& ks = table->keys();
-  std::vector<keys::Publication> pub;
+  std::vector<dkim::Publication> pub;
   std::vector<bool> ok;
   for (const auto& k : ks) {
-    pub.push_back(keys::check_publication(
+    pub.push_back(dkim::check_publication(
         *k.key, lookup_txt(k.selector + "._domainkey." + k.domain, server)));
     ok.push_back(pub.back().matches());
   }
@@ -309,13 +309,13 @@ int keys_status(int argc, char** argv) {
     const auto& k = ks[i];
     long days = age_days(k.file);
     std::string age = days < 0 ? "?" : std::to_string(days) + "d";
-    const char* matching = pub[i].state == keys::Publication::State::DnsError ? "-"
+    const char* matching = pub[i].state == dkim::Publication::State::DnsError ? "-"
                            : ok[i]                                           ? "yes"
                                                                              : "no";
     std::printf("%-20s %-24s %-12s %-9s %-8s %6s  %s\n", k.name.c_str(), k.domain.c_str(),
                 k.selector.c_str(), published_word(pub[i]), matching, age.c_str(),
                 role(*table, i, ok).c_str());
-    if (!ok[i] && pub[i].state != keys::Publication::State::NotPublished)
+    if (!ok[i] && pub[i].state != dkim::Publication::State::NotPublished)
       std::printf("  %s: %s\n", k.name.c_str(), pub[i].text().c_str());
   }
   return 0;

@@ -8,7 +8,7 @@
 //   sigil keys test FILE [--dns IP[:PORT]]
 //       looks up selector._domainkey.domain TXT for every [[key]] and checks
 //       that the published p= is the public half of the private key, with the
-//       right k= (keys/key_publication.hpp).  Prints one line per key (ok,
+//       right k= (dkim/key_publication.hpp).  Prints one line per key (ok,
 //       MISMATCH, NOT PUBLISHED, DNS ERROR, REVOKED) and exits 1 unless every
 //       key is ok.
 //   sigil keys status [CONFIG] [--dns IP[:PORT]]
@@ -26,7 +26,7 @@
 
 #include <string>
 
-#include "keys/key_publication.hpp"
+#include "dkim/key_publication.hpp"
 #include "keys/private_key.hpp"
 
 namespace sigil::filter {
@@ -39,7 +39,7 @@ int keys_rotate(int argc, char** argv);
 // Shared by the keys commands (keys_cli.cpp).
 // The TXT records of `name`, through libresolv (`server`: "IPv4[:PORT]", or
 // "" for resolv.conf's servers).
-keys::TxtLookup lookup_txt(const std::string& name, const std::string& server);
+dkim::KeyAnswer lookup_txt(const std::string& name, const std::string& server);
 // Writes a new private key to `out` (mode 0600, O_EXCL) and reads it back;
 // prints the failure (with "sigil keys CMD: ") and returns nullptr.
 keys::KeyPtr write_key_file(const std::string& out, keys::KeyType type, unsigned bits,
