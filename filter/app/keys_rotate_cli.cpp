@@ -100,8 +100,8 @@ bool next_key(const conf::Config& cfg, const conf::KeyConfig& last, const Rotate
   };
   next.selector = a.selector.empty() ? dated_selector(today(), taken) : a.selector;
   if (next.selector.empty() || (!a.selector.empty() && taken(a.selector))) {
-    std::cerr << "sigil keys rotate: selector " << (a.selector.empty() ? "s" + today() : a.selector)
-              << " is taken for " << last.domain << "; give another with --selector\n";
+    std::cerr << "sigil keys rotate: selector " << (a.selector.empty() ? "s" : "")
+              << (a.selector.empty() ? today() : a.selector) << " is taken for " << last.domain << "; give another with --selector\n";
     return false;
   }
   next.name = a.key + "-" + next.selector;

@@ -31,7 +31,8 @@ Result<std::string> add_successor_block(std::string_view text, const std::string
 // tried.  Empty when all are taken.
 template <typename Taken>
 std::string dated_selector(std::string_view day, Taken taken) {
-  std::string base = "s" + std::string(day);
+  std::string base = "s";  // appends, not "s" + ...: GCC 12 -O3 -Wrestrict (bug 105651)
+  base += day;
   if (!taken(base)) return base;
   for (char c = 'b'; c <= 'z'; ++c)
     if (!taken(base + c)) return base + c;
