@@ -176,16 +176,6 @@ send() {
   reply=$("$PY" "$CLIENT" send "$3" "$2" rcpt@example.net "$1.eml")
   grep -qE '^DATA 250 ' <<<"$reply" || fail "$1: Postfix answered '$reply', want DATA 250"
 }
-copy_of() {  # copy_of ID: the delivered file (waits 30 s)
-  local f=""
-  for _ in $(seq 300); do
-    f=$(grep -l "^Message-ID: <$1@e2e.test>" "$MAILDIR"/* 2>/dev/null || true)  # none yet: polled
-    [ -n "$f" ] && break
-    sleep 0.1
-  done
-  [ -n "$f" ] || fail "$1 never reached the mailbox"
-  printf '%s\n' "$f"
-}
 # sigs FILE: one line per DKIM-Signature: "d=.. s=.. c=.. h=sorted,lower,list".
 sigs() {
   # No signature is an answer (no lines), not an error: compare counts them.
@@ -205,8 +195,8 @@ compare() {  # compare NAME FROM OD_PF_PORT SG_PF_PORT WANT_SIGNATURES
   local a="$1-od" b="$1-sg" fa fb
   send "$a" "$2" "$3"
   send "$b" "$2" "$4"
-  fa=$(copy_of "$a")
-  fb=$(copy_of "$b")
+  fa=$(dump_of "$a" "$MAILDIR" 30)
+  fb=$(dump_of "$b" "$MAILDIR" 30)
   sigs "$fa" >"$a.sigs"
   sigs "$fb" >"$b.sigs"
   [ "$(grep -c . "$a.sigs")" -eq "$5" ] || fail "$1: OpenDKIM made $(grep -c . "$a.sigs") signatures, want $5: $(cat "$a.sigs")"

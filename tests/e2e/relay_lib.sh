@@ -244,10 +244,11 @@ dump_files() {
   grep -l "^Message-ID: <$1@e2e.test>" "${2:-$E2E_DIR/sink}"/* 2>/dev/null || true
 }
 
-# dump_of NAME [DIR]: the captured file of message NAME (waits up to 10 s).
+# dump_of NAME [DIR [SECONDS]]: the captured file of message NAME (waits up
+# to SECONDS, default 10).
 dump_of() {
   local name=$1 dir=${2:-$E2E_DIR/sink} f=""
-  for _ in $(seq 100); do
+  for _ in $(seq $((${3:-10} * 10))); do
     # Not there yet is a normal state while polling; the bound below fails
     # the test.
     f=$(dump_files "$name" "$dir")
